@@ -1,0 +1,28 @@
+export { createEventStore } from './store/event-store.js';
+export type { EventStore, EventStoreOptions, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type { AppendOptions, AppendResult } from './store/append.js';
+export type { ReadStreamOptions, ReadLogOptions, ReadLogResult, IterateLogOptions, LogHead } from './store/read.js';
+export type { MigrationResult } from './store/migrate.js';
+export { LOG_START, compareCheckpoints, parseCheckpoint, DEFAULT_SCHEMA } from './store/names.js';
+export type { LogPosition } from './store/names.js';
+export type { NewEvent, StoredEvent, EventMetadata, JsonValue, JsonObject } from './events/envelope.js';
+export { uuidv7 } from './events/ids.js';
+export { MAX_STREAM_NAME_LENGTH, MAX_EVENT_TYPE_LENGTH } from './events/names.js';
+export {
+  ErrorCodes,
+  EventlaneError,
+  ConcurrencyError,
+  ExpectedVersionConflictError,
+  InvalidEventError,
+  InvalidStreamNameError,
+  EventTooLargeError,
+  DuplicateEventIdError,
+  InvalidArgumentError,
+  ConnectionError,
+  MigrationError,
+  StoreClosedError,
+  InvalidCheckpointError,
+  isEventlaneError,
+  isConcurrencyError,
+} from './errors.js';
+export type { ErrorCode, ExpectedVersion } from './errors.js';

@@ -1,0 +1,15 @@
+/** The one-method database port every eventlane component writes through. */
+export interface SqlExecutor {
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+/** A connection to PostgreSQL or PGlite that can also open transactions and listen for notifications. */
+export interface Driver extends SqlExecutor {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Releases what the driver opened itself; connections the caller handed in stay open. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,115 @@
+import pg from 'pg';
+import type { Driver, SqlExecutor } from './driver.js';
+import { connectionErrorOrSelf } from './errors.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+function executorOf(client: Queryable, where: string): SqlExecutor {
+  return {
+    async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
+      try {
+        const result = await client.query<R>(text, params as unknown[] | undefined);
+        return result.rows;
+      } catch (error) {
+        throw connectionErrorOrSelf(error, where);
+      }
+    },
+    async exec(script: string): Promise<void> {
+      try {
+        await client.query(script);
+      } catch (error) {
+        throw connectionErrorOrSelf(error, where);
+      }
+    },
+  };
+}
+
+async function runTransaction<T>(client: Queryable, where: string, fn: (ex: SqlExecutor) => Promise<T>): Promise<T> {
+  const executor = executorOf(client, where);
+  await executor.query('begin');
+  try {
+    const result = await fn(executor);
+    await executor.query('commit');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('rollback');
+    } catch {
+      // The connection is gone; PostgreSQL rolls back on its own. The original error is the one to report.
+    }
+    throw error;
+  }
+}
+
+/** Describes a connection string without its password, for error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** A driver on a pool; `owned` pools are ended by `close()`. */
+export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driver {
+  const executor = executorOf(pool, where);
+  return {
+    kind: 'pg',
+    query: executor.query,
+    exec: executor.exec,
+    async transaction(fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw connectionErrorOrSelf(error, where);
+      }
+      let broken: Error | undefined;
+      try {
+        return await runTransaction(client, where, fn);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'EVENTLANE_CONNECTION') broken = error as Error;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async close() {
+      if (owned) await pool.end();
+    },
+  };
+}
+
+/**
+ * A driver on one client the caller owns. Transactions on a single connection cannot overlap, so they are
+ * queued here; plain queries outside a transaction wait for the running one too.
+ */
+export function pgClientDriver(client: pg.Client, where: string): Driver {
+  const executor = executorOf(client, where);
+  let tail: Promise<unknown> = Promise.resolve();
+  function serialize<T>(task: () => Promise<T>): Promise<T> {
+    const run = tail.then(task, task);
+    tail = run.catch(() => undefined);
+    return run;
+  }
+  return {
+    kind: 'pg',
+    query: (text, params) => serialize(() => executor.query(text, params)),
+    exec: (script) => serialize(() => executor.exec(script)),
+    transaction: (fn) => serialize(() => runTransaction(client, where, fn)),
+    async close() {
+      await tail;
+    },
+  };
+}
+
+export function createPgPool(url: string, max: number): pg.Pool {
+  return new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+}
+
+/** An executor bound to a pg client that is already inside the caller's own transaction. */
+export function pgClientExecutor(client: Queryable): SqlExecutor {
+  return executorOf(client, 'the caller’s connection');
+}

@@ -1,0 +1,278 @@
+import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import type pg from 'pg';
+import { InvalidArgumentError, StoreClosedError } from '../errors.js';
+import type { NewEvent, StoredEvent } from '../events/envelope.js';
+import { appendToStream, type AppendOptions, type AppendResult } from './append.js';
+import type { Driver, SqlExecutor } from './drivers/driver.js';
+import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
+import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
+import { migrate, type MigrationResult } from './migrate.js';
+import { checkSchemaName, DEFAULT_SCHEMA, quoteIdent } from './names.js';
+import {
+  iterateLog,
+  readHead,
+  readLog,
+  readStream,
+  readStreamVersion,
+  type IterateLogOptions,
+  type LogHead,
+  type ReadLogOptions,
+  type ReadLogResult,
+  type ReadStreamOptions,
+} from './read.js';
+import { sqlStatement } from './sql-template.js';
+
+export interface EventStoreOptions {
+  /**
+   * A PostgreSQL connection string. Leave out `url`, `pool`, `client` and `pglite` for the embedded store
+   * (PGlite: PostgreSQL compiled to WebAssembly, in this process).
+   */
+  url?: string;
+  /** A `pg` pool the caller owns; `close()` leaves it open. */
+  pool?: pg.Pool;
+  /** A `pg` client the caller owns and has connected; transactions on it are queued. `close()` leaves it open. */
+  client?: pg.Client;
+  /** A PGlite instance the caller owns; `close()` leaves it open. */
+  pglite?: PGlite;
+  /**
+   * Embedded store only: the directory PGlite keeps its files in, e.g. `./.eventlane`.
+   * @defaultValue in memory (nothing survives the process)
+   */
+  dataDir?: string;
+  /** The PostgreSQL schema holding eventlane's tables. @defaultValue 'eventlane' */
+  schema?: string;
+  /** Largest serialized `data` plus `metadata` of one event, in bytes. @defaultValue 1 MiB */
+  maxEventBytes?: number;
+  /** Connections in the pool eventlane opens for `url`. @defaultValue 10 */
+  poolSize?: number;
+  /**
+   * Apply pending migrations when the store is created. Turn off where a deploy step runs `store.migrate()`.
+   * @defaultValue true
+   */
+  migrate?: boolean;
+}
+
+/** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
+export interface EventStoreTransaction {
+  /**
+   * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
+   * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
+   */
+  sql<R extends object = Record<string, unknown>>(strings: TemplateStringsArray, ...values: unknown[]): Promise<R[]>;
+  /** Runs a parameterised statement inside the transaction. */
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  streamVersion(stream: string): Promise<number>;
+}
+
+/** A connection the caller already opened a transaction on: a `pg` client or a PGlite transaction. */
+export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction;
+
+export interface EventStore {
+  /** The PostgreSQL schema of this store. */
+  readonly schema: string;
+  /** `'pg'` for a PostgreSQL server, `'pglite'` for the embedded store. */
+  readonly driver: 'pg' | 'pglite';
+  /** Applies pending migrations (idempotent; safe from several processes at once). */
+  migrate(): Promise<MigrationResult>;
+  /** Appends events to one stream atomically. */
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
+  transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, or a
+   * PGlite transaction): appends commit or roll back with the caller's transaction.
+   */
+  enlist(connection: CallerTransaction): EventStoreTransaction;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  /** The stream's current version (its last position), 0 when it has no events. */
+  streamVersion(stream: string): Promise<number>;
+  /** Reads the log in commit order; never skips an event whose transaction commits late. */
+  readLog(options?: ReadLogOptions): Promise<ReadLogResult>;
+  /** Iterates the log in commit order up to its current head, one page in memory at a time. */
+  iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
+  /** Where the readable end of the log is now. */
+  head(): Promise<LogHead>;
+  /** Closes what the store opened; connections the caller handed in stay open. */
+  close(): Promise<void>;
+  /** @internal The database port, for eventlane's own components. */
+  readonly executor: SqlExecutor;
+}
+
+const OPTION_KEYS = new Set(['url', 'pool', 'client', 'pglite', 'dataDir', 'schema', 'maxEventBytes', 'poolSize', 'migrate']);
+const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+
+function checkOptions(options: EventStoreOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`createEventStore takes an options object, got ${options === null ? 'null' : typeof options}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new InvalidArgumentError(
+        `Unknown option ${JSON.stringify(key)} for createEventStore. Known options: ${[...OPTION_KEYS].join(', ')}.`,
+        { option: key },
+      );
+    }
+  }
+  const sources = (['url', 'pool', 'client', 'pglite'] as const).filter((k) => options[k] !== undefined);
+  if (sources.length > 1) {
+    throw new InvalidArgumentError(`Give createEventStore one of url, pool, client or pglite, not ${sources.join(' and ')}.`);
+  }
+  if (options.url !== undefined) {
+    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
+      throw new InvalidArgumentError(
+        `url must be a PostgreSQL connection string such as postgres://user@127.0.0.1:5432/db, got ${
+          typeof options.url === 'string' ? JSON.stringify(redactUrl(options.url)) : typeof options.url
+        }.`,
+      );
+    }
+  }
+  if (options.dataDir !== undefined && (sources.length > 0 || typeof options.dataDir !== 'string')) {
+    throw new InvalidArgumentError('dataDir is for the embedded store only, and must be a directory path.');
+  }
+  const max = options.maxEventBytes;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
+    throw new InvalidArgumentError(`maxEventBytes must be a whole number of bytes ≥ 1, got ${String(max)}.`);
+  }
+  const size = options.poolSize;
+  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
+    throw new InvalidArgumentError(`poolSize must be a whole number ≥ 1, got ${String(size)}.`);
+  }
+}
+
+async function openDriver(options: EventStoreOptions): Promise<Driver> {
+  if (options.url !== undefined) {
+    return pgPoolDriver(createPgPool(options.url, options.poolSize ?? 10), redactUrl(options.url), true);
+  }
+  if (options.pool !== undefined) return pgPoolDriver(options.pool, 'the caller’s pool', false);
+  if (options.client !== undefined) return pgClientDriver(options.client, 'the caller’s client');
+  if (options.pglite !== undefined) return pgliteDriver(options.pglite, false);
+  return pgliteDriver(await openPglite(options.dataDir), true);
+}
+
+/**
+ * Opens an event store. With no `url`, `pool`, `client` or `pglite`, the store is embedded (PGlite, in memory
+ * or in `dataDir`). Pending migrations are applied unless `migrate: false`.
+ *
+ * @example
+ * const store = await createEventStore({ url: 'postgres://postgres@127.0.0.1:5432/app' });
+ * await store.append('order-42', [{ type: 'order.created', data: { total: 10 } }], { expectedVersion: 'no_stream' });
+ */
+export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
+  checkOptions(options);
+  const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  const driver = await openDriver(options);
+  const store = new EventStoreImpl(driver, schema, { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES });
+  if (options.migrate !== false) {
+    try {
+      await store.migrate();
+    } catch (error) {
+      await driver.close().catch(() => undefined);
+      throw error;
+    }
+  }
+  return store;
+}
+
+class EventStoreImpl implements EventStore {
+  readonly schema: string;
+  readonly driver: 'pg' | 'pglite';
+  readonly #db: Driver;
+  readonly #q: string;
+  readonly #limits: { maxEventBytes: number };
+  #closed = false;
+
+  constructor(db: Driver, schema: string, limits: { maxEventBytes: number }) {
+    this.#db = db;
+    this.schema = schema;
+    this.driver = db.kind;
+    this.#q = quoteIdent(schema);
+    this.#limits = limits;
+  }
+
+  get executor(): SqlExecutor {
+    this.#open();
+    return this.#db;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new StoreClosedError();
+  }
+
+  #bind(executor: SqlExecutor): EventStoreTransaction {
+    const q = this.#q;
+    const limits = this.#limits;
+    return {
+      sql: (strings, ...values) => {
+        const { text, params } = sqlStatement(strings, values);
+        return executor.query(text, params);
+      },
+      query: (text, params) => executor.query(text, params),
+      append: (stream, events, options) => appendToStream(executor, q, stream, events, options, limits),
+      readStream: (stream, options) => readStream(executor, q, stream, options),
+      streamVersion: (stream) => readStreamVersion(executor, q, stream),
+    };
+  }
+
+  migrate(): Promise<MigrationResult> {
+    this.#open();
+    return migrate(this.#db, this.schema);
+  }
+
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    this.#open();
+    return appendToStream(this.#db, this.#q, stream, events, options, this.#limits);
+  }
+
+  transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
+    this.#open();
+    if (typeof fn !== 'function') {
+      return Promise.reject(new InvalidArgumentError('transaction takes a function (tx) => Promise.'));
+    }
+    return this.#db.transaction((executor) => fn(this.#bind(executor)));
+  }
+
+  enlist(connection: CallerTransaction): EventStoreTransaction {
+    this.#open();
+    if (typeof connection !== 'object' || connection === null || typeof connection.query !== 'function') {
+      throw new InvalidArgumentError('enlist takes a pg client or a PGlite transaction that the caller opened.');
+    }
+    const executor =
+      this.driver === 'pglite' || 'exec' in connection
+        ? pgliteTransactionExecutor(connection as PgliteTransaction)
+        : pgClientExecutor(connection as pg.ClientBase);
+    return this.#bind(executor);
+  }
+
+  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
+    this.#open();
+    return readStream(this.#db, this.#q, stream, options);
+  }
+
+  streamVersion(stream: string): Promise<number> {
+    this.#open();
+    return readStreamVersion(this.#db, this.#q, stream);
+  }
+
+  readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
+    this.#open();
+    return readLog(this.#db, this.#q, options);
+  }
+
+  iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
+    this.#open();
+    return iterateLog(this.#db, this.#q, options);
+  }
+
+  head(): Promise<LogHead> {
+    this.#open();
+    return readHead(this.#db, this.#q);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#db.close();
+  }
+}

@@ -1,0 +1,62 @@
+import { MigrationError } from '../errors.js';
+import type { Driver } from './drivers/driver.js';
+import { quoteIdent } from './names.js';
+import m0001 from './sql/0001_event_log.js';
+
+/** Numbered, immutable migrations. Append new ones; never edit a published one. */
+export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
+  { id: 1, name: '0001_event_log', sql: m0001 },
+];
+
+export interface MigrationResult {
+  /** Migrations this call applied, in order. Empty when the schema was already current. */
+  applied: string[];
+  /** The schema's migration number after the call. */
+  current: number;
+}
+
+/**
+ * Brings the schema up to date. Safe to call from several processes at once: a transaction-scoped advisory
+ * lock on the schema's name serializes them, and each migration's row is written in the same transaction as
+ * its DDL, so a crash leaves either all of a migration or none.
+ */
+export async function migrate(driver: Driver, schema: string): Promise<MigrationResult> {
+  const q = quoteIdent(schema);
+  try {
+    return await driver.transaction(async (ex) => {
+      await ex.query('select pg_advisory_xact_lock(hashtext($1))', [`eventlane.migrate:${schema}`]);
+      await ex.exec(
+        `create schema if not exists ${q};
+         create table if not exists ${q}.migrations (
+           id integer primary key,
+           name text not null,
+           applied_at timestamptz not null default now()
+         );`,
+      );
+      const rows = await ex.query<{ id: number }>(`select id from ${q}.migrations order by id`);
+      const done = new Set(rows.map((r) => Number(r.id)));
+      const latestKnown = MIGRATIONS[MIGRATIONS.length - 1]!.id;
+      const newest = Math.max(0, ...done);
+      if (newest > latestKnown) {
+        throw new MigrationError(
+          `Schema ${schema} is at migration ${newest}, newer than this version of eventlane knows ` +
+            `(${latestKnown}). Upgrade eventlane in this service before it writes to that schema.`,
+        );
+      }
+      const applied: string[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.id)) continue;
+        await ex.query(`insert into ${q}.migrations (id, name) values ($1, $2)`, [m.id, m.name]);
+        await ex.exec(m.sql.replaceAll(':SCHEMA:', q));
+        applied.push(m.name);
+      }
+      return { applied, current: latestKnown };
+    });
+  } catch (error) {
+    if (error instanceof MigrationError || (error as { code?: string }).code === 'EVENTLANE_CONNECTION') throw error;
+    throw new MigrationError(
+      `Migrating schema ${schema} failed: ${(error as Error).message}. Nothing of the failed migration was kept.`,
+      error,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+import { InvalidArgumentError, InvalidCheckpointError } from '../errors.js';
+
+/** The PostgreSQL schema eventlane uses unless told otherwise. */
+export const DEFAULT_SCHEMA = 'eventlane';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw new InvalidArgumentError(
+      `schema ${JSON.stringify(schema)} is not a usable PostgreSQL schema name: use 1–63 lower-case letters, ` +
+        'digits and underscores, starting with a letter or underscore (e.g. "eventlane").',
+      { schema },
+    );
+  }
+  return schema;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Where a log reader stands: after the event with this (tx_id, global_position), in commit order. */
+export interface LogPosition {
+  txId: bigint;
+  globalPosition: bigint;
+}
+
+/** The checkpoint of the start of the log: nothing read yet. */
+export const LOG_START = '0:0';
+
+const CHECKPOINT = /^(\d{1,20}):(\d{1,19})$/;
+
+export function parseCheckpoint(value: unknown): LogPosition {
+  const match = typeof value === 'string' ? CHECKPOINT.exec(value) : null;
+  if (!match) throw new InvalidCheckpointError(value);
+  return { txId: BigInt(match[1]!), globalPosition: BigInt(match[2]!) };
+}
+
+export function formatCheckpoint(txId: bigint | string, globalPosition: bigint | string): string {
+  return `${String(txId)}:${String(globalPosition)}`;
+}
+
+/**
+ * Compares two checkpoints in commit order: negative when `a` is before `b`, 0 when equal, positive after.
+ */
+export function compareCheckpoints(a: string, b: string): number {
+  const pa = parseCheckpoint(a);
+  const pb = parseCheckpoint(b);
+  if (pa.txId !== pb.txId) return pa.txId < pb.txId ? -1 : 1;
+  if (pa.globalPosition !== pb.globalPosition) return pa.globalPosition < pb.globalPosition ? -1 : 1;
+  return 0;
+}

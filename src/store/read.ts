@@ -1,0 +1,182 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { EventMetadata, StoredEvent } from '../events/envelope.js';
+import type { JsonValue } from '../events/json.js';
+import { checkStreamName } from '../events/names.js';
+import type { SqlExecutor } from './drivers/driver.js';
+import { formatCheckpoint, LOG_START, parseCheckpoint } from './names.js';
+
+export interface ReadStreamOptions {
+  /**
+   * The first stream position to return (forward) or the last (backward).
+   * @defaultValue 1 forward, the stream's end backward
+   */
+  from?: number;
+  /** @defaultValue 'forward' */
+  direction?: 'forward' | 'backward';
+  /** At most this many events. @defaultValue no limit */
+  limit?: number;
+}
+
+export interface ReadLogOptions {
+  /** A checkpoint from an earlier read or append; the start of the log when absent. */
+  after?: string;
+  /** At most this many events. @defaultValue 1000 */
+  limit?: number;
+}
+
+export interface ReadLogResult {
+  events: StoredEvent[];
+  /** Pass as `after` to continue; equal to the input when nothing new was readable. */
+  checkpoint: string;
+}
+
+export interface LogHead {
+  /** The checkpoint just after the last event a log reader can see now (commit order). */
+  checkpoint: string;
+  /** The highest global position a log reader can see now; 0 for an empty log. */
+  globalPosition: bigint;
+  /** When that event was recorded; null for an empty log. */
+  recordedAt: Date | null;
+}
+
+/** Raw row of the events table, as selected by EVENT_COLUMNS. */
+interface EventRow {
+  global_position: string | number | bigint;
+  tx_id: string;
+  id: string;
+  stream: string;
+  stream_position: string | number | bigint;
+  type: string;
+  version: number;
+  data: JsonValue;
+  metadata: EventMetadata;
+  occurred_at: Date;
+  recorded_at: Date;
+}
+
+const EVENT_COLUMNS =
+  'global_position, tx_id::text as tx_id, id, stream, stream_position, type, version, data, metadata, occurred_at, recorded_at';
+
+export function toStoredEvent(row: EventRow): StoredEvent {
+  const globalPosition = BigInt(row.global_position);
+  return {
+    id: row.id,
+    type: row.type,
+    version: row.version,
+    stream: row.stream,
+    streamPosition: Number(row.stream_position),
+    globalPosition,
+    checkpoint: formatCheckpoint(row.tx_id, globalPosition),
+    data: row.data,
+    metadata: row.metadata,
+    occurredAt: row.occurred_at,
+    recordedAt: row.recorded_at,
+  };
+}
+
+function checkLimit(limit: unknown, name: string): number | undefined {
+  if (limit === undefined) return undefined;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${String(limit)}.`, { [name]: limit });
+  }
+  return limit;
+}
+
+export async function readStream(
+  executor: SqlExecutor,
+  schemaQ: string,
+  stream: string,
+  options: ReadStreamOptions = {},
+): Promise<StoredEvent[]> {
+  checkStreamName(stream);
+  const direction = options.direction ?? 'forward';
+  if (direction !== 'forward' && direction !== 'backward') {
+    throw new InvalidArgumentError(`direction must be 'forward' or 'backward', got ${JSON.stringify(direction)}.`);
+  }
+  const limit = checkLimit(options.limit, 'limit');
+  const from = options.from;
+  if (from !== undefined && (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)) {
+    throw new InvalidArgumentError(`from must be a stream position (a whole number ≥ 0), got ${String(from)}.`);
+  }
+  const forward = direction === 'forward';
+  const bound = from ?? (forward ? 1 : Number.MAX_SAFE_INTEGER);
+  const rows = await executor.query<EventRow>(
+    `select ${EVENT_COLUMNS} from ${schemaQ}.events
+      where stream = $1 and stream_position ${forward ? '>=' : '<='} $2
+      order by stream_position ${forward ? 'asc' : 'desc'}
+      ${limit === undefined ? '' : 'limit $3'}`,
+    limit === undefined ? [stream, bound] : [stream, bound, limit],
+  );
+  return rows.map(toStoredEvent);
+}
+
+/**
+ * Reads the log in commit order after `after`. Only transactions older than the oldest one still running are
+ * read, so an event whose transaction commits late is never skipped: it is simply read a little later.
+ */
+export async function readLog(
+  executor: SqlExecutor,
+  schemaQ: string,
+  options: ReadLogOptions = {},
+): Promise<ReadLogResult> {
+  const after = options.after ?? LOG_START;
+  const position = parseCheckpoint(after);
+  const limit = checkLimit(options.limit, 'limit') ?? 1000;
+  const rows = await executor.query<EventRow>(
+    `select ${EVENT_COLUMNS} from ${schemaQ}.events
+      where (tx_id, global_position) > ($1::text::xid8, $2::bigint)
+        and tx_id < (select pg_snapshot_xmin(pg_current_snapshot()))
+      order by tx_id, global_position
+      limit $3`,
+    [position.txId.toString(), position.globalPosition.toString(), limit],
+  );
+  const events = rows.map(toStoredEvent);
+  const last = events[events.length - 1];
+  return { events, checkpoint: last ? last.checkpoint : after };
+}
+
+export interface IterateLogOptions {
+  after?: string;
+  /** Events fetched per query; memory stays bounded by one page. @defaultValue 1000 */
+  pageSize?: number;
+}
+
+/** Yields every readable event after `after` in commit order, one page in memory at a time, then ends. */
+export async function* iterateLog(
+  executor: SqlExecutor,
+  schemaQ: string,
+  options: IterateLogOptions = {},
+): AsyncGenerator<StoredEvent, void, undefined> {
+  const pageSize = checkLimit(options.pageSize, 'pageSize') ?? 1000;
+  let after = options.after ?? LOG_START;
+  parseCheckpoint(after);
+  for (;;) {
+    const page = await readLog(executor, schemaQ, { after, limit: pageSize });
+    for (const event of page.events) yield event;
+    if (page.events.length < pageSize) return;
+    after = page.checkpoint;
+  }
+}
+
+export async function readHead(executor: SqlExecutor, schemaQ: string): Promise<LogHead> {
+  const [row] = await executor.query<{ tx_id: string; global_position: string; recorded_at: Date }>(
+    `select tx_id::text as tx_id, global_position, recorded_at from ${schemaQ}.events
+      where tx_id < (select pg_snapshot_xmin(pg_current_snapshot()))
+      order by tx_id desc, global_position desc
+      limit 1`,
+  );
+  if (!row) return { checkpoint: LOG_START, globalPosition: 0n, recordedAt: null };
+  return {
+    checkpoint: formatCheckpoint(row.tx_id, BigInt(row.global_position)),
+    globalPosition: BigInt(row.global_position),
+    recordedAt: row.recorded_at,
+  };
+}
+
+export async function readStreamVersion(executor: SqlExecutor, schemaQ: string, stream: string): Promise<number> {
+  checkStreamName(stream);
+  const [row] = await executor.query<{ version: string }>(`select version from ${schemaQ}.streams where stream = $1`, [
+    stream,
+  ]);
+  return row ? Number(row.version) : 0;
+}
