@@ -151,7 +151,7 @@ export class InvalidCheckpointError extends EventlaneError {
     super(
       ErrorCodes.INVALID_CHECKPOINT,
       `${JSON.stringify(value)} is not a log checkpoint. Pass a checkpoint returned by eventlane ` +
-        `(\"<txId>:<globalPosition>\", e.g. \"0:0\" for the start of the log).`,
+        `("<txOrder>:<globalPosition>", e.g. "0:0" for the start of the log).`,
       { details: { value } },
     );
   }

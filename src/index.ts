@@ -1,7 +1,18 @@
 export { createEventStore } from './store/event-store.js';
-export type { EventStore, EventStoreOptions, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type {
+  EventStore,
+  EventStoreOptions,
+  EventStoreTransaction,
+  CallerTransaction,
+} from './store/event-store.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
-export type { ReadStreamOptions, ReadLogOptions, ReadLogResult, IterateLogOptions, LogHead } from './store/read.js';
+export type {
+  ReadStreamOptions,
+  ReadLogOptions,
+  ReadLogResult,
+  IterateLogOptions,
+  LogHead,
+} from './store/read.js';
 export type { MigrationResult } from './store/migrate.js';
 export { LOG_START, compareCheckpoints, parseCheckpoint, DEFAULT_SCHEMA } from './store/names.js';
 export type { LogPosition } from './store/names.js';

@@ -10,7 +10,7 @@ export interface EventMetadata {
 }
 
 /** An event as a caller hands it to `append`: only `type` and `data` are required. */
-export interface NewEvent<Type extends string = string, Data = JsonValue> {
+export interface NewEvent<Type extends string = string, Data = unknown> {
   /** UUID; a UUIDv7 is generated when absent. Supplying it makes retries of the same append idempotent. */
   id?: string;
   /** Dotted lower-case name, e.g. `order.paid`. */

@@ -61,9 +61,12 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
       break;
   }
   if (value === null) return;
-  const obj = value as object;
+  const obj = value;
   if (seen.has(obj)) {
-    throw new InvalidEventError(`${path} refers back to one of its parents (a cycle); JSON cannot hold it.`, path);
+    throw new InvalidEventError(
+      `${path} refers back to one of its parents (a cycle); JSON cannot hold it.`,
+      path,
+    );
   }
   seen.add(obj);
   if (Array.isArray(obj)) {
@@ -74,7 +77,9 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
       const name = (obj as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
       throw new InvalidEventError(
         `${path} is a ${name}, not a plain object; event data must be plain JSON. ` +
-          (name === 'Date' ? 'Store dates as ISO-8601 strings (date.toISOString()).' : 'Convert it to plain data first.'),
+          (name === 'Date'
+            ? 'Store dates as ISO-8601 strings (date.toISOString()).'
+            : 'Convert it to plain data first.'),
         path,
       );
     }

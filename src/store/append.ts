@@ -92,27 +92,42 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
     const event = events[i] as NewEvent | undefined;
     const at = `events[${i}]`;
     if (typeof event !== 'object' || event === null) {
-      throw new InvalidEventError(`${at} is ${event === null ? 'null' : typeof event}, not an event object.`, at);
+      throw new InvalidEventError(
+        `${at} is ${event === null ? 'null' : typeof event}, not an event object.`,
+        at,
+      );
     }
     checkEventType(event.type, `${at}.type`);
     const id = event.id ?? uuidv7();
     if (!isUuid(id)) {
-      throw new InvalidEventError(`${at}.id ${describe(id)} is not a UUID. Leave it out to get a UUIDv7.`, `${at}.id`);
+      throw new InvalidEventError(
+        `${at}.id ${describe(id)} is not a UUID. Leave it out to get a UUIDv7.`,
+        `${at}.id`,
+      );
     }
     const lower = id.toLowerCase();
     if (seen.has(lower)) {
-      throw new DuplicateEventIdError(`${at}.id ${id} appears twice in the same append; every event needs its own id.`, {
-        id,
-        index: i,
-      });
+      throw new DuplicateEventIdError(
+        `${at}.id ${id} appears twice in the same append; every event needs its own id.`,
+        {
+          id,
+          index: i,
+        },
+      );
     }
     seen.add(lower);
     const version = event.version ?? 1;
     if (!Number.isSafeInteger(version) || version < 1 || version > 2_147_483_647) {
-      throw new InvalidEventError(`${at}.version ${describe(version)} must be a whole number ≥ 1.`, `${at}.version`);
+      throw new InvalidEventError(
+        `${at}.version ${describe(version)} must be a whole number ≥ 1.`,
+        `${at}.version`,
+      );
     }
     if (event.data === undefined) {
-      throw new InvalidEventError(`${at}.data is missing; an event needs data (use {} when there is none).`, `${at}.data`);
+      throw new InvalidEventError(
+        `${at}.data is missing; an event needs data (use {} when there is none).`,
+        `${at}.data`,
+      );
     }
     const data = toJsonText(event.data, `${at}.data`);
     const meta: unknown = event.metadata;
@@ -142,7 +157,7 @@ interface AppendRow {
   stream_version: string | number | bigint;
   first_position: string | number | bigint | null;
   last_global_position: string | number | bigint | null;
-  tx_id: string | null;
+  tx_order: string | null;
 }
 
 /**
@@ -170,7 +185,7 @@ export async function appendToStream(
   let row: AppendRow | undefined;
   try {
     [row] = await executor.query<AppendRow>(
-      `select status, stream_version, first_position, last_global_position, tx_id::text as tx_id
+      `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
          from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
       [stream, mode, version, batch.json, batch.ids.length, probe],
     );
@@ -205,7 +220,7 @@ export async function appendToStream(
         positions: batch.ids.map((_, i) => first + i),
         ids: batch.ids,
         globalPosition: BigInt(row.last_global_position!),
-        checkpoint: formatCheckpoint(row.tx_id!, BigInt(row.last_global_position!)),
+        checkpoint: formatCheckpoint(row.tx_order!, BigInt(row.last_global_position!)),
         duplicate: row.status === 'duplicate',
       };
     }

@@ -58,7 +58,10 @@ export interface EventStoreTransaction {
    * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
    * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
    */
-  sql<R extends object = Record<string, unknown>>(strings: TemplateStringsArray, ...values: unknown[]): Promise<R[]>;
+  sql<R extends object = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ): Promise<R[]>;
   /** Runs a parameterised statement inside the transaction. */
   query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
@@ -100,12 +103,24 @@ export interface EventStore {
   readonly executor: SqlExecutor;
 }
 
-const OPTION_KEYS = new Set(['url', 'pool', 'client', 'pglite', 'dataDir', 'schema', 'maxEventBytes', 'poolSize', 'migrate']);
+const OPTION_KEYS = new Set([
+  'url',
+  'pool',
+  'client',
+  'pglite',
+  'dataDir',
+  'schema',
+  'maxEventBytes',
+  'poolSize',
+  'migrate',
+]);
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 function checkOptions(options: EventStoreOptions): void {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(`createEventStore takes an options object, got ${options === null ? 'null' : typeof options}.`);
+    throw new InvalidArgumentError(
+      `createEventStore takes an options object, got ${options === null ? 'null' : typeof options}.`,
+    );
   }
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
@@ -117,7 +132,9 @@ function checkOptions(options: EventStoreOptions): void {
   }
   const sources = (['url', 'pool', 'client', 'pglite'] as const).filter((k) => options[k] !== undefined);
   if (sources.length > 1) {
-    throw new InvalidArgumentError(`Give createEventStore one of url, pool, client or pglite, not ${sources.join(' and ')}.`);
+    throw new InvalidArgumentError(
+      `Give createEventStore one of url, pool, client or pglite, not ${sources.join(' and ')}.`,
+    );
   }
   if (options.url !== undefined) {
     if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
@@ -163,7 +180,9 @@ export async function createEventStore(options: EventStoreOptions = {}): Promise
   checkOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const driver = await openDriver(options);
-  const store = new EventStoreImpl(driver, schema, { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES });
+  const store = new EventStoreImpl(driver, schema, {
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+  });
   if (options.migrate !== false) {
     try {
       await store.migrate();
@@ -236,12 +255,14 @@ class EventStoreImpl implements EventStore {
   enlist(connection: CallerTransaction): EventStoreTransaction {
     this.#open();
     if (typeof connection !== 'object' || connection === null || typeof connection.query !== 'function') {
-      throw new InvalidArgumentError('enlist takes a pg client or a PGlite transaction that the caller opened.');
+      throw new InvalidArgumentError(
+        'enlist takes a pg client or a PGlite transaction that the caller opened.',
+      );
     }
     const executor =
       this.driver === 'pglite' || 'exec' in connection
         ? pgliteTransactionExecutor(connection as PgliteTransaction)
-        : pgClientExecutor(connection as pg.ClientBase);
+        : pgClientExecutor(connection);
     return this.#bind(executor);
   }
 

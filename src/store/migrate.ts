@@ -53,7 +53,8 @@ export async function migrate(driver: Driver, schema: string): Promise<Migration
       return { applied, current: latestKnown };
     });
   } catch (error) {
-    if (error instanceof MigrationError || (error as { code?: string }).code === 'EVENTLANE_CONNECTION') throw error;
+    if (error instanceof MigrationError || (error as { code?: string }).code === 'EVENTLANE_CONNECTION')
+      throw error;
     throw new MigrationError(
       `Migrating schema ${schema} failed: ${(error as Error).message}. Nothing of the failed migration was kept.`,
       error,

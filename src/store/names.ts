@@ -20,9 +20,12 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** Where a log reader stands: after the event with this (tx_id, global_position), in commit order. */
+/**
+ * Where a log reader stands: after the event with this (tx_order, global_position). tx_order is the appending
+ * transaction's id, raised where needed to keep each stream in position order (see migration 0001).
+ */
 export interface LogPosition {
-  txId: bigint;
+  txOrder: bigint;
   globalPosition: bigint;
 }
 
@@ -34,11 +37,11 @@ const CHECKPOINT = /^(\d{1,20}):(\d{1,19})$/;
 export function parseCheckpoint(value: unknown): LogPosition {
   const match = typeof value === 'string' ? CHECKPOINT.exec(value) : null;
   if (!match) throw new InvalidCheckpointError(value);
-  return { txId: BigInt(match[1]!), globalPosition: BigInt(match[2]!) };
+  return { txOrder: BigInt(match[1]!), globalPosition: BigInt(match[2]!) };
 }
 
-export function formatCheckpoint(txId: bigint | string, globalPosition: bigint | string): string {
-  return `${String(txId)}:${String(globalPosition)}`;
+export function formatCheckpoint(txOrder: bigint | string, globalPosition: bigint | string): string {
+  return `${String(txOrder)}:${String(globalPosition)}`;
 }
 
 /**
@@ -47,7 +50,7 @@ export function formatCheckpoint(txId: bigint | string, globalPosition: bigint |
 export function compareCheckpoints(a: string, b: string): number {
   const pa = parseCheckpoint(a);
   const pb = parseCheckpoint(b);
-  if (pa.txId !== pb.txId) return pa.txId < pb.txId ? -1 : 1;
+  if (pa.txOrder !== pb.txOrder) return pa.txOrder < pb.txOrder ? -1 : 1;
   if (pa.globalPosition !== pb.globalPosition) return pa.globalPosition < pb.globalPosition ? -1 : 1;
   return 0;
 }

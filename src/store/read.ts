@@ -42,7 +42,7 @@ export interface LogHead {
 /** Raw row of the events table, as selected by EVENT_COLUMNS. */
 interface EventRow {
   global_position: string | number | bigint;
-  tx_id: string;
+  tx_order: string;
   id: string;
   stream: string;
   stream_position: string | number | bigint;
@@ -55,7 +55,7 @@ interface EventRow {
 }
 
 const EVENT_COLUMNS =
-  'global_position, tx_id::text as tx_id, id, stream, stream_position, type, version, data, metadata, occurred_at, recorded_at';
+  'global_position, tx_order::text as tx_order, id, stream, stream_position, type, version, data, metadata, occurred_at, recorded_at';
 
 export function toStoredEvent(row: EventRow): StoredEvent {
   const globalPosition = BigInt(row.global_position);
@@ -66,7 +66,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     stream: row.stream,
     streamPosition: Number(row.stream_position),
     globalPosition,
-    checkpoint: formatCheckpoint(row.tx_id, globalPosition),
+    checkpoint: formatCheckpoint(row.tx_order, globalPosition),
     data: row.data,
     metadata: row.metadata,
     occurredAt: row.occurred_at,
@@ -77,7 +77,10 @@ export function toStoredEvent(row: EventRow): StoredEvent {
 function checkLimit(limit: unknown, name: string): number | undefined {
   if (limit === undefined) return undefined;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${String(limit)}.`, { [name]: limit });
+    throw new InvalidArgumentError(
+      `${name} must be a whole number ≥ 1, got ${typeof limit === 'number' ? limit : JSON.stringify(limit)}.`,
+      { [name]: limit },
+    );
   }
   return limit;
 }
@@ -91,12 +94,16 @@ export async function readStream(
   checkStreamName(stream);
   const direction = options.direction ?? 'forward';
   if (direction !== 'forward' && direction !== 'backward') {
-    throw new InvalidArgumentError(`direction must be 'forward' or 'backward', got ${JSON.stringify(direction)}.`);
+    throw new InvalidArgumentError(
+      `direction must be 'forward' or 'backward', got ${JSON.stringify(direction)}.`,
+    );
   }
   const limit = checkLimit(options.limit, 'limit');
   const from = options.from;
   if (from !== undefined && (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)) {
-    throw new InvalidArgumentError(`from must be a stream position (a whole number ≥ 0), got ${String(from)}.`);
+    throw new InvalidArgumentError(
+      `from must be a stream position (a whole number ≥ 0), got ${String(from)}.`,
+    );
   }
   const forward = direction === 'forward';
   const bound = from ?? (forward ? 1 : Number.MAX_SAFE_INTEGER);
@@ -124,11 +131,11 @@ export async function readLog(
   const limit = checkLimit(options.limit, 'limit') ?? 1000;
   const rows = await executor.query<EventRow>(
     `select ${EVENT_COLUMNS} from ${schemaQ}.events
-      where (tx_id, global_position) > ($1::text::xid8, $2::bigint)
-        and tx_id < (select pg_snapshot_xmin(pg_current_snapshot()))
-      order by tx_id, global_position
+      where (tx_order, global_position) > ($1::text::xid8, $2::bigint)
+        and tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
+      order by tx_order, global_position
       limit $3`,
-    [position.txId.toString(), position.globalPosition.toString(), limit],
+    [position.txOrder.toString(), position.globalPosition.toString(), limit],
   );
   const events = rows.map(toStoredEvent);
   const last = events[events.length - 1];
@@ -159,24 +166,29 @@ export async function* iterateLog(
 }
 
 export async function readHead(executor: SqlExecutor, schemaQ: string): Promise<LogHead> {
-  const [row] = await executor.query<{ tx_id: string; global_position: string; recorded_at: Date }>(
-    `select tx_id::text as tx_id, global_position, recorded_at from ${schemaQ}.events
-      where tx_id < (select pg_snapshot_xmin(pg_current_snapshot()))
-      order by tx_id desc, global_position desc
+  const [row] = await executor.query<{ tx_order: string; global_position: string; recorded_at: Date }>(
+    `select tx_order::text as tx_order, global_position, recorded_at from ${schemaQ}.events
+      where tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
+      order by tx_order desc, global_position desc
       limit 1`,
   );
   if (!row) return { checkpoint: LOG_START, globalPosition: 0n, recordedAt: null };
   return {
-    checkpoint: formatCheckpoint(row.tx_id, BigInt(row.global_position)),
+    checkpoint: formatCheckpoint(row.tx_order, BigInt(row.global_position)),
     globalPosition: BigInt(row.global_position),
     recordedAt: row.recorded_at,
   };
 }
 
-export async function readStreamVersion(executor: SqlExecutor, schemaQ: string, stream: string): Promise<number> {
+export async function readStreamVersion(
+  executor: SqlExecutor,
+  schemaQ: string,
+  stream: string,
+): Promise<number> {
   checkStreamName(stream);
-  const [row] = await executor.query<{ version: string }>(`select version from ${schemaQ}.streams where stream = $1`, [
-    stream,
-  ]);
+  const [row] = await executor.query<{ version: string }>(
+    `select version from ${schemaQ}.streams where stream = $1`,
+    [stream],
+  );
   return row ? Number(row.version) : 0;
 }

@@ -2,7 +2,10 @@ import net from 'node:net';
 
 /** The real services the integration tests talk to, and where. Override with the environment variables. */
 export const SERVICES = {
-  postgres: { url: process.env.EVENTLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test', port: 5432 },
+  postgres: {
+    url: process.env.EVENTLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    port: 5432,
+  },
   nats: { url: process.env.EVENTLANE_TEST_NATS_URL ?? 'nats://127.0.0.1:4222', port: 4222 },
   rabbitmq: { url: process.env.EVENTLANE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', port: 5672 },
   redis: { url: process.env.EVENTLANE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', port: 6379 },

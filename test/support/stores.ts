@@ -45,3 +45,31 @@ export async function dropSchema(schema: string): Promise<void> {
 export function pgAvailable(): boolean {
   return inject('services').postgres;
 }
+
+/**
+ * What the store holds, byte for byte: event and stream counts, the highest position and a digest of every
+ * event. Unlike `head()`, it does not depend on other transactions elsewhere on the server.
+ */
+export async function logState(store: EventStore): Promise<unknown> {
+  const [state] = await store.executor.query(
+    `select (select count(*)::int from ${store.schema}.events) as events,
+            (select count(*)::int from ${store.schema}.streams) as streams,
+            (select coalesce(max(global_position), 0)::text from ${store.schema}.events) as max_position,
+            (select coalesce(sum(version), 0)::text from ${store.schema}.streams) as versions,
+            (select md5(coalesce(string_agg(id::text || stream || stream_position || type || data::text || metadata::text,
+                                            ',' order by global_position), ''))
+               from ${store.schema}.events) as digest`,
+  );
+  return state;
+}
+
+/** Waits until a log reader can see everything up to `checkpoint` (other transactions on the server may delay it). */
+export async function waitForHead(store: EventStore, checkpoint: string, timeoutMs = 10_000): Promise<void> {
+  const { compareCheckpoints } = await import('../../src/index.js');
+  const deadline = Date.now() + timeoutMs;
+  while (compareCheckpoints((await store.head()).checkpoint, checkpoint) < 0) {
+    if (Date.now() > deadline)
+      throw new Error(`the log head did not reach ${checkpoint} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

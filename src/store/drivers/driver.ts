@@ -1,8 +1,11 @@
 /** The one-method database port every eventlane component writes through. */
 export interface SqlExecutor {
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  query: <R extends object = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ) => Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
-  exec(script: string): Promise<void>;
+  exec: (script: string) => Promise<void>;
 }
 
 /** A connection to PostgreSQL or PGlite that can also open transactions and listen for notifications. */

@@ -24,7 +24,11 @@ function executorOf(client: Queryable, where: string): SqlExecutor {
   };
 }
 
-async function runTransaction<T>(client: Queryable, where: string, fn: (ex: SqlExecutor) => Promise<T>): Promise<T> {
+async function runTransaction<T>(
+  client: Queryable,
+  where: string,
+  fn: (ex: SqlExecutor) => Promise<T>,
+): Promise<T> {
   const executor = executorOf(client, where);
   await executor.query('begin');
   try {

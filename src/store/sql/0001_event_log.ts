@@ -6,16 +6,26 @@ export default /* sql */ `
 create table :SCHEMA:.streams (
   stream      text primary key,
   version     bigint not null check (version >= 0),
+  -- The tx_order of the stream's last event; the next append to the stream takes at least this.
+  tx_order    xid8 not null,
   created_at  timestamptz not null default now(),
   updated_at  timestamptz not null default now()
 );
 
--- The log and the outbox in one table. global_position is assigned at insert, so it is NOT commit order;
--- tx_id (the appending transaction's xid8) is. Readers order and checkpoint by (tx_id, global_position) and
--- read only rows with tx_id below the oldest running transaction, so a late commit is never skipped.
+-- The log and the outbox in one table. global_position is assigned at insert, so it is not commit order.
+-- Readers order and checkpoint by (tx_order, global_position) and read only rows whose tx_order is below the
+-- oldest transaction still running (pg_snapshot_xmin), so an event whose transaction commits late is read
+-- late, never skipped.
+--
+-- tx_order is the appending transaction's xid8, raised to the tx_order of the stream's previous event when that
+-- is higher. A transaction can take its xid (at its first write) before another transaction that appends to
+-- the same stream and commits first; ordering by the bare xid would then hand out that stream's events out of
+-- position order. Raising it keeps each stream's events in position order in the log, and stays gap-free:
+-- a row is read only once tx_order < xmin, which implies its own transaction has ended, and every transaction
+-- still running has an xid >= xmin, so every row it will ever write sorts after what was read.
 create table :SCHEMA:.events (
   global_position  bigint generated always as identity primary key,
-  tx_id            xid8 not null default pg_current_xact_id(),
+  tx_order         xid8 not null,
   id               uuid not null,
   stream           text not null,
   stream_position  bigint not null check (stream_position >= 1),
@@ -29,7 +39,7 @@ create table :SCHEMA:.events (
   constraint events_stream_position_key unique (stream, stream_position)
 );
 
-create index events_commit_order_idx on :SCHEMA:.events (tx_id, global_position);
+create index events_log_order_idx on :SCHEMA:.events (tx_order, global_position);
 
 -- Appends a batch to one stream in one round trip, enforcing the expected version inside PostgreSQL.
 -- p_mode: 'any' | 'no_stream' | 'stream_exists' | 'exact' (then p_expected is the version).
@@ -49,10 +59,11 @@ create function :SCHEMA:.append_events(
   stream_version bigint,
   first_position bigint,
   last_global_position bigint,
-  tx_id xid8
+  tx_order xid8
 ) language plpgsql as $fn$
 declare
   v_version bigint;
+  v_order xid8;
   v_first_id uuid;
 begin
   if p_probe_ids then
@@ -65,21 +76,24 @@ begin
   end if;
 
   if p_mode = 'any' then
-    insert into :SCHEMA:.streams as s (stream, version) values (p_stream, p_count)
-      on conflict (stream) do update set version = s.version + p_count, updated_at = now()
-      returning s.version into v_version;
+    insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
+      on conflict (stream) do update
+        set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+      returning s.version, s.tx_order into v_version, v_order;
   elsif p_mode = 'no_stream' or (p_mode = 'exact' and p_expected = 0) then
-    insert into :SCHEMA:.streams (stream, version) values (p_stream, p_count)
+    insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
       on conflict (stream) do nothing
-      returning version into v_version;
+      returning s.version, s.tx_order into v_version, v_order;
   elsif p_mode = 'stream_exists' then
-    update :SCHEMA:.streams s set version = s.version + p_count, updated_at = now()
-      where s.stream = p_stream
-      returning s.version into v_version;
+    update :SCHEMA:.streams s
+       set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+     where s.stream = p_stream
+    returning s.version, s.tx_order into v_version, v_order;
   else
-    update :SCHEMA:.streams s set version = s.version + p_count, updated_at = now()
-      where s.stream = p_stream and s.version = p_expected
-      returning s.version into v_version;
+    update :SCHEMA:.streams s
+       set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+     where s.stream = p_stream and s.version = p_expected
+    returning s.version, s.tx_order into v_version, v_order;
   end if;
 
   if v_version is null then
@@ -99,8 +113,10 @@ begin
 
   return query
   with inserted as (
-    insert into :SCHEMA:.events (id, stream, stream_position, type, version, data, metadata, occurred_at)
-    select x.id, p_stream, v_version - p_count + x.ord, x.type, x.version, x.data, x.metadata, x.occurred_at
+    insert into :SCHEMA:.events (tx_order, id, stream, stream_position, type, version, data, metadata, occurred_at)
+    -- jsonb_to_recordset turns a JSON null into SQL NULL; the key is always present, so NULL means JSON null.
+    select v_order, x.id, p_stream, v_version - p_count + x.ord, x.type, x.version, coalesce(x.data, 'null'::jsonb),
+           x.metadata, x.occurred_at
       from rows from (
              jsonb_to_recordset(p_events)
                as (id uuid, type text, version integer, data jsonb, metadata jsonb, occurred_at timestamptz)
@@ -108,7 +124,7 @@ begin
      order by x.ord
     returning global_position
   )
-  select 'ok'::text, v_version, v_version - p_count + 1, max(i.global_position), pg_current_xact_id()
+  select 'ok'::text, v_version, v_version - p_count + 1, max(i.global_position), v_order
     from inserted i;
 end;
 $fn$;
@@ -124,7 +140,7 @@ create function :SCHEMA:.append_events_replayed(
   stream_version bigint,
   first_position bigint,
   last_global_position bigint,
-  tx_id xid8
+  tx_order xid8
 ) language sql stable as $fn$
   with wanted as (
     select x.id, x.type, x.version, x.data, x.ord
@@ -132,8 +148,8 @@ create function :SCHEMA:.append_events_replayed(
            with ordinality as x(id, type, version, data, ord)
   ),
   stored as (
-    select w.ord, e.stream, e.stream_position, e.global_position, e.tx_id,
-           (e.type = w.type and e.version = w.version and e.data = w.data) as same
+    select w.ord, e.stream, e.stream_position, e.global_position, e.tx_order,
+           (e.type = w.type and e.version = w.version and e.data = coalesce(w.data, 'null'::jsonb)) as same
       from wanted w left join :SCHEMA:.events e on e.id = w.id
   ),
   summary as (
@@ -141,12 +157,12 @@ create function :SCHEMA:.append_events_replayed(
                               and s.stream_position = (select min(stream_position) from stored) + s.ord - 1) as matching,
            min(s.stream_position) as first_position,
            max(s.global_position) as last_global_position,
-           (array_agg(s.tx_id order by s.ord))[1] as tx_id
+           (array_agg(s.tx_order order by s.ord))[1] as tx_order
       from stored s
   )
   select case when m.matching = p_count then 'duplicate' else 'id_conflict' end,
          m.first_position + p_count - 1,
-         m.first_position, m.last_global_position, m.tx_id
+         m.first_position, m.last_global_position, m.tx_order
     from summary m;
 $fn$;
 `;
