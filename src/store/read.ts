@@ -50,12 +50,15 @@ interface EventRow {
   version: number;
   data: JsonValue;
   metadata: EventMetadata;
-  occurred_at: Date;
-  recorded_at: Date;
+  occurred_ms: number;
+  recorded_ms: number;
 }
 
+// Timestamps travel as epoch milliseconds: building a Date from a number is several times cheaper than the
+// driver parsing timestamptz text, and log reads are dominated by row decoding (see BENCHMARKS.md, read-log).
 const EVENT_COLUMNS =
-  'global_position, tx_order::text as tx_order, id, stream, stream_position, type, version, data, metadata, occurred_at, recorded_at';
+  'global_position, tx_order::text as tx_order, id, stream, stream_position, type, version, data, metadata, ' +
+  '(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms';
 
 export function toStoredEvent(row: EventRow): StoredEvent {
   const globalPosition = BigInt(row.global_position);
@@ -69,8 +72,8 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     checkpoint: formatCheckpoint(row.tx_order, globalPosition),
     data: row.data,
     metadata: row.metadata,
-    occurredAt: row.occurred_at,
-    recordedAt: row.recorded_at,
+    occurredAt: new Date(Math.floor(row.occurred_ms)),
+    recordedAt: new Date(Math.floor(row.recorded_ms)),
   };
 }
 

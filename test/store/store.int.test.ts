@@ -55,6 +55,18 @@ for (const target of storeTargets()) {
       expect(await store.streamVersion('order-none')).toBe(0);
     });
 
+    it('keeps occurredAt and metadata as given, and stamps recordedAt', async () => {
+      const occurredAt = new Date('2024-02-29T12:34:56.789Z');
+      const before = Date.now();
+      await store.append('when-1', [{ type: 'x.a', data: [1, 'two', null], occurredAt, metadata: { correlationId: 'c-1', actor: 'ann' } }]);
+      const [e] = await store.readStream('when-1');
+      expect(e!.occurredAt).toEqual(occurredAt);
+      expect(e!.metadata).toEqual({ correlationId: 'c-1', actor: 'ann' });
+      expect(e!.data).toEqual([1, 'two', null]);
+      expect(e!.recordedAt.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+      expect(e!.recordedAt.getTime()).toBeLessThanOrEqual(Date.now() + 5_000);
+    });
+
     it('reads streams backward, from a position, with a limit', async () => {
       await store.append(
         'order-2',

@@ -1,0 +1,176 @@
+/**
+ * Append and log-read throughput of eventlane's store, side by side in one run with the ceiling (a raw
+ * multi-row INSERT of the same rows into a table of the same shape) and Emmett's PostgreSQL event store.
+ *
+ * npm run bench -- append [--json] [--quick] [--only=append-1x8,read-log]
+ */
+import { randomUUID } from 'node:crypto';
+import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { createEventStore, LOG_START, type EventStore } from '../src/index.js';
+import { round, rssMb, type Reporter } from './report.js';
+import { freshBenchDatabase, runConcurrently, sampleData } from './support.js';
+
+const RAW_TABLE = `
+  create table raw_events (
+    global_position bigint generated always as identity primary key,
+    tx_order xid8 not null default pg_current_xact_id(),
+    id uuid not null unique,
+    stream text not null,
+    stream_position bigint not null,
+    type text not null,
+    version integer not null,
+    data jsonb not null,
+    metadata jsonb not null,
+    occurred_at timestamptz not null,
+    recorded_at timestamptz not null default now(),
+    unique (stream, stream_position)
+  );
+  create index on raw_events (tx_order, global_position);`;
+
+function rawInsert(batch: number): string {
+  const rows: string[] = [];
+  for (let r = 0; r < batch; r++) {
+    const p = r * 7;
+    rows.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, 1, $${p + 5}::jsonb, $${p + 6}::jsonb, $${p + 7})`);
+  }
+  return `insert into raw_events (id, stream, stream_position, type, version, data, metadata, occurred_at) values ${rows.join(', ')}`;
+}
+
+function rawParams(stream: string, batch: number, base: number): unknown[] {
+  const params: unknown[] = [];
+  const now = new Date().toISOString();
+  for (let r = 0; r < batch; r++) {
+    params.push(randomUUID(), stream, r + 1, 'order.placed', JSON.stringify(sampleData(base + r)), '{}', now);
+  }
+  return params;
+}
+
+interface Shape {
+  scenario: string;
+  batch: number;
+  writers: number;
+  appends: number;
+}
+
+async function measureAppend(
+  url: string,
+  shape: Shape,
+  eventlane: EventStore,
+  raw: pg.Pool,
+  emmett: ReturnType<typeof getPostgreSQLEventStore>,
+  reporter: Reporter,
+): Promise<void> {
+  const { scenario, batch, writers, appends } = shape;
+  const events = (base: number) => Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
+  const sql = rawInsert(batch);
+  const tag = `${scenario}-${Date.now()}`;
+  // Warm each path (connections, plans) before measuring.
+  for (let i = 0; i < writers; i++) {
+    await raw.query(sql, rawParams(`w-${tag}-${i}`, batch, 0));
+    await eventlane.append(`w-${tag}-${i}`, events(0), { expectedVersion: 'no_stream' });
+    await emmett.appendToStream(`w-${tag}-${i}`, events(0), { expectedStreamVersion: 'STREAM_DOES_NOT_EXIST' });
+  }
+  const rawSec = await runConcurrently(writers, appends, (i) => raw.query(sql, rawParams(`r-${tag}-${i}`, batch, i)).then(() => undefined));
+  const elSec = await runConcurrently(writers, appends, (i) =>
+    eventlane.append(`e-${tag}-${i}`, events(i), { expectedVersion: 'no_stream' }).then(() => undefined),
+  );
+  const emSec = await runConcurrently(writers, appends, (i) =>
+    emmett.appendToStream(`m-${tag}-${i}`, events(i), { expectedStreamVersion: 'STREAM_DOES_NOT_EXIST' }).then(() => undefined),
+  );
+  const total = appends * batch;
+  const el = total / elSec;
+  reporter.add({
+    scenario,
+    eventsPerSec: Math.round(el),
+    rawEventsPerSec: Math.round(total / rawSec),
+    emmettEventsPerSec: Math.round(total / emSec),
+    vsRaw: round(el / (total / rawSec)),
+    vsEmmett: round(el / (total / emSec)),
+    events: total,
+    rssMb: rssMb(),
+  });
+  void url;
+}
+
+async function measureReadLog(url: string, count: number, reporter: Reporter): Promise<void> {
+  const store = await createEventStore({ url, schema: 'read_bench', poolSize: 8 });
+  const perAppend = 500;
+  await runConcurrently(8, count / perAppend, (i) =>
+    store
+      .append(`read-${i % 5000}`, Array.from({ length: perAppend }, (_, r) => ({ type: 'order.placed', data: sampleData(i * perAppend + r) })))
+      .then(() => undefined),
+  );
+  let read = 0;
+  let after = LOG_START;
+  const start = process.hrtime.bigint();
+  for (;;) {
+    const page = await store.readLog({ after, limit: 5000 });
+    if (page.events.length === 0) break;
+    read += page.events.length;
+    after = page.checkpoint;
+  }
+  const sec = Number(process.hrtime.bigint() - start) / 1e9;
+  let iterated = 0;
+  const startIter = process.hrtime.bigint();
+  for await (const _ of store.iterateLog({ pageSize: 5000 })) iterated++;
+  const iterSec = Number(process.hrtime.bigint() - startIter) / 1e9;
+  await store.close();
+  if (read !== count || iterated !== count) throw new Error(`read-log read ${read} and iterated ${iterated} of ${count} events`);
+  reporter.add({ scenario: 'read-log', eventsPerSec: Math.round(read / sec), events: read, rssMb: rssMb() });
+  reporter.add({ scenario: 'read-log-iterator', eventsPerSec: Math.round(iterated / iterSec), events: iterated, rssMb: rssMb() });
+}
+
+async function measurePglite(appends: number, reporter: Reporter): Promise<void> {
+  const batch = 100;
+  const store = await createEventStore();
+  const db = await PGlite.create();
+  await db.exec(RAW_TABLE);
+  const sql = rawInsert(batch);
+  const events = (base: number) => Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
+  await db.query(sql, rawParams('warm', batch, 0));
+  await store.append('warm', events(0));
+  const rawSec = await runConcurrently(1, appends, (i) => db.query(sql, rawParams(`r-${i}`, batch, i)).then(() => undefined));
+  const elSec = await runConcurrently(1, appends, (i) =>
+    store.append(`e-${i}`, events(i), { expectedVersion: 'no_stream' }).then(() => undefined),
+  );
+  await store.close();
+  await db.close();
+  const total = appends * batch;
+  reporter.add({
+    scenario: 'pglite-append-100',
+    eventsPerSec: Math.round(total / elSec),
+    rawEventsPerSec: Math.round(total / rawSec),
+    vsRaw: round(rawSec / elSec),
+    events: total,
+    rssMb: rssMb(),
+  });
+}
+
+export async function run(args: string[], reporter: Reporter): Promise<void> {
+  const quick = args.includes('--quick');
+  const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const want = (name: string) => !only || only.includes(name);
+  const url = await freshBenchDatabase();
+  const eventlane = await createEventStore({ url, poolSize: 8 });
+  const raw = new pg.Pool({ connectionString: url, max: 8 });
+  await raw.query(RAW_TABLE);
+  const emmett = getPostgreSQLEventStore(url);
+  await emmett.schema.migrate();
+  const shapes: Shape[] = [
+    { scenario: 'append-1x8', batch: 1, writers: 8, appends: quick ? 2000 : 20_000 },
+    { scenario: 'append-100x8', batch: 100, writers: 8, appends: quick ? 200 : 2000 },
+    { scenario: 'append-1x1', batch: 1, writers: 1, appends: quick ? 500 : 5000 },
+    { scenario: 'append-100x1', batch: 100, writers: 1, appends: quick ? 100 : 1000 },
+  ];
+  try {
+    for (const shape of shapes) if (want(shape.scenario)) await measureAppend(url, shape, eventlane, raw, emmett, reporter);
+  } finally {
+    await eventlane.close();
+    await raw.end();
+    await emmett.close();
+  }
+  if (want('read-log')) await measureReadLog(url, quick ? 50_000 : 500_000, reporter);
+  if (want('pglite-append-100')) await measurePglite(quick ? 50 : 500, reporter);
+}
