@@ -33,7 +33,9 @@ function rawInsert(batch: number): string {
   const rows: string[] = [];
   for (let r = 0; r < batch; r++) {
     const p = r * 7;
-    rows.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, 1, $${p + 5}::jsonb, $${p + 6}::jsonb, $${p + 7})`);
+    rows.push(
+      `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, 1, $${p + 5}::jsonb, $${p + 6}::jsonb, $${p + 7})`,
+    );
   }
   return `insert into raw_events (id, stream, stream_position, type, version, data, metadata, occurred_at) values ${rows.join(', ')}`;
 }
@@ -63,21 +65,28 @@ async function measureAppend(
   reporter: Reporter,
 ): Promise<void> {
   const { scenario, batch, writers, appends } = shape;
-  const events = (base: number) => Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
+  const events = (base: number) =>
+    Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
   const sql = rawInsert(batch);
   const tag = `${scenario}-${Date.now()}`;
   // Warm each path (connections, plans) before measuring.
   for (let i = 0; i < writers; i++) {
     await raw.query(sql, rawParams(`w-${tag}-${i}`, batch, 0));
     await eventlane.append(`w-${tag}-${i}`, events(0), { expectedVersion: 'no_stream' });
-    await emmett.appendToStream(`w-${tag}-${i}`, events(0), { expectedStreamVersion: 'STREAM_DOES_NOT_EXIST' });
+    await emmett.appendToStream(`w-${tag}-${i}`, events(0), {
+      expectedStreamVersion: 'STREAM_DOES_NOT_EXIST',
+    });
   }
-  const rawSec = await runConcurrently(writers, appends, (i) => raw.query(sql, rawParams(`r-${tag}-${i}`, batch, i)).then(() => undefined));
+  const rawSec = await runConcurrently(writers, appends, (i) =>
+    raw.query(sql, rawParams(`r-${tag}-${i}`, batch, i)).then(() => undefined),
+  );
   const elSec = await runConcurrently(writers, appends, (i) =>
     eventlane.append(`e-${tag}-${i}`, events(i), { expectedVersion: 'no_stream' }).then(() => undefined),
   );
   const emSec = await runConcurrently(writers, appends, (i) =>
-    emmett.appendToStream(`m-${tag}-${i}`, events(i), { expectedStreamVersion: 'STREAM_DOES_NOT_EXIST' }).then(() => undefined),
+    emmett
+      .appendToStream(`m-${tag}-${i}`, events(i), { expectedStreamVersion: 'STREAM_DOES_NOT_EXIST' })
+      .then(() => undefined),
   );
   const total = appends * batch;
   const el = total / elSec;
@@ -99,7 +108,13 @@ async function measureReadLog(url: string, count: number, reporter: Reporter): P
   const perAppend = 500;
   await runConcurrently(8, count / perAppend, (i) =>
     store
-      .append(`read-${i % 5000}`, Array.from({ length: perAppend }, (_, r) => ({ type: 'order.placed', data: sampleData(i * perAppend + r) })))
+      .append(
+        `read-${i % 5000}`,
+        Array.from({ length: perAppend }, (_, r) => ({
+          type: 'order.placed',
+          data: sampleData(i * perAppend + r),
+        })),
+      )
       .then(() => undefined),
   );
   let read = 0;
@@ -117,9 +132,15 @@ async function measureReadLog(url: string, count: number, reporter: Reporter): P
   for await (const _ of store.iterateLog({ pageSize: 5000 })) iterated++;
   const iterSec = Number(process.hrtime.bigint() - startIter) / 1e9;
   await store.close();
-  if (read !== count || iterated !== count) throw new Error(`read-log read ${read} and iterated ${iterated} of ${count} events`);
+  if (read !== count || iterated !== count)
+    throw new Error(`read-log read ${read} and iterated ${iterated} of ${count} events`);
   reporter.add({ scenario: 'read-log', eventsPerSec: Math.round(read / sec), events: read, rssMb: rssMb() });
-  reporter.add({ scenario: 'read-log-iterator', eventsPerSec: Math.round(iterated / iterSec), events: iterated, rssMb: rssMb() });
+  reporter.add({
+    scenario: 'read-log-iterator',
+    eventsPerSec: Math.round(iterated / iterSec),
+    events: iterated,
+    rssMb: rssMb(),
+  });
 }
 
 async function measurePglite(appends: number, reporter: Reporter): Promise<void> {
@@ -128,10 +149,13 @@ async function measurePglite(appends: number, reporter: Reporter): Promise<void>
   const db = await PGlite.create();
   await db.exec(RAW_TABLE);
   const sql = rawInsert(batch);
-  const events = (base: number) => Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
+  const events = (base: number) =>
+    Array.from({ length: batch }, (_, r) => ({ type: 'order.placed', data: sampleData(base + r) }));
   await db.query(sql, rawParams('warm', batch, 0));
   await store.append('warm', events(0));
-  const rawSec = await runConcurrently(1, appends, (i) => db.query(sql, rawParams(`r-${i}`, batch, i)).then(() => undefined));
+  const rawSec = await runConcurrently(1, appends, (i) =>
+    db.query(sql, rawParams(`r-${i}`, batch, i)).then(() => undefined),
+  );
   const elSec = await runConcurrently(1, appends, (i) =>
     store.append(`e-${i}`, events(i), { expectedVersion: 'no_stream' }).then(() => undefined),
   );
@@ -150,7 +174,10 @@ async function measurePglite(appends: number, reporter: Reporter): Promise<void>
 
 export async function run(args: string[], reporter: Reporter): Promise<void> {
   const quick = args.includes('--quick');
-  const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const only = args
+    .find((a) => a.startsWith('--only='))
+    ?.slice(7)
+    .split(',');
   const want = (name: string) => !only || only.includes(name);
   const url = await freshBenchDatabase();
   const eventlane = await createEventStore({ url, poolSize: 8 });
@@ -165,7 +192,8 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
     { scenario: 'append-100x1', batch: 100, writers: 1, appends: quick ? 100 : 1000 },
   ];
   try {
-    for (const shape of shapes) if (want(shape.scenario)) await measureAppend(url, shape, eventlane, raw, emmett, reporter);
+    for (const shape of shapes)
+      if (want(shape.scenario)) await measureAppend(url, shape, eventlane, raw, emmett, reporter);
   } finally {
     await eventlane.close();
     await raw.end();

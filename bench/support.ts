@@ -1,7 +1,8 @@
 import pg from 'pg';
 
 /** The PostgreSQL server the benchmarks run against, and a database of their own on it. */
-export const BENCH_ADMIN_URL = process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const BENCH_ADMIN_URL =
+  process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const BENCH_DB = 'eventlane_bench';
 
 export function benchUrl(): string {
@@ -24,7 +25,11 @@ export async function freshBenchDatabase(): Promise<string> {
 }
 
 /** Runs `workers` loops of `task` until `total` tasks have started; returns the elapsed seconds. */
-export async function runConcurrently(workers: number, total: number, task: (i: number, worker: number) => Promise<void>): Promise<number> {
+export async function runConcurrently(
+  workers: number,
+  total: number,
+  task: (i: number, worker: number) => Promise<void>,
+): Promise<number> {
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
@@ -36,6 +41,16 @@ export async function runConcurrently(workers: number, total: number, task: (i: 
 }
 
 /** A small order event, the same for every implementation. */
-export function sampleData(i: number): { orderId: string; amount: number; currency: string; lines: { sku: string; qty: number }[] } {
-  return { orderId: `o-${i}`, amount: (i % 1000) + 0.5, currency: 'EUR', lines: [{ sku: `sku-${i % 97}`, qty: 1 + (i % 3) }] };
+export function sampleData(i: number): {
+  orderId: string;
+  amount: number;
+  currency: string;
+  lines: { sku: string; qty: number }[];
+} {
+  return {
+    orderId: `o-${i}`,
+    amount: (i % 1000) + 0.5,
+    currency: 'EUR',
+    lines: [{ sku: `sku-${i % 97}`, qty: 1 + (i % 3) }],
+  };
 }

@@ -6,8 +6,9 @@ export const MAX_STREAM_NAME_LENGTH = 256;
 export const MAX_EVENT_TYPE_LENGTH = 128;
 
 const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9_]*(?:[.\-:/][A-Za-z0-9_]+)*$/;
-// eslint-disable-next-line no-control-regex
+// Control characters (C0, DEL, C1), line/paragraph separators and unpaired surrogates.
 const CONTROL =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function preview(value: string): string {

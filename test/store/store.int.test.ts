@@ -58,7 +58,9 @@ for (const target of storeTargets()) {
     it('keeps occurredAt and metadata as given, and stamps recordedAt', async () => {
       const occurredAt = new Date('2024-02-29T12:34:56.789Z');
       const before = Date.now();
-      await store.append('when-1', [{ type: 'x.a', data: [1, 'two', null], occurredAt, metadata: { correlationId: 'c-1', actor: 'ann' } }]);
+      await store.append('when-1', [
+        { type: 'x.a', data: [1, 'two', null], occurredAt, metadata: { correlationId: 'c-1', actor: 'ann' } },
+      ]);
       const [e] = await store.readStream('when-1');
       expect(e!.occurredAt).toEqual(occurredAt);
       expect(e!.metadata).toEqual({ correlationId: 'c-1', actor: 'ann' });

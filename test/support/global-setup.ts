@@ -8,6 +8,8 @@ declare module 'vitest' {
 }
 
 const skipped: string[] = [];
+let embeddedOnly = false;
+let reported = false;
 
 /**
  * Probes every real service once per run. With CI=true an unreachable service fails the run; elsewhere the
@@ -15,6 +17,15 @@ const skipped: string[] = [];
  */
 export async function setup(project: TestProject): Promise<void> {
   const names = Object.keys(SERVICES) as ServiceName[];
+  if (process.env.EVENTLANE_TEST_EMBEDDED_ONLY === '1') {
+    // A deliberate run of the unit and embedded (PGlite) suites only, e.g. under another Node.js version.
+    project.provide(
+      'services',
+      Object.fromEntries(names.map((n) => [n, false])) as Record<ServiceName, boolean>,
+    );
+    embeddedOnly = true;
+    return;
+  }
   const found = await Promise.all(names.map((n) => reachable(n)));
   const services = Object.fromEntries(names.map((n, i) => [n, found[i]!])) as Record<ServiceName, boolean>;
   const missing = names.filter((n) => !services[n]);
@@ -29,7 +40,15 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export function teardown(): void {
-  if (skipped.length > 0) {
+  // Each project runs this teardown; say it once.
+  if (reported || process.env.EVENTLANE_TEST_REPORTED) return;
+  reported = true;
+  process.env.EVENTLANE_TEST_REPORTED = '1';
+  if (embeddedOnly) {
+    console.warn(
+      '\n[eventlane] EVENTLANE_TEST_EMBEDDED_ONLY=1: ran the unit and embedded (PGlite) tests only; every test that needs PostgreSQL, NATS, RabbitMQ or Redis was skipped.\n',
+    );
+  } else if (skipped.length > 0) {
     console.warn(
       `\n[eventlane] Skipped the tests that need: ${[...new Set(skipped)].join(', ')} (unreachable). ` +
         'The embedded-store tests ran. Set CI=true to make unreachable services fail the run.\n',
