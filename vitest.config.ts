@@ -3,6 +3,13 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['./test/support/global-setup.ts'],
+    // In CI, also write a machine-readable result that .ci/run sums up in its closing line.
+    reporters: process.env.CI
+      ? [
+          'default',
+          ['json', { outputFile: `test-results/${process.env.EVENTLANE_TEST_RESULT ?? 'vitest'}.json` }],
+        ]
+      : ['default'],
     allowOnly: !process.env.CI,
     testTimeout: 60_000,
     hookTimeout: 60_000,
