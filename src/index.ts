@@ -22,7 +22,28 @@ export {
   MigrationError,
   StoreClosedError,
   InvalidCheckpointError,
+  SchemaValidationError,
+  UndeclaredEventError,
+  InvalidContractError,
+  UpcastError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { ErrorCode, ExpectedVersion } from './errors.js';
+export type { ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export { defineEvent, isEventContract } from './contracts/define-event.js';
+export { createContractRegistry } from './contracts/registry.js';
+export type { ContractRegistry, ContractRegistryOptions, UndeclaredEventsPolicy } from './contracts/registry.js';
+export type {
+  AnyEventContract,
+  CompatibilityWindow,
+  ConsumerLike,
+  CreateOptions,
+  CurrentVersion,
+  DefineEventOptions,
+  Deprecation,
+  EventContract,
+  EventData,
+  EventOf,
+  Upcasters,
+  VersionSchemas,
+} from './contracts/types.js';

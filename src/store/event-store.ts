@@ -2,6 +2,8 @@ import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pgl
 import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
+import { createContractRegistry, type ContractRegistry, type UndeclaredEventsPolicy } from '../contracts/registry.js';
+import type { AnyEventContract } from '../contracts/types.js';
 import { appendToStream, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -50,6 +52,18 @@ export interface EventStoreOptions {
    * @defaultValue true
    */
   migrate?: boolean;
+  /**
+   * Event contracts (defineEvent). Appended events of these types are validated against their version's schema
+   * before anything is written; reads return them upcast to the current version.
+   * @defaultValue none: no validation, no upcasting, and no cost on the append path
+   */
+  events?: readonly AnyEventContract[];
+  /**
+   * With `events`: what to do with an event whose type no contract declares. `'reject'` catches typos and
+   * unreviewed types; `'allow'` stores them untyped, for a gradual adoption.
+   * @defaultValue 'reject'
+   */
+  undeclaredEvents?: UndeclaredEventsPolicy;
 }
 
 /** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
@@ -98,9 +112,23 @@ export interface EventStore {
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
   readonly executor: SqlExecutor;
+  /** The declared contracts (`events`), or undefined when none were given. Upcasts events from a bus. */
+  readonly contracts: ContractRegistry | undefined;
 }
 
-const OPTION_KEYS = new Set(['url', 'pool', 'client', 'pglite', 'dataDir', 'schema', 'maxEventBytes', 'poolSize', 'migrate']);
+const OPTION_KEYS = new Set([
+  'url',
+  'pool',
+  'client',
+  'pglite',
+  'dataDir',
+  'schema',
+  'maxEventBytes',
+  'poolSize',
+  'migrate',
+  'events',
+  'undeclaredEvents',
+]);
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 function checkOptions(options: EventStoreOptions): void {
@@ -162,8 +190,17 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  const contracts =
+    options.events === undefined
+      ? undefined
+      : createContractRegistry(options.events, { undeclaredEvents: options.undeclaredEvents ?? 'reject' });
   const driver = await openDriver(options);
-  const store = new EventStoreImpl(driver, schema, { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES });
+  const store = new EventStoreImpl(
+    driver,
+    schema,
+    { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES },
+    contracts,
+  );
   if (options.migrate !== false) {
     try {
       await store.migrate();
@@ -181,14 +218,45 @@ class EventStoreImpl implements EventStore {
   readonly #db: Driver;
   readonly #q: string;
   readonly #limits: { maxEventBytes: number };
+  readonly contracts: ContractRegistry | undefined;
   #closed = false;
 
-  constructor(db: Driver, schema: string, limits: { maxEventBytes: number }) {
+  constructor(db: Driver, schema: string, limits: { maxEventBytes: number }, contracts: ContractRegistry | undefined) {
     this.#db = db;
     this.schema = schema;
     this.driver = db.kind;
     this.#q = quoteIdent(schema);
     this.#limits = limits;
+    this.contracts = contracts;
+  }
+
+  // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
+  // what they did before contracts existed.
+  #append(executor: SqlExecutor, stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    const contracts = this.contracts;
+    if (contracts === undefined) return appendToStream(executor, this.#q, stream, events, options, this.#limits);
+    let checked: readonly NewEvent[] | Promise<readonly NewEvent[]>;
+    try {
+      checked = contracts.validate(events);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (checked instanceof Promise) {
+      return checked.then((valid) => appendToStream(executor, this.#q, stream, valid, options, this.#limits));
+    }
+    return appendToStream(executor, this.#q, stream, checked, options, this.#limits);
+  }
+
+  #upcastAll(events: StoredEvent[]): StoredEvent[] {
+    const contracts = this.contracts;
+    if (contracts === undefined) return events;
+    for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
+    return events;
+  }
+
+  async *#upcastIterable(source: AsyncIterable<StoredEvent>): AsyncGenerator<StoredEvent, void, undefined> {
+    const contracts = this.contracts!;
+    for await (const event of source) yield contracts.upcast(event);
   }
 
   get executor(): SqlExecutor {
@@ -202,15 +270,14 @@ class EventStoreImpl implements EventStore {
 
   #bind(executor: SqlExecutor): EventStoreTransaction {
     const q = this.#q;
-    const limits = this.#limits;
     return {
       sql: (strings, ...values) => {
         const { text, params } = sqlStatement(strings, values);
         return executor.query(text, params);
       },
       query: (text, params) => executor.query(text, params),
-      append: (stream, events, options) => appendToStream(executor, q, stream, events, options, limits),
-      readStream: (stream, options) => readStream(executor, q, stream, options),
+      append: (stream, events, options) => this.#append(executor, stream, events, options),
+      readStream: (stream, options) => readStream(executor, q, stream, options).then((e) => this.#upcastAll(e)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
     };
   }
@@ -222,7 +289,7 @@ class EventStoreImpl implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.#open();
-    return appendToStream(this.#db, this.#q, stream, events, options, this.#limits);
+    return this.#append(this.#db, stream, events, options);
   }
 
   transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
@@ -247,7 +314,7 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return readStream(this.#db, this.#q, stream, options);
+    return readStream(this.#db, this.#q, stream, options).then((e) => this.#upcastAll(e));
   }
 
   streamVersion(stream: string): Promise<number> {
@@ -257,12 +324,16 @@ class EventStoreImpl implements EventStore {
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
-    return readLog(this.#db, this.#q, options);
+    return readLog(this.#db, this.#q, options).then((r) => {
+      this.#upcastAll(r.events);
+      return r;
+    });
   }
 
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
     this.#open();
-    return iterateLog(this.#db, this.#q, options);
+    const events = iterateLog(this.#db, this.#q, options);
+    return this.contracts === undefined ? events : this.#upcastIterable(events);
   }
 
   head(): Promise<LogHead> {
