@@ -9,7 +9,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.unit.test.ts'] },
+        // vitest 4 runs projects with different maxWorkers in separate groups, which need distinct orders.
+        test: { name: 'unit', include: ['test/**/*.unit.test.ts'], sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
@@ -18,6 +19,7 @@ export default defineConfig({
           include: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
           // Integration files share the machine's services; two at a time keeps timing-sensitive tests honest on 2 cores.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

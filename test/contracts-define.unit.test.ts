@@ -22,8 +22,16 @@ function thrown(fn: () => unknown): unknown {
 
 describe('defineEvent', () => {
   it('creates events at the current version with a UUIDv7 id', () => {
-    const e = OrderPaid.create({ orderId: 'o-1', amount: 5, currency: 'EUR' }, { metadata: { actor: 'u-1' } });
-    expect(e).toMatchObject({ type: 'order.paid', version: 2, data: { amount: 5 }, metadata: { actor: 'u-1' } });
+    const e = OrderPaid.create(
+      { orderId: 'o-1', amount: 5, currency: 'EUR' },
+      { metadata: { actor: 'u-1' } },
+    );
+    expect(e).toMatchObject({
+      type: 'order.paid',
+      version: 2,
+      data: { amount: 5 },
+      metadata: { actor: 'u-1' },
+    });
     expect(e.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     const again = OrderPaid.create({ orderId: 'o-1', amount: 5, currency: 'EUR' }, { id: e.id });
     expect(again.id).toBe(e.id);
@@ -37,7 +45,12 @@ describe('defineEvent', () => {
       items: [],
     });
     expect(OrderCreated.upcastData(3, { x: 1 })).toEqual({ x: 1 });
-    expect(isEventlaneError(thrown(() => OrderCreated.upcastData(4, {})), ErrorCodes.UPCAST)).toBe(true);
+    expect(
+      isEventlaneError(
+        thrown(() => OrderCreated.upcastData(4, {})),
+        ErrorCodes.UPCAST,
+      ),
+    ).toBe(true);
   });
 
   it('wraps an upcaster that throws, naming the step', () => {
@@ -60,13 +73,31 @@ describe('defineEvent', () => {
     const cases: [unknown, RegExp][] = [
       [{ type: 'Bad Type', owner: 'x', versions: { 1: v1 }, upcast: {} }, /type/],
       [{ type: 'a.b', owner: '', versions: { 1: v1 }, upcast: {} }, /owner/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: v1, 3: v1 }, upcast: { 1: (d: unknown) => d } }, /without gaps/],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: v1, 3: v1 }, upcast: { 1: (d: unknown) => d } },
+        /without gaps/,
+      ],
       [{ type: 'a.b', owner: 'x', versions: { 1: v1, 2: v1 }, upcast: {} }, /upcast\[1\] is missing/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: { notASchema: true } }, upcast: {} }, /not a Standard Schema/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: { 1: (d: unknown) => d } }, /no place in the chain/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, window: { versions: 0 } }, /window.versions/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, deprecated: { since: 'soon' } }, /ISO date/],
-      [{ type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, colour: 'red' }, /unknown option "colour"/],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: { notASchema: true } }, upcast: {} },
+        /not a Standard Schema/,
+      ],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: { 1: (d: unknown) => d } },
+        /no place in the chain/,
+      ],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, window: { versions: 0 } },
+        /window.versions/,
+      ],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, deprecated: { since: 'soon' } },
+        /ISO date/,
+      ],
+      [
+        { type: 'a.b', owner: 'x', versions: { 1: v1 }, upcast: {}, colour: 'red' },
+        /unknown option "colour"/,
+      ],
     ];
     for (const [options, message] of cases) {
       const error = thrown(() => defineEvent(options as never)) as Error;
@@ -100,7 +131,9 @@ describe('contract registry', () => {
       [1, 'data.amount'],
       [1, 'data.currency'],
     ]);
-    expect(error.message).toContain('events[1] order.paid v2 data.amount: Invalid input: expected number, received string');
+    expect(error.message).toContain(
+      'events[1] order.paid v2 data.amount: Invalid input: expected number, received string',
+    );
   });
 
   it('gives nested paths', () => {
@@ -109,7 +142,15 @@ describe('contract registry', () => {
         {
           type: 'order.created',
           version: 3,
-          data: { orderId: 'o', totalCents: 1, currency: 'EUR', items: [{ sku: 'a', quantity: 1 }, { sku: 'b', quantity: 0 }] },
+          data: {
+            orderId: 'o',
+            totalCents: 1,
+            currency: 'EUR',
+            items: [
+              { sku: 'a', quantity: 1 },
+              { sku: 'b', quantity: 0 },
+            ],
+          },
         },
       ]),
     ) as SchemaValidationError;
@@ -117,7 +158,9 @@ describe('contract registry', () => {
   });
 
   it('validates an old version against its own schema and refuses an undeclared version', () => {
-    expect(registry.validate([{ type: 'order.paid', version: 1, data: { orderId: 'o', amount: 1 } }])).toHaveLength(1);
+    expect(
+      registry.validate([{ type: 'order.paid', version: 1, data: { orderId: 'o', amount: 1 } }]),
+    ).toHaveLength(1);
     const error = thrown(() => registry.validate([{ type: 'order.paid', version: 9, data: {} }])) as Error;
     expect(error.message).toContain('version 9 is not declared; declared versions are 1, 2');
   });
@@ -135,19 +178,27 @@ describe('contract registry', () => {
     const Async = defineEvent({
       type: 'async.checked',
       owner: 't',
-      versions: { 1: z.object({ n: z.number() }).refine(async (d) => Promise.resolve(d.n > 0), 'n must be positive') },
+      versions: {
+        1: z.object({ n: z.number() }).refine(async (d) => Promise.resolve(d.n > 0), 'n must be positive'),
+      },
       upcast: {},
     });
     const r = createContractRegistry([Async]);
     const ok = r.validate([Async.create({ n: 1 })]);
     expect(ok).toBeInstanceOf(Promise);
     await expect(ok).resolves.toHaveLength(1);
-    await expect(r.validate([Async.create({ n: -1 })])).rejects.toMatchObject({ code: ErrorCodes.SCHEMA_VALIDATION });
+    await expect(r.validate([Async.create({ n: -1 })])).rejects.toMatchObject({
+      code: ErrorCodes.SCHEMA_VALIDATION,
+    });
   });
 
   it('upcasts events from a bus and leaves current ones as they are', () => {
     const old = { type: 'order.paid', version: 1, data: { orderId: 'o', amount: 2 } };
-    expect(registry.upcast(old)).toEqual({ type: 'order.paid', version: 2, data: { orderId: 'o', amount: 2, currency: 'EUR' } });
+    expect(registry.upcast(old)).toEqual({
+      type: 'order.paid',
+      version: 2,
+      data: { orderId: 'o', amount: 2, currency: 'EUR' },
+    });
     expect(old.version).toBe(1);
     const current = { type: 'order.paid', version: 2, data: {} };
     expect(registry.upcast(current)).toBe(current);

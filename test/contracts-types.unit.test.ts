@@ -2,7 +2,7 @@
  * Type-level tests: checked by `tsc --noEmit` (the `@ts-expect-error` lines fail the type check when the error
  * they expect disappears); the runtime assertions only keep vitest counting them.
  */
-import { describe, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { defineEvent, type EventData, type EventOf, type NewEvent, type StoredEvent } from '../src/index.js';
 
@@ -45,51 +45,61 @@ describe('defineEvent types', () => {
   });
 
   it('refuses a chain with a missing upcaster', () => {
-    defineEvent({
-      type: 'order.paid',
-      owner: 'payments',
-      versions: { 1: v1, 2: v2, 3: v3 },
-      // @ts-expect-error upcast[2] (v2 → v3) is missing
-      upcast: { 1: (d) => ({ ...d, currency: 'EUR' }) },
-    });
+    expect(() =>
+      defineEvent({
+        type: 'order.paid',
+        owner: 'payments',
+        versions: { 1: v1, 2: v2, 3: v3 },
+        // @ts-expect-error upcast[2] (v2 → v3) is missing
+        upcast: { 1: (d) => ({ ...d, currency: 'EUR' }) },
+      }),
+    ).toThrow();
   });
 
   it('refuses an upcaster that does not produce the next version', () => {
-    defineEvent({
-      type: 'order.paid',
-      owner: 'payments',
-      versions: { 1: v1, 2: v2 },
-      // @ts-expect-error v2 needs currency; this upcaster returns v1's shape
-      upcast: { 1: (d) => ({ amount: d.amount }) },
-    });
+    expect(() =>
+      defineEvent({
+        type: 'order.paid',
+        owner: 'payments',
+        versions: { 1: v1, 2: v2 },
+        // @ts-expect-error v2 needs currency; this upcaster returns v1's shape
+        upcast: { 1: (d) => ({ amount: d.amount }) },
+      }),
+    ).not.toThrow(); // only the compiler (and `contracts check`: upcaster-broken) can see this one
   });
 
   it('refuses versions with a gap or not starting at 1', () => {
-    defineEvent({
-      type: 'order.paid',
-      owner: 'payments',
-      // @ts-expect-error version 2 is missing between 1 and 3
-      versions: { 1: v1, 3: v3 },
-      upcast: {},
-    });
-    defineEvent({
-      type: 'order.paid',
-      owner: 'payments',
-      // @ts-expect-error the chain must start at version 1
-      versions: { 2: v2 },
-      upcast: {},
-    });
+    expect(() =>
+      defineEvent({
+        type: 'order.paid',
+        owner: 'payments',
+        // @ts-expect-error version 2 is missing between 1 and 3
+        versions: { 1: v1, 3: v3 },
+        upcast: {},
+      }),
+    ).toThrow();
+    expect(() =>
+      defineEvent({
+        type: 'order.paid',
+        owner: 'payments',
+        // @ts-expect-error the chain must start at version 1
+        versions: { 2: v2 },
+        upcast: {},
+      }),
+    ).toThrow();
   });
 
   it('needs no upcasters for a single version and refuses extra ones', () => {
     const One = defineEvent({ type: 'order.noted', owner: 'orders', versions: { 1: v1 }, upcast: {} });
     expectTypeOf(One.currentVersion).toEqualTypeOf<1>();
-    defineEvent({
-      type: 'order.noted',
-      owner: 'orders',
-      versions: { 1: v1 },
-      // @ts-expect-error there is no version after 1 to upcast to
-      upcast: { 1: (d: { amount: number }) => d },
-    });
+    expect(() =>
+      defineEvent({
+        type: 'order.noted',
+        owner: 'orders',
+        versions: { 1: v1 },
+        // @ts-expect-error there is no version after 1 to upcast to
+        upcast: { 1: (d: { amount: number }) => d },
+      }),
+    ).toThrow();
   });
 });

@@ -26,10 +26,13 @@ const OPTION_KEYS = new Set([
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/;
 
 function fail(type: unknown, message: string, details: Record<string, unknown> = {}): never {
-  throw new InvalidContractError(`defineEvent(${typeof type === 'string' ? JSON.stringify(type) : '?'}): ${message}`, {
-    type,
-    ...details,
-  });
+  throw new InvalidContractError(
+    `defineEvent(${typeof type === 'string' ? JSON.stringify(type) : '?'}): ${message}`,
+    {
+      type,
+      ...details,
+    },
+  );
 }
 
 function isStandardSchema(value: unknown): value is StandardSchemaV1 {
@@ -68,7 +71,11 @@ function checkVersions(type: string, versions: unknown): number[] {
   return numbers;
 }
 
-function checkUpcasters(type: string, upcast: unknown, numbers: number[]): Map<number, (data: unknown) => unknown> {
+function checkUpcasters(
+  type: string,
+  upcast: unknown,
+  numbers: number[],
+): Map<number, (data: unknown) => unknown> {
   const current = numbers[numbers.length - 1]!;
   if (upcast === undefined && current === 1) return new Map();
   if (typeof upcast !== 'object' || upcast === null) {
@@ -85,14 +92,19 @@ function checkUpcasters(type: string, upcast: unknown, numbers: number[]): Map<n
       );
     }
     const fn = (upcast as Record<string, unknown>)[key];
-    if (typeof fn !== 'function') fail(type, `upcast[${key}] must be a function (data of v${n}) => data of v${n + 1}.`);
+    if (typeof fn !== 'function')
+      fail(type, `upcast[${key}] must be a function (data of v${n}) => data of v${n + 1}.`);
     chain.set(n, fn as (data: unknown) => unknown);
   }
   for (let n = 1; n < current; n++) {
     if (!chain.has(n)) {
-      fail(type, `upcast[${n}] is missing: every version before the current one (v${current}) needs an upcaster to the next.`, {
-        missing: n,
-      });
+      fail(
+        type,
+        `upcast[${n}] is missing: every version before the current one (v${current}) needs an upcaster to the next.`,
+        {
+          missing: n,
+        },
+      );
     }
   }
   return chain;
@@ -100,7 +112,8 @@ function checkUpcasters(type: string, upcast: unknown, numbers: number[]): Map<n
 
 function checkMeta(type: string, options: Record<string, unknown>, numbers: number[]): void {
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) fail(type, `unknown option ${JSON.stringify(key)}. Known: ${[...OPTION_KEYS].join(', ')}.`);
+    if (!OPTION_KEYS.has(key))
+      fail(type, `unknown option ${JSON.stringify(key)}. Known: ${[...OPTION_KEYS].join(', ')}.`);
   }
   if (typeof options.owner !== 'string' || options.owner.trim() === '') {
     fail(type, 'owner must name the team or service that owns the contract, e.g. owner: "payments".');
@@ -117,7 +130,8 @@ function checkMeta(type: string, options: Record<string, unknown>, numbers: numb
   }
   const dep = options.deprecated as Deprecation | undefined;
   if (dep !== undefined) {
-    if (typeof dep !== 'object' || dep === null) fail(type, 'deprecated must be { since, sunset?, reason? }.');
+    if (typeof dep !== 'object' || dep === null)
+      fail(type, 'deprecated must be { since, sunset?, reason? }.');
     checkDate(type, dep.since, 'deprecated.since');
     if (dep.sunset !== undefined) checkDate(type, dep.sunset, 'deprecated.sunset');
   }
@@ -131,9 +145,11 @@ function checkMeta(type: string, options: Record<string, unknown>, numbers: numb
   }
   const js = options.jsonSchema;
   if (js !== undefined) {
-    if (typeof js !== 'object' || js === null) fail(type, 'jsonSchema must be an object of JSON Schemas keyed by version.');
+    if (typeof js !== 'object' || js === null)
+      fail(type, 'jsonSchema must be an object of JSON Schemas keyed by version.');
     for (const key of Object.keys(js)) {
-      if (!numbers.includes(Number(key))) fail(type, `jsonSchema[${key}] is for a version that is not declared.`);
+      if (!numbers.includes(Number(key)))
+        fail(type, `jsonSchema[${key}] is for a version that is not declared.`);
     }
   }
 }
@@ -212,7 +228,10 @@ export function defineEvent<const Type extends string, const V extends VersionSc
       if (override) return override;
       const schema = schemas[version];
       if (!schema) {
-        throw new InvalidContractError(`${type} has no version ${version}; declared: ${numbers.join(', ')}.`, { type, version });
+        throw new InvalidContractError(
+          `${type} has no version ${version}; declared: ${numbers.join(', ')}.`,
+          { type, version },
+        );
       }
       const converter = (schema as unknown as Partial<StandardJSONSchemaV1>)['~standard']?.jsonSchema;
       if (!converter) {
@@ -230,9 +249,16 @@ export function defineEvent<const Type extends string, const V extends VersionSc
     create(data, createOptions?: CreateOptions) {
       const id = createOptions?.id ?? uuidv7();
       if (!isUuid(id)) {
-        throw new InvalidContractError(`${type}.create: id ${JSON.stringify(id)} is not a UUID; leave it out to get a UUIDv7.`);
+        throw new InvalidContractError(
+          `${type}.create: id ${JSON.stringify(id)} is not a UUID; leave it out to get a UUIDv7.`,
+        );
       }
-      const event = { id, type: type as Type, version: current as EventContract<Type, V>['currentVersion'], data };
+      const event = {
+        id,
+        type: type as Type,
+        version: current as EventContract<Type, V>['currentVersion'],
+        data,
+      };
       return Object.assign(
         event,
         createOptions?.metadata === undefined ? {} : { metadata: createOptions.metadata },

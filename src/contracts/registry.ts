@@ -69,20 +69,27 @@ class ContractRegistryImpl implements ContractRegistry {
   upcast<E extends Pick<StoredEvent, 'type' | 'version' | 'data'>>(event: E): E {
     const contract = this.#byType.get(event.type);
     if (contract === undefined || event.version === contract.currentVersion) return event;
-    return { ...event, version: contract.currentVersion, data: contract.upcastData(event.version, event.data) };
+    return {
+      ...event,
+      version: contract.currentVersion,
+      data: contract.upcastData(event.version, event.data),
+    };
   }
 
   validate(events: readonly NewEvent[]): readonly NewEvent[] | Promise<readonly NewEvent[]> {
     // Shape errors (not an array, not an object) are left to the append's own checks, which word them well.
     if (!Array.isArray(events)) return events;
-    const results: (Result | Promise<Result> | undefined)[] = new Array<Result | Promise<Result> | undefined>(events.length);
+    const results: (Result | Promise<Result> | undefined)[] = new Array<Result | Promise<Result> | undefined>(
+      events.length,
+    );
     let pending = false;
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as NewEvent | undefined;
       if (typeof event !== 'object' || event === null || typeof event.type !== 'string') continue;
       const contract = this.#byType.get(event.type);
       if (contract === undefined) {
-        if (this.undeclaredEvents === 'reject') throw new UndeclaredEventError(i, event.type, [...this.#byType.keys()]);
+        if (this.undeclaredEvents === 'reject')
+          throw new UndeclaredEventError(i, event.type, [...this.#byType.keys()]);
         continue;
       }
       const version = event.version ?? 1;
@@ -158,15 +165,20 @@ export function createContractRegistry(
       throw new InvalidContractError(`events[${i}] is not a contract made with defineEvent.`, { index: i });
     }
     if (seen.has(c.type)) {
-      throw new InvalidContractError(`events declares ${JSON.stringify(c.type)} twice; keep one contract per type.`, {
-        type: c.type,
-      });
+      throw new InvalidContractError(
+        `events declares ${JSON.stringify(c.type)} twice; keep one contract per type.`,
+        {
+          type: c.type,
+        },
+      );
     }
     seen.add(c.type);
   });
   const policy = options.undeclaredEvents ?? 'reject';
   if (policy !== 'reject' && policy !== 'allow') {
-    throw new InvalidArgumentError(`undeclaredEvents must be 'reject' or 'allow', got ${JSON.stringify(policy)}.`);
+    throw new InvalidArgumentError(
+      `undeclaredEvents must be 'reject' or 'allow', got ${JSON.stringify(policy)}.`,
+    );
   }
   return new ContractRegistryImpl(contracts, policy);
 }

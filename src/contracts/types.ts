@@ -6,11 +6,69 @@ import type { EventMetadata, NewEvent, StoredEvent } from '../events/envelope.js
  * one event type are far more than any team keeps readable, and a fixed table keeps the compiler fast.
  */
 export interface NextVersion {
-  1: 2; 2: 3; 3: 4; 4: 5; 5: 6; 6: 7; 7: 8; 8: 9; 9: 10; 10: 11; 11: 12; 12: 13; 13: 14; 14: 15; 15: 16; 16: 17;
-  17: 18; 18: 19; 19: 20; 20: 21; 21: 22; 22: 23; 23: 24; 24: 25; 25: 26; 26: 27; 27: 28; 28: 29; 29: 30; 30: 31;
-  31: 32; 32: 33; 33: 34; 34: 35; 35: 36; 36: 37; 37: 38; 38: 39; 39: 40; 40: 41; 41: 42; 42: 43; 43: 44; 44: 45;
-  45: 46; 46: 47; 47: 48; 48: 49; 49: 50; 50: 51; 51: 52; 52: 53; 53: 54; 54: 55; 55: 56; 56: 57; 57: 58; 58: 59;
-  59: 60; 60: 61; 61: 62; 62: 63; 63: 64;
+  1: 2;
+  2: 3;
+  3: 4;
+  4: 5;
+  5: 6;
+  6: 7;
+  7: 8;
+  8: 9;
+  9: 10;
+  10: 11;
+  11: 12;
+  12: 13;
+  13: 14;
+  14: 15;
+  15: 16;
+  16: 17;
+  17: 18;
+  18: 19;
+  19: 20;
+  20: 21;
+  21: 22;
+  22: 23;
+  23: 24;
+  24: 25;
+  25: 26;
+  26: 27;
+  27: 28;
+  28: 29;
+  29: 30;
+  30: 31;
+  31: 32;
+  32: 33;
+  33: 34;
+  34: 35;
+  35: 36;
+  36: 37;
+  37: 38;
+  38: 39;
+  39: 40;
+  40: 41;
+  41: 42;
+  42: 43;
+  43: 44;
+  44: 45;
+  45: 46;
+  46: 47;
+  47: 48;
+  48: 49;
+  49: 50;
+  50: 51;
+  51: 52;
+  52: 53;
+  53: 54;
+  54: 55;
+  55: 56;
+  56: 57;
+  57: 58;
+  58: 59;
+  59: 60;
+  60: 61;
+  61: 62;
+  62: 63;
+  63: 64;
 }
 type PrevVersion = { [K in keyof NextVersion as NextVersion[K]]: K };
 
@@ -26,7 +84,13 @@ export type CurrentVersion<V> = {
 
 /** Versions whose predecessor is missing (a hole in the chain, or a chain that does not start at 1). */
 type VersionGaps<V> = {
-  [K in VersionKeys<V>]: K extends 1 ? never : K extends keyof PrevVersion ? (PrevVersion[K] extends keyof V ? never : K) : K;
+  [K in VersionKeys<V>]: K extends 1
+    ? never
+    : K extends keyof PrevVersion
+      ? PrevVersion[K] extends keyof V
+        ? never
+        : K
+      : K;
 }[VersionKeys<V>];
 
 /**
@@ -53,7 +117,11 @@ export type Upcasters<V> = [Exclude<VersionKeys<V>, CurrentVersion<V>>] extends 
 type UpcasterChain<V> = {
   [K in Exclude<VersionKeys<V>, CurrentVersion<V>>]: (
     data: SchemaOutput<V[K]>,
-  ) => K extends keyof NextVersion ? (NextVersion[K] extends keyof V ? SchemaOutput<V[NextVersion[K]]> : never) : never;
+  ) => K extends keyof NextVersion
+    ? NextVersion[K] extends keyof V
+      ? SchemaOutput<V[NextVersion[K]]>
+      : never
+    : never;
 };
 
 /** Marks a type as on its way out: still readable, no longer to be produced. */
@@ -129,8 +197,10 @@ export interface AnyEventContract {
 }
 
 /** A typed event contract, as `defineEvent` returns it. */
-export interface EventContract<Type extends string = string, V extends VersionSchemas = VersionSchemas>
-  extends AnyEventContract {
+export interface EventContract<
+  Type extends string = string,
+  V extends VersionSchemas = VersionSchemas,
+> extends AnyEventContract {
   readonly type: Type;
   readonly currentVersion: CurrentVersion<V>;
   readonly schemas: Readonly<V>;
@@ -144,10 +214,12 @@ export interface EventContract<Type extends string = string, V extends VersionSc
 }
 
 /** The data of a contract's current version, as readers see it. */
-export type EventData<C> = C extends EventContract<string, infer V> ? SchemaOutput<V[CurrentVersion<V>]> : never;
+export type EventData<C> =
+  C extends EventContract<string, infer V> ? SchemaOutput<V[CurrentVersion<V>]> : never;
 
 /** A stored event of a contract, upcast to its current version: what handlers receive. */
-export type EventOf<C> = C extends EventContract<infer T, infer V> ? StoredEvent<T, SchemaOutput<V[CurrentVersion<V>]>> : never;
+export type EventOf<C> =
+  C extends EventContract<infer T, infer V> ? StoredEvent<T, SchemaOutput<V[CurrentVersion<V>]>> : never;
 
 /**
  * Anything with handlers keyed by event type: projections and reactors (`defineProjection`, `defineReactor`).
