@@ -47,3 +47,7 @@ export type {
   Upcasters,
   VersionSchemas,
 } from './contracts/types.js';
+export { snapshotContracts, writeSnapshot, readSnapshot } from './contracts/snapshot.js';
+export type { Snapshot, ContractSnapshot, JsonSchema } from './contracts/snapshot.js';
+export { checkCompatibility, formatReport, COMPATIBILITY_RULES } from './contracts/compatibility.js';
+export type { CheckOptions, CompatibilityReport, CompatibilityRule, Finding, Waiver } from './contracts/compatibility.js';
