@@ -51,3 +51,5 @@ export { snapshotContracts, writeSnapshot, readSnapshot } from './contracts/snap
 export type { Snapshot, ContractSnapshot, JsonSchema } from './contracts/snapshot.js';
 export { checkCompatibility, formatReport, COMPATIBILITY_RULES } from './contracts/compatibility.js';
 export type { CheckOptions, CompatibilityReport, CompatibilityRule, Finding, Waiver } from './contracts/compatibility.js';
+export { renderMarkdown, renderAsyncApi, consumersByType } from './contracts/docs.js';
+export type { CatalogOptions, ConsumerRef } from './contracts/docs.js';
