@@ -53,3 +53,5 @@ export { checkCompatibility, formatReport, COMPATIBILITY_RULES } from './contrac
 export type { CheckOptions, CompatibilityReport, CompatibilityRule, Finding, Waiver } from './contracts/compatibility.js';
 export { renderMarkdown, renderAsyncApi, consumersByType } from './contracts/docs.js';
 export type { CatalogOptions, ConsumerRef } from './contracts/docs.js';
+export { defineConfig } from './cli/config.js';
+export type { EventlaneConfig } from './cli/config.js';
