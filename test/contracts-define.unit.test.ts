@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -112,6 +113,51 @@ describe('defineEvent', () => {
       properties: { currency: { enum: ['EUR', 'USD', 'GBP'] } },
       required: ['orderId', 'amount', 'currency'],
     });
+  });
+});
+
+describe('other Standard Schema libraries', () => {
+  /** A hand-written Standard Schema (what valibot or arktype provide), without Standard JSON Schema. */
+  const positive: StandardSchemaV1<{ n: number }> = {
+    '~standard': {
+      version: 1,
+      vendor: 'handmade',
+      validate: (value) =>
+        typeof value === 'object' && value !== null && typeof (value as { n?: unknown }).n === 'number'
+          ? { value: value as { n: number } }
+          : { issues: [{ message: 'expected { n: number }', path: ['n'] }] },
+    },
+  };
+
+  it('validates through the Standard Schema interface', () => {
+    const Counted = defineEvent({
+      type: 'counter.counted',
+      owner: 't',
+      versions: { 1: positive },
+      upcast: {},
+    });
+    const registry = createContractRegistry([Counted]);
+    expect(registry.validate([Counted.create({ n: 1 })])).toHaveLength(1);
+    const error = thrown(() => registry.validate([{ type: 'counter.counted', data: { n: 'x' } }])) as Error;
+    expect(error.message).toContain('data.n: expected { n: number }');
+  });
+
+  it('needs the jsonSchema option for snapshots and docs, and says so', () => {
+    const Without = defineEvent({
+      type: 'counter.counted',
+      owner: 't',
+      versions: { 1: positive },
+      upcast: {},
+    });
+    expect(() => Without.jsonSchema(1)).toThrow(/does not implement Standard JSON Schema.*jsonSchema/);
+    const With = defineEvent({
+      type: 'counter.counted',
+      owner: 't',
+      versions: { 1: positive },
+      upcast: {},
+      jsonSchema: { 1: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] } },
+    });
+    expect(With.jsonSchema(1)).toMatchObject({ required: ['n'] });
   });
 });
 

@@ -170,6 +170,12 @@ for (const target of storeTargets()) {
       expect((await lenient.readStream('s-1'))[0]?.data).toEqual({ any: 'thing' });
     });
 
+    it('refuses undeclaredEvents without events', async () => {
+      await expect(target.open({ undeclaredEvents: 'allow' })).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_ARGUMENT,
+      });
+    });
+
     it('stores what the schema outputs and appends current events unchanged', async () => {
       const { store } = await pair();
       const event = OrderPaid.create({ orderId: 'o-9', amount: 3, currency: 'USD' });

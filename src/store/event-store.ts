@@ -190,6 +190,11 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  if (options.undeclaredEvents !== undefined && options.events === undefined) {
+    throw new InvalidArgumentError(
+      'undeclaredEvents applies to stores that declare contracts: pass `events` (defineEvent contracts) as well.',
+    );
+  }
   const contracts =
     options.events === undefined
       ? undefined
