@@ -123,6 +123,8 @@ for (const target of storeTargets()) {
         OrderCreated.create({ orderId: 'o-1', totalCents: 100, currency: 'EUR', items: [] }),
       ]);
       const before = await rowCount(store);
+      await logCaughtUp(store, 1);
+      const headBefore = await store.head();
       const error = (await rejection(
         store.append('order-1', [
           OrderPaid.create({ orderId: 'o-1', amount: 1, currency: 'EUR' }),
@@ -136,7 +138,7 @@ for (const target of storeTargets()) {
       );
       expect(await rowCount(store)).toBe(before);
       expect(await store.streamVersion('order-1')).toBe(1);
-      await logCaughtUp(store, 1);
+      expect(await store.head()).toEqual(headBefore);
       expect((await store.readLog()).events).toHaveLength(1);
 
       // Inside a transaction the caller's SQL rolls back with the refused append.
@@ -149,6 +151,7 @@ for (const target of storeTargets()) {
       expect(isEventlaneError(txError, ErrorCodes.SCHEMA_VALIDATION)).toBe(true);
       expect(await store.streamVersion('order-2')).toBe(0);
       expect(await rowCount(store)).toBe(before);
+      expect(await store.head()).toEqual(headBefore);
     });
 
     it('rejects undeclared types by default; allows them by policy', async () => {
