@@ -252,16 +252,13 @@ class EventStoreImpl implements EventStore {
     return appendToStream(executor, this.#q, stream, checked, options, this.#limits);
   }
 
-  #upcastAll(events: StoredEvent[]): StoredEvent[] {
+  #upcastAll(read: Promise<StoredEvent[]>): Promise<StoredEvent[]> {
     const contracts = this.contracts;
-    if (contracts === undefined) return events;
-    for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
-    return events;
-  }
-
-  async *#upcastIterable(source: AsyncIterable<StoredEvent>): AsyncGenerator<StoredEvent, void, undefined> {
-    const contracts = this.contracts!;
-    for await (const event of source) yield contracts.upcast(event);
+    if (contracts === undefined) return read;
+    return read.then((events) => {
+      for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
+      return events;
+    });
   }
 
   get executor(): SqlExecutor {
@@ -282,7 +279,7 @@ class EventStoreImpl implements EventStore {
       },
       query: (text, params) => executor.query(text, params),
       append: (stream, events, options) => this.#append(executor, stream, events, options),
-      readStream: (stream, options) => readStream(executor, q, stream, options).then((e) => this.#upcastAll(e)),
+      readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
     };
   }
@@ -319,7 +316,7 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return readStream(this.#db, this.#q, stream, options).then((e) => this.#upcastAll(e));
+    return this.#upcastAll(readStream(this.#db, this.#q, stream, options));
   }
 
   streamVersion(stream: string): Promise<number> {
@@ -329,16 +326,16 @@ class EventStoreImpl implements EventStore {
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
-    return readLog(this.#db, this.#q, options).then((r) => {
-      this.#upcastAll(r.events);
-      return r;
-    });
+    const read = readLog(this.#db, this.#q, options);
+    const contracts = this.contracts;
+    if (contracts === undefined) return read;
+    return read.then((r) => ({ ...r, events: r.events.map((e) => contracts.upcast(e)) }));
   }
 
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
     this.#open();
-    const events = iterateLog(this.#db, this.#q, options);
-    return this.contracts === undefined ? events : this.#upcastIterable(events);
+    const contracts = this.contracts;
+    return iterateLog(this.#db, this.#q, options, contracts === undefined ? undefined : (e) => contracts.upcast(e));
   }
 
   head(): Promise<LogHead> {
