@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -202,6 +203,13 @@ describe('compatibility check: additive changes pass', () => {
       upcast: { 1: ({ note: _note, ...rest }) => ({ ...rest, method: 'card' as const }) },
     });
     const r = await check([v2]);
+    expect(r.findings).toEqual([]);
+  });
+
+  it('the example contracts against the committed snapshot (test/fixtures/contracts/snapshot)', async () => {
+    const snapshot = await readSnapshot(fileURLToPath(new URL('./fixtures/contracts/snapshot', import.meta.url)));
+    expect(Object.keys(snapshot).sort()).toEqual(['order.created', 'order.paid', 'order.shipped']);
+    const r = await checkCompatibility({ contracts: events, snapshot, now: new Date('2026-11-26') });
     expect(r.findings).toEqual([]);
   });
 
