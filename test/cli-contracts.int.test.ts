@@ -77,5 +77,16 @@ describe('eventlane contracts (CLI)', () => {
     const bad = await cli(['contracts', 'check', '--config', 'test/fixtures/contracts/absent.config.ts']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('absent.config.ts does not exist');
+
+    const broken = await cli([
+      'contracts',
+      'check',
+      '--config',
+      'test/fixtures/contracts/throwing.config.ts',
+    ]);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(
+      /Loading .*throwing.config.ts failed: the config could not reach its secrets/,
+    );
   });
 });

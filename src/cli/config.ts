@@ -82,7 +82,19 @@ export async function loadConfig(path: string | undefined, cwd = process.cwd()):
       { path },
     );
   }
-  const mod = await importModule(file);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importModule(file);
+  } catch (error) {
+    // A contract error thrown while the config is evaluated (defineEvent refusing a definition) already says
+    // what to fix; anything else is wrapped so the CLI prints the file and the cause, not a bare stack.
+    if ((error as { code?: unknown })?.code === 'EVENTLANE_INVALID_CONTRACT') throw error;
+    throw new InvalidContractError(
+      `Loading ${file} failed: ${(error as Error)?.message ?? String(error)}`,
+      { file },
+      error,
+    );
+  }
   const config = (
     mod.default !== undefined && typeof mod.default === 'object' ? mod.default : mod
   ) as EventlaneConfig;
