@@ -44,6 +44,29 @@ describe('defineEvent types', () => {
     handle({} as StoredEvent);
   });
 
+  it('creates events the store accepts, optional fields and all', () => {
+    const WithNote = defineEvent({
+      type: 'order.noted',
+      owner: 'orders',
+      versions: { 1: v3 },
+      upcast: {},
+    });
+    const events: NewEvent[] = [
+      WithNote.create({ amount: 1, currency: 'EUR' }),
+      WithNote.create({ amount: 1, currency: 'EUR', note: 'n' }),
+    ];
+    expectTypeOf(events).toEqualTypeOf<NewEvent[]>();
+    // Handlers typed by the current version, as a projection's handler map would be.
+    const handlers = {
+      'order.noted': (e: EventOf<typeof WithNote>) => e.data.note?.toUpperCase(),
+    };
+    expectTypeOf(handlers['order.noted']).parameter(0).toHaveProperty('data').toEqualTypeOf<{
+      amount: number;
+      currency: string;
+      note?: string | undefined;
+    }>();
+  });
+
   it('refuses a chain with a missing upcaster', () => {
     expect(() =>
       defineEvent({
