@@ -70,6 +70,22 @@ describe('defineEvent', () => {
     expect(error.message).toContain('from v1 to v2 threw: boom');
   });
 
+  it('refuses an upcaster that returns a Promise', () => {
+    const Async = defineEvent({
+      type: 'async.upcast',
+      owner: 't',
+      versions: { 1: v1, 2: v1 },
+      upcast: {
+        1: ((d: { amount: number }) => Promise.resolve(d)) as unknown as (d: { amount: number }) => {
+          amount: number;
+        },
+      },
+    });
+    const error = thrown(() => Async.upcastData(1, { amount: 1 })) as Error;
+    expect(isEventlaneError(error, ErrorCodes.UPCAST)).toBe(true);
+    expect(error.message).toContain('returned a Promise');
+  });
+
   it('refuses malformed contracts at run time too (for JavaScript callers)', () => {
     const cases: [unknown, RegExp][] = [
       [{ type: 'Bad Type', owner: 'x', versions: { 1: v1 }, upcast: {} }, /type/],

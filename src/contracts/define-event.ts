@@ -206,6 +206,13 @@ export function defineEvent<const Type extends string, const V extends VersionSc
           error,
         );
       }
+      if (typeof (value as { then?: unknown } | null)?.then === 'function') {
+        throw new UpcastError(
+          `The upcaster of ${JSON.stringify(type)} from v${v} to v${v + 1} returned a Promise. Upcasters run on ` +
+            'every read and must be synchronous and pure: compute the new data from the old, without I/O.',
+          { type, version: v },
+        );
+      }
     }
     return value;
   };
