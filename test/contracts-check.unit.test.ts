@@ -116,6 +116,41 @@ describe('compatibility check: breaking changes fail', () => {
     );
   });
 
+  it('unions: a dropped branch narrows, a dropped enum value inside a nullable enum is named', async () => {
+    const nullable = defineEvent({
+      type: 'order.paid',
+      owner: 'p',
+      versions: {
+        1: base.extend({ note: z.string().nullable(), tier: z.enum(['gold', 'silver']).nullable() }),
+      },
+      upcast: {},
+    });
+    const snapshot = snapshotContracts([nullable]);
+    const notNull = defineEvent({
+      type: 'order.paid',
+      owner: 'p',
+      versions: { 1: base.extend({ note: z.string(), tier: z.enum(['gold']).nullable() }) },
+      upcast: {},
+    });
+    const r = await checkCompatibility({ contracts: [notNull], snapshot });
+    expect(r.findings.map((f) => [f.rule, f.path])).toEqual([
+      ['type-narrowed', 'data.note'],
+      ['enum-value-removed', 'data.tier'],
+    ]);
+    const widened = defineEvent({
+      type: 'order.paid',
+      owner: 'p',
+      versions: {
+        1: base.extend({
+          note: z.string().nullable().or(z.number()),
+          tier: z.enum(['gold', 'silver', 'bronze']).nullable(),
+        }),
+      },
+      upcast: {},
+    });
+    expect((await checkCompatibility({ contracts: [widened], snapshot })).findings).toEqual([]);
+  });
+
   it('required-field-added (without a default)', async () => {
     const r = await check([edited(base.extend({ paidBy: z.string() }))]);
     expect(rules(r)).toEqual(['required-field-added']);
@@ -207,7 +242,9 @@ describe('compatibility check: additive changes pass', () => {
   });
 
   it('the example contracts against the committed snapshot (test/fixtures/contracts/snapshot)', async () => {
-    const snapshot = await readSnapshot(fileURLToPath(new URL('./fixtures/contracts/snapshot', import.meta.url)));
+    const snapshot = await readSnapshot(
+      fileURLToPath(new URL('./fixtures/contracts/snapshot', import.meta.url)),
+    );
     expect(Object.keys(snapshot).sort()).toEqual(['order.created', 'order.paid', 'order.shipped']);
     const r = await checkCompatibility({ contracts: events, snapshot, now: new Date('2026-11-26') });
     expect(r.findings).toEqual([]);
