@@ -33,7 +33,46 @@ export {
   MigrationError,
   StoreClosedError,
   InvalidCheckpointError,
+  SchemaValidationError,
+  UndeclaredEventError,
+  InvalidContractError,
+  UpcastError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { ErrorCode, ExpectedVersion } from './errors.js';
+export type { ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export { defineEvent, isEventContract } from './contracts/define-event.js';
+export { createContractRegistry } from './contracts/registry.js';
+export type {
+  ContractRegistry,
+  ContractRegistryOptions,
+  UndeclaredEventsPolicy,
+} from './contracts/registry.js';
+export type {
+  AnyEventContract,
+  CompatibilityWindow,
+  ConsumerLike,
+  CreateOptions,
+  CurrentVersion,
+  DefineEventOptions,
+  Deprecation,
+  EventContract,
+  EventData,
+  EventOf,
+  Upcasters,
+  VersionSchemas,
+} from './contracts/types.js';
+export { snapshotContracts, writeSnapshot, readSnapshot } from './contracts/snapshot.js';
+export type { Snapshot, ContractSnapshot, JsonSchema } from './contracts/snapshot.js';
+export { checkCompatibility, formatReport, COMPATIBILITY_RULES } from './contracts/compatibility.js';
+export type {
+  CheckOptions,
+  CompatibilityReport,
+  CompatibilityRule,
+  Finding,
+  Waiver,
+} from './contracts/compatibility.js';
+export { renderMarkdown, renderAsyncApi, consumersByType } from './contracts/docs.js';
+export type { CatalogOptions, ConsumerRef } from './contracts/docs.js';
+export { defineConfig } from './cli/config.js';
+export type { EventlaneConfig } from './cli/config.js';

@@ -2,6 +2,12 @@ import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pgl
 import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
+import {
+  createContractRegistry,
+  type ContractRegistry,
+  type UndeclaredEventsPolicy,
+} from '../contracts/registry.js';
+import type { AnyEventContract } from '../contracts/types.js';
 import { appendToStream, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -50,6 +56,18 @@ export interface EventStoreOptions {
    * @defaultValue true
    */
   migrate?: boolean;
+  /**
+   * Event contracts (defineEvent). Appended events of these types are validated against their version's schema
+   * before anything is written; reads return them upcast to the current version.
+   * @defaultValue none: no validation, no upcasting, and no cost on the append path
+   */
+  events?: readonly AnyEventContract[];
+  /**
+   * With `events`: what to do with an event whose type no contract declares. `'reject'` catches typos and
+   * unreviewed types; `'allow'` stores them untyped, for a gradual adoption.
+   * @defaultValue 'reject'
+   */
+  undeclaredEvents?: UndeclaredEventsPolicy;
 }
 
 /** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
@@ -101,6 +119,8 @@ export interface EventStore {
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
   readonly executor: SqlExecutor;
+  /** The declared contracts (`events`), or undefined when none were given. Upcasts events from a bus. */
+  readonly contracts: ContractRegistry | undefined;
 }
 
 const OPTION_KEYS = new Set([
@@ -113,6 +133,8 @@ const OPTION_KEYS = new Set([
   'maxEventBytes',
   'poolSize',
   'migrate',
+  'events',
+  'undeclaredEvents',
 ]);
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
@@ -179,10 +201,22 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  if (options.undeclaredEvents !== undefined && options.events === undefined) {
+    throw new InvalidArgumentError(
+      'undeclaredEvents applies to stores that declare contracts: pass `events` (defineEvent contracts) as well.',
+    );
+  }
+  const contracts =
+    options.events === undefined
+      ? undefined
+      : createContractRegistry(options.events, { undeclaredEvents: options.undeclaredEvents ?? 'reject' });
   const driver = await openDriver(options);
-  const store = new EventStoreImpl(driver, schema, {
-    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
-  });
+  const store = new EventStoreImpl(
+    driver,
+    schema,
+    { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES },
+    contracts,
+  );
   if (options.migrate !== false) {
     try {
       await store.migrate();
@@ -200,14 +234,53 @@ class EventStoreImpl implements EventStore {
   readonly #db: Driver;
   readonly #q: string;
   readonly #limits: { maxEventBytes: number };
+  readonly contracts: ContractRegistry | undefined;
   #closed = false;
 
-  constructor(db: Driver, schema: string, limits: { maxEventBytes: number }) {
+  constructor(
+    db: Driver,
+    schema: string,
+    limits: { maxEventBytes: number },
+    contracts: ContractRegistry | undefined,
+  ) {
     this.#db = db;
     this.schema = schema;
     this.driver = db.kind;
     this.#q = quoteIdent(schema);
     this.#limits = limits;
+    this.contracts = contracts;
+  }
+
+  // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
+  // what they did before contracts existed.
+  #append(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
+    const contracts = this.contracts;
+    if (contracts === undefined)
+      return appendToStream(executor, this.#q, stream, events, options, this.#limits);
+    let checked: readonly NewEvent[] | Promise<readonly NewEvent[]>;
+    try {
+      checked = contracts.validate(events);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (checked instanceof Promise) {
+      return checked.then((valid) => appendToStream(executor, this.#q, stream, valid, options, this.#limits));
+    }
+    return appendToStream(executor, this.#q, stream, checked, options, this.#limits);
+  }
+
+  #upcastAll(read: Promise<StoredEvent[]>): Promise<StoredEvent[]> {
+    const contracts = this.contracts;
+    if (contracts === undefined) return read;
+    return read.then((events) => {
+      for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
+      return events;
+    });
   }
 
   get executor(): SqlExecutor {
@@ -221,15 +294,14 @@ class EventStoreImpl implements EventStore {
 
   #bind(executor: SqlExecutor): EventStoreTransaction {
     const q = this.#q;
-    const limits = this.#limits;
     return {
       sql: (strings, ...values) => {
         const { text, params } = sqlStatement(strings, values);
         return executor.query(text, params);
       },
       query: (text, params) => executor.query(text, params),
-      append: (stream, events, options) => appendToStream(executor, q, stream, events, options, limits),
-      readStream: (stream, options) => readStream(executor, q, stream, options),
+      append: (stream, events, options) => this.#append(executor, stream, events, options),
+      readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
     };
   }
@@ -241,7 +313,7 @@ class EventStoreImpl implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.#open();
-    return appendToStream(this.#db, this.#q, stream, events, options, this.#limits);
+    return this.#append(this.#db, stream, events, options);
   }
 
   transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T> {
@@ -268,7 +340,7 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return readStream(this.#db, this.#q, stream, options);
+    return this.#upcastAll(readStream(this.#db, this.#q, stream, options));
   }
 
   streamVersion(stream: string): Promise<number> {
@@ -278,12 +350,21 @@ class EventStoreImpl implements EventStore {
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
-    return readLog(this.#db, this.#q, options);
+    const read = readLog(this.#db, this.#q, options);
+    const contracts = this.contracts;
+    if (contracts === undefined) return read;
+    return read.then((r) => ({ ...r, events: r.events.map((e) => contracts.upcast(e)) }));
   }
 
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
     this.#open();
-    return iterateLog(this.#db, this.#q, options);
+    const contracts = this.contracts;
+    return iterateLog(
+      this.#db,
+      this.#q,
+      options,
+      contracts === undefined ? undefined : (e) => contracts.upcast(e),
+    );
   }
 
   head(): Promise<LogHead> {

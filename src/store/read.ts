@@ -151,18 +151,24 @@ export interface IterateLogOptions {
   pageSize?: number;
 }
 
-/** Yields every readable event after `after` in commit order, one page in memory at a time, then ends. */
+/**
+ * Yields every readable event after `after` in commit order, one page in memory at a time, then ends.
+ * `upcast` (the contracts hook) maps each event here rather than in a wrapping generator, which would cost a
+ * second promise per event.
+ */
 export async function* iterateLog(
   executor: SqlExecutor,
   schemaQ: string,
   options: IterateLogOptions = {},
+  upcast?: (event: StoredEvent) => StoredEvent,
 ): AsyncGenerator<StoredEvent, void, undefined> {
   const pageSize = checkLimit(options.pageSize, 'pageSize') ?? 1000;
   let after = options.after ?? LOG_START;
   parseCheckpoint(after);
   for (;;) {
     const page = await readLog(executor, schemaQ, { after, limit: pageSize });
-    for (const event of page.events) yield event;
+    if (upcast === undefined) for (const event of page.events) yield event;
+    else for (const event of page.events) yield upcast(event);
     if (page.events.length < pageSize) return;
     after = page.checkpoint;
   }
