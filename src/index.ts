@@ -22,7 +22,33 @@ export {
   MigrationError,
   StoreClosedError,
   InvalidCheckpointError,
+  UnknownConsumerError,
+  InvalidConsumerError,
+  HandlerContractError,
+  LeaseLostError,
+  WorkerStateError,
+  ParkedEventNotFoundError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
 export type { ErrorCode, ExpectedVersion } from './errors.js';
+export { defineProjection, defineReactor } from './consumers/define.js';
+export type {
+  ProjectionDefinition,
+  ReactorDefinition,
+  ConsumerDefinition,
+  ProjectionContext,
+  ReactorContext,
+  ProjectionHandler,
+  ReactorHandler,
+} from './consumers/define.js';
+export { createWorker } from './consumers/worker.js';
+export type { Worker, ConsumerHealth } from './consumers/worker.js';
+export type { WorkerOptions } from './consumers/options.js';
+export type { RetryOptions } from './consumers/backoff.js';
+export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
+export { parkedEvents } from './consumers/admin.js';
+export type { ParkedEvents, ParkedEvent, ListParkedOptions } from './consumers/admin.js';
+export { idempotencyKey } from './consumers/effects.js';
+export { partitionOf, DEFAULT_PARTITIONS } from './bus/partition.js';
+export type { Bus, BusConnectOptions, BusMessage, SubscribeOptions, Delivery, Subscription } from './bus/types.js';
