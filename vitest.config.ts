@@ -18,6 +18,8 @@ export default defineConfig({
           include: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
           // Integration files share the machine's services; two at a time keeps timing-sensitive tests honest on 2 cores.
           maxWorkers: 2,
+          // Vitest 4 refuses projects with different maxWorkers in one sequence group: run int after unit.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -52,9 +52,9 @@ function spawnWorker(env: Record<string, string>, id: string): Promise<Child> {
     env: { ...process.env, ...env, WORKER_ID: id },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stderr!.on('data', (d: Buffer) => process.stderr.write(`[child ${id}] ${d.toString()}`));
+  proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[child ${id}] ${d.toString()}`));
   return new Promise((resolve, reject) => {
-    proc.stdout!.once('data', () => resolve({ proc, id }));
+    proc.stdout.once('data', () => resolve({ proc, id }));
     proc.once('exit', (code) => reject(new Error(`worker ${id} exited with ${code} before it was ready`)));
   });
 }
