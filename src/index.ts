@@ -43,7 +43,7 @@ export type {
   ReactorHandler,
 } from './consumers/define.js';
 export { createWorker } from './consumers/worker.js';
-export type { Worker, ConsumerHealth } from './consumers/worker.js';
+export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';
 export type { WorkerOptions } from './consumers/options.js';
 export type { RetryOptions } from './consumers/backoff.js';
 export type { BreakerOptions, BreakerState } from './consumers/breaker.js';

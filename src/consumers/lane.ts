@@ -121,6 +121,12 @@ export class Lane {
     return this.#queue.length >= this.ctx.options.maxQueuedPerLane;
   }
 
+  /** The log reader waits while a lane could not take a whole page (so lanes rarely have to drop). */
+  get nearlyFull(): boolean {
+    const n = this.#queue.length;
+    return n > 0 && n + this.ctx.options.readBatchSize > this.ctx.options.maxQueuedPerLane;
+  }
+
   /** Loads where the lane stands (checkpoint, failing streams) before any event is offered. */
   async start(): Promise<void> {
     await this.#load();
@@ -162,7 +168,9 @@ export class Lane {
 
   /** Log mode: queues an event unless it was queued or committed before. */
   offer(event: StoredEvent, pos: LogPosition): void {
-    if (this.#state !== 'running' || this.#awaitingRewind) return;
+    // Once it dropped an event, the lane takes nothing more until the reader has moved back to its checkpoint:
+    // accepting later events would move its checkpoint past the dropped ones.
+    if (this.#state !== 'running' || this.#awaitingRewind || this.#overflow) return;
     if (comparePositions(pos, this.#enqueuedUpTo) <= 0) return;
     if (this.full) {
       // A paused lane (breaker open, slow handler) must not hold the log reader up for every other lane: it drops

@@ -43,8 +43,19 @@ export interface Worker {
   stop(): Promise<void>;
   /** Partitions this worker owns now. */
   partitions(): number[];
-  /** Lag and health of every consumer (or one, by name). */
+  /** Lag and health of every consumer (or one, by name). Reads the database (lag, parked counts). */
   health(consumer?: string): Promise<ConsumerHealth[]>;
+  /** This worker's in-memory counters per consumer, without touching the database. */
+  stats(): ConsumerCounters[];
+}
+
+export interface ConsumerCounters {
+  consumer: string;
+  applied: number;
+  duplicates: number;
+  failures: number;
+  retries: number;
+  breaker: BreakerState;
 }
 
 interface ConsumerRuntime {
@@ -257,7 +268,7 @@ class WorkerImpl implements Worker {
       // Backpressure: wait for a full lane, unless its consumer is paused by the breaker (it drops and rereads).
       let blocked = false;
       for (const lanes of this.#lanes.values()) {
-        for (const l of lanes) if (l.full && l.ctx.breaker.state === 'closed') blocked = true;
+        for (const l of lanes) if (l.nearlyFull && l.ctx.breaker.state === 'closed') blocked = true;
       }
       if (blocked) {
         await this.#pause(2);
@@ -338,6 +349,17 @@ class WorkerImpl implements Worker {
         );
       }
     }
+  }
+
+  stats(): ConsumerCounters[] {
+    return this.#consumers.map((c) => ({
+      consumer: c.name,
+      applied: c.stats.applied,
+      duplicates: c.stats.duplicates,
+      failures: c.stats.failures,
+      retries: c.stats.retries,
+      breaker: c.breaker.state,
+    }));
   }
 
   async health(consumer?: string): Promise<ConsumerHealth[]> {
