@@ -5,7 +5,7 @@
  * Options: --events N (throughput run, default 100000), --streams N (default 1000), --seconds N (latency, default 10)
  */
 import { performance } from 'node:perf_hooks';
-import { createEventStore, createWorker, defineProjection, type EventStore } from '../src/index.js';
+import { createEventStore, createWorker, defineProjection, partitionOf, type EventStore } from '../src/index.js';
 import { quoteIdent } from '../src/store/names.js';
 import { percentile, round, rssMb, type Reporter } from './report.js';
 
@@ -65,7 +65,36 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
     );
   }
   const total = perStream * streams;
-  const worker = createWorker(store, { from: 'log', consumers: [upsertProjection(q)], partitions: 16 });
+  // The ceiling: the same UPSERTs from 16 concurrent connections in transactions of 500, with no runtime at all.
+  const all: { stream: string; amount: number }[] = [];
+  for await (const e of store.iterateLog({ pageSize: 5000 })) all.push({ stream: e.stream, amount: (e.data as { amount: number }).amount });
+  const lanes = Array.from({ length: 16 }, () => [] as typeof all);
+  for (const e of all) lanes[partitionOf(e.stream, 16)]!.push(e);
+  const rawStarted = performance.now();
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let i = 0; i < lane.length; i += 500) {
+        await store.transaction(async (tx) => {
+          for (const e of lane.slice(i, i + 500)) {
+            await tx.query(
+              `insert into ${q}.totals (stream, total, n) values ($1, $2, 1)
+               on conflict (stream) do update set total = totals.total + excluded.total, n = totals.n + 1`,
+              [e.stream, e.amount],
+            );
+          }
+        });
+      }
+    }),
+  );
+  const rawPerSec = total / ((performance.now() - rawStarted) / 1000);
+  await store.executor.query(`truncate ${q}.totals`);
+  const worker = createWorker(store, {
+    from: 'log',
+    consumers: [upsertProjection(q)],
+    partitions: 16,
+    batchSize: arg(args, 'batch', 500),
+    readBatchSize: arg(args, 'read', 2000),
+  });
   const started = performance.now();
   await worker.start();
   for (;;) {
@@ -76,7 +105,16 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   await worker.stop();
   const [check] = await store.executor.query<{ n: string }>(`select sum(n) as n from ${q}.totals`);
   if (Number(check!.n) !== total) throw new Error(`projection holds ${check!.n} events, expected ${total}`);
-  reporter.add({ scenario: 'consumers-log', events: total, partitions: 16, eventsPerSec: Math.round(total / seconds), target: 20_000, rssMb: rssMb() });
+  reporter.add({ scenario: 'upsert-raw', events: total, partitions: 16, eventsPerSec: Math.round(rawPerSec) });
+  reporter.add({
+    scenario: 'consumers-log',
+    events: total,
+    partitions: 16,
+    eventsPerSec: Math.round(total / seconds),
+    vsRaw: round(total / seconds / rawPerSec),
+    target: 20_000,
+    rssMb: rssMb(),
+  });
   await drop(store);
 }
 
@@ -99,7 +137,7 @@ async function latency(args: string[], reporter: Reporter): Promise<void> {
       },
     },
   });
-  const worker = createWorker(store, { from: 'log', consumers: [projection], partitions: 16 });
+  const worker = createWorker(store, { from: 'log', consumers: [projection], partitions: 16, pollIntervalMs: arg(args, 'poll', 50) });
   await worker.start();
   // A steady 1,000 events/s: 4 writers, each appending one event every 4 ms on a schedule (not back to back).
   const total = rate * seconds;
