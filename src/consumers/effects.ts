@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, LeaseLostError } from '../errors.js';
 import { callHandler } from './call.js';
-import type { Queryable } from './sql.js';
+import type { LeaseRef, Queryable } from './sql.js';
 
 export interface EffectOutcome {
   /** True when the journal already held the effect as done: `fn` was not called. */
@@ -25,6 +25,7 @@ export async function performEffect(
   eventId: string,
   name: unknown,
   fn: unknown,
+  lease: LeaseRef,
 ): Promise<EffectOutcome> {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new InvalidArgumentError(`effect name must be a non-empty string of at most 200 characters, got ${JSON.stringify(name)}.`);
@@ -33,19 +34,28 @@ export async function performEffect(
     throw new InvalidArgumentError(`effect(${JSON.stringify(name)}, fn): fn must be a function (idempotencyKey) => Promise, got ${typeof fn}.`);
   }
   const key = idempotencyKey(consumer, eventId, name);
-  const [row] = await ex.query<{ status: 'pending' | 'done'; result: unknown }>(
-    `with ins as (
+  // The intent is recorded only while this worker still holds the partition's lease (same round trip), so a worker
+  // that lost its lease stops before calling out instead of racing the new owner.
+  const [row] = await ex.query<{ status: 'pending' | 'done' | 'fenced'; result: unknown }>(
+    `with fence as (
+       select 1 from ${q}.partition_leases
+        where group_name = $5 and partition = $6 and owner = $7 and fencing_token = $8),
+     ins as (
        insert into ${q}.effect_journal as j (consumer, event_id, effect, idempotency_key, status)
-       values ($1, $2, $3, $4, 'pending')
+       select $1, $2, $3, $4, 'pending' from fence
        on conflict (consumer, event_id, effect) do update set attempts = j.attempts + 1, started_at = now()
          where j.status = 'pending'
        returning status, result)
+     select 'fenced' as status, null::jsonb as result where not exists (select 1 from fence)
+     union all
      select status, result from ins
      union all
      select status, result from ${q}.effect_journal
-      where consumer = $1 and event_id = $2 and effect = $3 and not exists (select 1 from ins)`,
-    [consumer, eventId, name, key],
+      where consumer = $1 and event_id = $2 and effect = $3
+        and exists (select 1 from fence) and not exists (select 1 from ins)`,
+    [consumer, eventId, name, key, lease.group, lease.partition, lease.owner, lease.token],
   );
+  if (row?.status === 'fenced') throw new LeaseLostError(lease.group, lease.partition, lease.token);
   if (row?.status === 'done') return { replayed: true, result: row.result };
   const result = await callHandler<unknown>(`effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)}`, () =>
     (fn as (k: string) => unknown)(key),

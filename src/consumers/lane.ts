@@ -434,13 +434,15 @@ export class Lane {
         if (!handler) return;
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
-            (await performEffect(store.executor, q, consumer.name, event.id, name, fn)).result as T,
+            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease)).result as T,
         };
         try {
           await callHandler(`Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`, () =>
             handler(event, context),
           );
         } catch (error) {
+          // Losing the lease is not the handler's failure: stop the lane, the new owner takes over.
+          if (isEventlaneError(error, ErrorCodes.LEASE_LOST)) throw error;
           throw new HandlerFailure(index, event, error as Error);
         }
         handled++;

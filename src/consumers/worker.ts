@@ -92,6 +92,8 @@ class WorkerImpl implements Worker {
   readonly #leases: LeaseManager;
   /** Lanes by partition, one per consumer. */
   readonly #lanes = new Map<number, Lane[]>();
+  /** Partitions whose lanes are stopping (handed over or lost), so ticks neither wait for nor repeat them. */
+  readonly #stopping = new Map<number, Promise<void>>();
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
@@ -169,6 +171,7 @@ class WorkerImpl implements Worker {
     for (const sub of this.#subscriptions.values()) await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
     this.#subscriptions.clear();
     await Promise.all([...this.#lanes.keys()].map((p) => this.#stopPartition(p, true)));
+    await Promise.all(this.#stopping.values());
     await this.#leases.leave().catch((e: unknown) => this.#o.onError(e as Error));
     this.#state = 'stopped';
   }
@@ -177,8 +180,10 @@ class WorkerImpl implements Worker {
     if (this.#state !== 'running') return;
     try {
       const changes = await this.#leases.tick();
-      for (const p of changes.lost) await this.#stopPartition(p, false);
-      for (const p of changes.handOver) await this.#stopPartition(p, true);
+      // Stopping lanes waits for their in-flight batch (seconds, for a reactor calling slow services). It runs in the
+      // background so this worker keeps renewing its other leases meanwhile; a blocked heartbeat would let them expire.
+      for (const p of changes.lost) this.#stopInBackground(p, false);
+      for (const p of changes.handOver) this.#stopInBackground(p, true);
       for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
       if (this.#o.from !== 'log') await this.#resubscribe(this.#o.from);
     } catch (error) {
@@ -204,7 +209,7 @@ class WorkerImpl implements Worker {
           },
           lost: (error) => {
             this.#o.onError(error);
-            void this.#stopPartition(partition, false);
+            this.#stopInBackground(partition, false);
           },
         }),
     );
@@ -215,6 +220,14 @@ class WorkerImpl implements Worker {
       await this.#stopPartition(partition, true);
       throw error;
     }
+  }
+
+  #stopInBackground(partition: number, release: boolean): void {
+    if (this.#stopping.has(partition)) return;
+    const done = this.#stopPartition(partition, release)
+      .catch((e: unknown) => this.#o.onError(e as Error))
+      .finally(() => this.#stopping.delete(partition));
+    this.#stopping.set(partition, done);
   }
 
   async #stopPartition(partition: number, release: boolean): Promise<void> {

@@ -91,7 +91,7 @@ async function chaosRun(mode: 'log' | 'bus'): Promise<void> {
   let appending = true;
   const appended = appendAll(store, EVENTS, STREAMS, 12_000).finally(() => (appending = false));
   const killer = (async () => {
-    while (appending || kills < 6) {
+    while (process.env.CHAOS_NO_KILL === undefined && (appending || kills < 6)) {
       await sleep(400 + Math.random() * 1200);
       const slot = Math.floor(Math.random() * children.length);
       children[slot]!.proc.kill('SIGKILL');
@@ -102,9 +102,17 @@ async function chaosRun(mode: 'log' | 'bus'): Promise<void> {
   })();
   await appended;
   await killer;
+  let lastReport = 0;
   await waitFor(
     'both consumers caught up',
-    async () => (await readLag(store.executor, q, 'chaos_totals')).eventsBehind === 0 && (await readLag(store.executor, q, 'chaos_notify')).eventsBehind === 0,
+    async () => {
+      const [t, n] = [await readLag(store.executor, q, 'chaos_totals'), await readLag(store.executor, q, 'chaos_notify')];
+      if (process.env.CHAOS_DEBUG && Date.now() - lastReport > 2000) {
+        lastReport = Date.now();
+        console.log(`+${Date.now() - started} ms: behind totals ${t.eventsBehind} (${t.retrying} retrying), notify ${n.eventsBehind} (${n.retrying} retrying)`);
+      }
+      return t.eventsBehind === 0 && n.eventsBehind === 0;
+    },
     120_000,
     200,
   );
