@@ -2,6 +2,7 @@ import type { SqlExecutor } from '../store/drivers/driver.js';
 
 export interface LeaseOptions {
   group: string;
+  consumers: readonly string[];
   workerId: string;
   partitions: number;
   leaseTtlMs: number;
@@ -41,13 +42,29 @@ export class LeaseManager {
     );
   }
 
+  /**
+   * Live workers of another group that run one of our consumers: two groups lease partitions independently, so both
+   * would process that consumer's partitions. (Workers of one group with different consumer sets, as in a rolling
+   * deploy that adds a consumer, are fine: a consumer progresses on the partitions its workers own and catches up on
+   * the others, from their checkpoints, when they move to such a worker.)
+   */
+  async conflicts(): Promise<{ group_name: string; consumers: string[] }[]> {
+    return this.#ex.query(
+      `select group_name, consumers from ${this.#q}.consumer_workers
+        where heartbeat_at > now() - $3::float8 * interval '1 millisecond'
+          and group_name <> $1 and consumers && $2::text[]
+        limit 1`,
+      [this.#o.group, this.#o.consumers, this.#o.leaseTtlMs],
+    );
+  }
+
   async tick(): Promise<LeaseChanges> {
     const { group, workerId, partitions, leaseTtlMs } = this.#o;
     const q = this.#q;
     await this.#ex.query(
-      `insert into ${q}.consumer_workers (group_name, worker_id) values ($1, $2)
+      `insert into ${q}.consumer_workers (group_name, worker_id, consumers) values ($1, $2, $3)
        on conflict (group_name, worker_id) do update set heartbeat_at = now()`,
-      [group, workerId],
+      [group, workerId, this.#o.consumers],
     );
     const renewed = await this.#ex.query<{ partition: number; fencing_token: string }>(
       `update ${q}.partition_leases set heartbeat_at = now() where group_name = $1 and owner = $2

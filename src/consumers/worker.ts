@@ -121,6 +121,7 @@ class WorkerImpl implements Worker {
     }));
     this.#leases = new LeaseManager(store.executor, this.#q, {
       group: options.group,
+      consumers: options.consumers.map((c) => c.name),
       workerId: options.workerId,
       partitions: options.partitions,
       leaseTtlMs: options.leaseTtlMs,
@@ -139,6 +140,16 @@ class WorkerImpl implements Worker {
 
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new WorkerStateError(`Worker ${this.id} was already started; create a new worker to start again.`);
+    const [conflict] = await this.#leases.conflicts();
+    if (conflict) {
+      this.#state = 'stopped';
+      throw new WorkerStateError(
+        `A live worker of group ${JSON.stringify(conflict.group_name)} runs consumers [${conflict.consumers.join(', ')}]; ` +
+          `this one would run [${this.#consumers.map((c) => c.name).join(', ')}] in group ${JSON.stringify(this.group)}. ` +
+          'Workers that run the same consumer must share a group (option `group`), so that each partition of each ' +
+          'consumer has exactly one owner.',
+      );
+    }
     this.#state = 'running';
     await this.#leases.init();
     if (this.#o.from !== 'log') await this.#o.from.connect({ partitions: this.#o.partitions });

@@ -109,6 +109,18 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     await expectFold(store, q);
   });
 
+  it('refuses to run a consumer that a live worker of another group runs', async () => {
+    const { store, q } = await setup();
+    const p = totalsProjection(q);
+    const other = defineReactor({ name: 'other', handlers: { 'x.y': async () => {} } });
+    const a = track(createWorker(store, { from: 'log', consumers: [p], partitions: 2 }));
+    await a.start();
+    const b = createWorker(store, { from: 'log', consumers: [p, other], partitions: 2 });
+    await expect(b.start()).rejects.toMatchObject({ code: 'EVENTLANE_WORKER_STATE', message: expect.stringContaining('[totals]') });
+    const c = track(createWorker(store, { from: 'log', consumers: [p, other], partitions: 2, group: 'totals' }));
+    await c.start();
+  });
+
   it('parks a poison event; its stream waits, others finish; retry drains in order; skip is recorded', async () => {
     const { store, q } = await setup();
     let broken = true;

@@ -81,10 +81,12 @@ create table :SCHEMA:.partition_leases (
   primary key (group_name, partition)
 );
 
--- The live workers of a group, for rebalancing: each worker targets its share of the partitions.
+-- The live workers of a group, for rebalancing: each worker targets its share of the partitions. "consumers" lets a
+-- worker refuse to start a consumer that a live worker of another group already runs (leases are per group).
 create table :SCHEMA:.consumer_workers (
   group_name    text not null,
   worker_id     text not null,
+  consumers     text[] not null default '{}',
   heartbeat_at  timestamptz not null default now(),
   started_at    timestamptz not null default now(),
   primary key (group_name, worker_id)
