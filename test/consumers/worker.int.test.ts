@@ -109,6 +109,38 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     await expectFold(store, q);
   });
 
+  it('fences a worker whose lease was taken: its transactions fail, the new owner carries on', async () => {
+    const { store, q } = await setup();
+    const errors: string[] = [];
+    const worker = track(
+      createWorker(store, {
+        from: 'log',
+        consumers: [totalsProjection(q)],
+        partitions: 1,
+        leaseTtlMs: 600,
+        heartbeatMs: 100,
+        onError: (e) => errors.push((e as { code?: string }).code ?? e.message),
+      }),
+    );
+    await worker.start();
+    await appendSpread(store, 100, 5);
+    await waitFor('applied', () => worker.stats()[0]!.applied === 100);
+    // Another worker takes the partition over (as after a missed heartbeat): new owner, new fencing token.
+    await store.executor.query(
+      `update ${q}.partition_leases set owner = 'thief', fencing_token = fencing_token + 1, heartbeat_at = now() + interval '1 second'`,
+    );
+    await appendSpread(store, 50, 5);
+    await waitFor('lease lost', () => errors.includes('EVENTLANE_LEASE_LOST') || worker.partitions().length === 0, 5000, 10);
+    const [mid] = await store.executor.query<{ n: string }>(`select sum(n)::text as n from ${q}.totals`);
+    expect(Number(mid!.n)).toBe(100); // nothing committed without the lease
+    // The thief never renews: the lease expires and the worker takes it back with a newer token.
+    await waitFor('taken back', () => worker.partitions().length === 1, 10_000);
+    await waitFor('lag 0', async () => (await worker.health())[0]!.eventsBehind === 0);
+    await expectFold(store, q);
+    const [lease] = await store.executor.query<{ fencing_token: string }>(`select fencing_token from ${q}.partition_leases`);
+    expect(Number(lease!.fencing_token)).toBe(3);
+  });
+
   it('refuses to run a consumer that a live worker of another group runs', async () => {
     const { store, q } = await setup();
     const p = totalsProjection(q);
