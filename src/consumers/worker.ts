@@ -279,6 +279,7 @@ class WorkerImpl implements Worker {
    */
   async #readLoop(): Promise<void> {
     let idle = 1;
+    let empty = 0;
     while (this.#state === 'running') {
       for (const lane of this.#rewinds) {
         const from = lane.rewound();
@@ -318,10 +319,13 @@ class WorkerImpl implements Worker {
       if (page.events.length > 0) {
         this.#cursor = parseCheckpoint(page.checkpoint);
         idle = 1;
+        empty = 0;
         if (page.events.length < this.#o.readBatchSize) await this.#pause(0);
       } else {
+        // An empty read right after events usually means a commit is about to become visible (an older transaction
+        // is still open): keep polling every millisecond for a few reads, then back off towards pollIntervalMs.
         await this.#pause(idle);
-        idle = Math.min(idle * 2, this.#o.pollIntervalMs);
+        if (++empty > 10) idle = Math.min(idle * 2, this.#o.pollIntervalMs);
       }
     }
   }
