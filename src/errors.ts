@@ -34,6 +34,18 @@ export const ErrorCodes = {
   INVALID_CONTRACT: 'EVENTLANE_INVALID_CONTRACT',
   /** An upcaster threw, or a stored event has a version its contract does not declare. */
   UPCAST: 'EVENTLANE_UPCAST',
+  /** A consumer name was used that no definition given to the worker has. */
+  UNKNOWN_CONSUMER: 'EVENTLANE_UNKNOWN_CONSUMER',
+  /** A projection or reactor definition is malformed (name, handlers). */
+  INVALID_CONSUMER: 'EVENTLANE_INVALID_CONSUMER',
+  /** A handler broke its contract: it returned something other than a promise, or threw something that is not an Error. */
+  HANDLER_CONTRACT: 'EVENTLANE_HANDLER_CONTRACT',
+  /** A worker lost its lease on a partition (another worker took it over); its uncommitted work was rolled back. */
+  LEASE_LOST: 'EVENTLANE_LEASE_LOST',
+  /** A worker was used in a state that does not allow it (started twice, used after stop). */
+  WORKER_STATE: 'EVENTLANE_WORKER_STATE',
+  /** No parked event has the given id, or it is not in a state that allows the operation. */
+  PARKED_EVENT_NOT_FOUND: 'EVENTLANE_PARKED_EVENT_NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -210,6 +222,40 @@ export class UndeclaredEventError extends EventlaneError {
   }
 }
 
+export class UnknownConsumerError extends EventlaneError {
+  constructor(name: unknown, known: readonly string[]) {
+    super(
+      ErrorCodes.UNKNOWN_CONSUMER,
+      `No consumer is named ${JSON.stringify(name)}. Known consumers: ${known.length ? known.join(', ') : '(none)'}. ` +
+        'Pass the name given to defineProjection/defineReactor.',
+      { details: { name, known } },
+    );
+  }
+}
+
+export class InvalidConsumerError extends EventlaneError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.INVALID_CONSUMER, message, { details });
+  }
+}
+
+export class HandlerContractError extends EventlaneError {
+  constructor(message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(ErrorCodes.HANDLER_CONTRACT, message, { details, cause });
+  }
+}
+
+export class LeaseLostError extends EventlaneError {
+  constructor(group: string, partition: number, token: number) {
+    super(
+      ErrorCodes.LEASE_LOST,
+      `This worker no longer owns partition ${partition} of group ${JSON.stringify(group)} (fencing token ${token}); ` +
+        'another worker took it over. The work was rolled back and will be done by the new owner.',
+      { details: { group, partition, token } },
+    );
+  }
+}
+
 export class InvalidContractError extends EventlaneError {
   constructor(message: string, details: Record<string, unknown> = {}, cause?: unknown) {
     super(ErrorCodes.INVALID_CONTRACT, message, { details, cause });
@@ -219,6 +265,22 @@ export class InvalidContractError extends EventlaneError {
 export class UpcastError extends EventlaneError {
   constructor(message: string, details: Record<string, unknown> = {}, cause?: unknown) {
     super(ErrorCodes.UPCAST, message, { details, cause });
+  }
+}
+
+export class WorkerStateError extends EventlaneError {
+  constructor(message: string) {
+    super(ErrorCodes.WORKER_STATE, message);
+  }
+}
+
+export class ParkedEventNotFoundError extends EventlaneError {
+  constructor(id: unknown, wanted: string) {
+    super(
+      ErrorCodes.PARKED_EVENT_NOT_FOUND,
+      `No ${wanted} event has id ${JSON.stringify(id)}. List them with listParked() and pass an id from there.`,
+      { details: { id } },
+    );
   }
 }
 

@@ -37,6 +37,12 @@ export {
   UndeclaredEventError,
   InvalidContractError,
   UpcastError,
+  UnknownConsumerError,
+  InvalidConsumerError,
+  HandlerContractError,
+  LeaseLostError,
+  WorkerStateError,
+  ParkedEventNotFoundError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -76,3 +82,30 @@ export { renderMarkdown, renderAsyncApi, consumersByType } from './contracts/doc
 export type { CatalogOptions, ConsumerRef } from './contracts/docs.js';
 export { defineConfig } from './cli/config.js';
 export type { EventlaneConfig } from './cli/config.js';
+export { defineProjection, defineReactor } from './consumers/define.js';
+export type {
+  ProjectionDefinition,
+  ReactorDefinition,
+  ConsumerDefinition,
+  ProjectionContext,
+  ReactorContext,
+  ProjectionHandler,
+  ReactorHandler,
+} from './consumers/define.js';
+export { createWorker } from './consumers/worker.js';
+export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';
+export type { WorkerOptions } from './consumers/options.js';
+export type { RetryOptions } from './consumers/backoff.js';
+export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
+export { parkedEvents } from './consumers/admin.js';
+export type { ParkedEvents, ParkedEvent, ListParkedOptions } from './consumers/admin.js';
+export { idempotencyKey } from './consumers/effects.js';
+export { partitionOf, DEFAULT_PARTITIONS } from './bus/partition.js';
+export type {
+  Bus,
+  BusConnectOptions,
+  BusMessage,
+  SubscribeOptions,
+  Delivery,
+  Subscription,
+} from './bus/types.js';

@@ -2,10 +2,15 @@ import { MigrationError } from '../errors.js';
 import type { Driver } from './drivers/driver.js';
 import { quoteIdent } from './names.js';
 import m0001 from './sql/0001_event_log.js';
+import m0003 from './sql/0003_consumers.js';
 
-/** Numbered, immutable migrations. Append new ones; never edit a published one. */
+/**
+ * Numbered, immutable migrations. Append new ones; never edit a published one. The list may have gaps while
+ * branches merge (id 2, the relay's, lands separately): `migrate()` applies whatever is missing in id order.
+ */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
   { id: 1, name: '0001_event_log', sql: m0001 },
+  { id: 3, name: '0003_consumers', sql: m0003 },
 ];
 
 export interface MigrationResult {
@@ -35,7 +40,8 @@ export async function migrate(driver: Driver, schema: string): Promise<Migration
       );
       const rows = await ex.query<{ id: number }>(`select id from ${q}.migrations order by id`);
       const done = new Set(rows.map((r) => Number(r.id)));
-      const latestKnown = MIGRATIONS[MIGRATIONS.length - 1]!.id;
+      const ordered = [...MIGRATIONS].sort((a, b) => a.id - b.id);
+      const latestKnown = ordered[ordered.length - 1]!.id;
       const newest = Math.max(0, ...done);
       if (newest > latestKnown) {
         throw new MigrationError(
@@ -44,7 +50,7 @@ export async function migrate(driver: Driver, schema: string): Promise<Migration
         );
       }
       const applied: string[] = [];
-      for (const m of MIGRATIONS) {
+      for (const m of ordered) {
         if (done.has(m.id)) continue;
         await ex.query(`insert into ${q}.migrations (id, name) values ($1, $2)`, [m.id, m.name]);
         await ex.exec(m.sql.replaceAll(':SCHEMA:', q));

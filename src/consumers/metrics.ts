@@ -1,0 +1,106 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import { breakerStateValue, type Breaker } from './breaker.js';
+import type { LagFigures } from './health.js';
+import type { ConsumerStats } from './stats.js';
+
+export interface MetricsSource {
+  consumers: readonly { name: string; stats: ConsumerStats; breaker: Breaker }[];
+  lag(consumer: string): Promise<LagFigures>;
+  partitionsOwned(): number;
+}
+
+/**
+ * The worker's prom-client metrics. Counters follow the in-memory stats (so a scrape never slows processing);
+ * lag and parked counts are read from the database at scrape time.
+ */
+export function registerMetrics(registry: Registry, source: MetricsSource): void {
+  const reported = new Map<string, number>();
+  const events = new Counter({
+    name: 'eventlane_consumer_events_total',
+    help: 'Events handled by a consumer, by outcome (applied, duplicate, failed, retried).',
+    labelNames: ['consumer', 'outcome'],
+    registers: [registry],
+    collect() {
+      for (const c of source.consumers) {
+        const figures = {
+          applied: c.stats.applied,
+          duplicate: c.stats.duplicates,
+          failed: c.stats.failures,
+          retried: c.stats.retries,
+        };
+        for (const [outcome, value] of Object.entries(figures)) {
+          const key = `${c.name}\u0000${outcome}`;
+          const delta = value - (reported.get(key) ?? 0);
+          if (delta > 0) events.inc({ consumer: c.name, outcome }, delta);
+          reported.set(key, value);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'eventlane_consumer_breaker_state',
+    help: 'Retry-storm breaker of a consumer: 0 closed, 1 half-open (probing), 2 open (paused).',
+    labelNames: ['consumer'],
+    registers: [registry],
+    collect() {
+      for (const c of source.consumers) this.set({ consumer: c.name }, breakerStateValue(c.breaker.state));
+    },
+  });
+  new Gauge({
+    name: 'eventlane_consumer_throughput_events_per_second',
+    help: 'Events applied per second by a consumer in this worker, over the last 10 seconds.',
+    labelNames: ['consumer'],
+    registers: [registry],
+    collect() {
+      for (const c of source.consumers) this.set({ consumer: c.name }, c.stats.throughput());
+    },
+  });
+  new Gauge({
+    name: 'eventlane_consumer_error_rate',
+    help: 'Failed attempts / (applied + failed) of a consumer in this worker over the last minute.',
+    labelNames: ['consumer'],
+    registers: [registry],
+    collect() {
+      for (const c of source.consumers) this.set({ consumer: c.name }, c.stats.errorRate());
+    },
+  });
+  new Gauge({
+    name: 'eventlane_worker_partitions_owned',
+    help: 'Partitions this worker holds a lease on.',
+    registers: [registry],
+    collect() {
+      this.set(source.partitionsOwned());
+    },
+  });
+  const lagEvents = new Gauge({
+    name: 'eventlane_consumer_lag_events',
+    help: 'Events appended but not yet applied by a consumer.',
+    labelNames: ['consumer'],
+    registers: [registry],
+    async collect() {
+      for (const c of source.consumers) {
+        const lag = await source.lag(c.name);
+        this.set({ consumer: c.name }, lag.eventsBehind);
+        lagSeconds.set({ consumer: c.name }, lag.secondsBehind);
+        parked.set({ consumer: c.name }, lag.parked);
+      }
+    },
+  });
+  void lagEvents;
+  const lagSeconds = new Gauge({
+    name: 'eventlane_consumer_lag_seconds',
+    help: 'Age of the oldest event a consumer has not applied yet.',
+    labelNames: ['consumer'],
+    registers: [registry],
+  });
+  const parked = new Gauge({
+    name: 'eventlane_consumer_parked_events',
+    help: 'Events parked for a consumer, waiting for an operator to retry or skip them.',
+    labelNames: ['consumer'],
+    registers: [registry],
+  });
+}
+
+export function newRegistry(): Registry {
+  return new Registry();
+}

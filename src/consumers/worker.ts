@@ -1,0 +1,428 @@
+import type { Registry } from 'prom-client';
+import { partitionOf } from '../bus/partition.js';
+import type { Bus, Delivery, Subscription } from '../bus/types.js';
+import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
+import type { EventStore } from '../store/event-store.js';
+import { formatCheckpoint, parseCheckpoint, quoteIdent, type LogPosition } from '../store/names.js';
+import { Breaker, type BreakerState } from './breaker.js';
+import type { ConsumerDefinition } from './define.js';
+import { readLag } from './health.js';
+import { comparePositions, Lane } from './lane.js';
+import { LeaseManager } from './leases.js';
+import { newRegistry, registerMetrics } from './metrics.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { loadActiveFailures, type FailureRow } from './sql.js';
+import { ConsumerStats } from './stats.js';
+
+export interface ConsumerHealth {
+  consumer: string;
+  kind: 'projection' | 'reactor';
+  eventsBehind: number;
+  secondsBehind: number;
+  /** Events applied per second in this worker over the last 10 seconds. */
+  throughput: number;
+  /** Failed attempts / (applied + failed) in this worker over the last minute. */
+  errorRate: number;
+  applied: number;
+  duplicates: number;
+  failures: number;
+  retries: number;
+  parked: number;
+  retrying: number;
+  breaker: BreakerState;
+}
+
+export interface Worker {
+  readonly id: string;
+  readonly group: string;
+  /** The worker's prom-client registry (the one passed as `registry`, or its own). */
+  readonly metrics: Registry;
+  /** Joins the group, takes its share of the partitions and starts processing. */
+  start(): Promise<void>;
+  /** Finishes in-flight work, commits, releases its leases and leaves the group. Idempotent. */
+  stop(): Promise<void>;
+  /** Partitions this worker owns now. */
+  partitions(): number[];
+  /** Lag and health of every consumer (or one, by name). Reads the database (lag, parked counts). */
+  health(consumer?: string): Promise<ConsumerHealth[]>;
+  /** This worker's in-memory counters per consumer, without touching the database. */
+  stats(): ConsumerCounters[];
+}
+
+export interface ConsumerCounters {
+  consumer: string;
+  applied: number;
+  duplicates: number;
+  failures: number;
+  retries: number;
+  breaker: BreakerState;
+}
+
+interface ConsumerRuntime {
+  definition: ConsumerDefinition;
+  name: string;
+  stats: ConsumerStats;
+  breaker: Breaker;
+}
+
+/**
+ * Runs projections and reactors. Partitions map to lanes (one per consumer and partition): each lane is sequential,
+ * lanes run concurrently, and worker processes of one group share the partitions through leases in PostgreSQL.
+ *
+ * @example
+ * const worker = createWorker(store, { from: 'log', consumers: [orderSummary, receipts] });
+ * await worker.start();
+ * process.on('SIGTERM', () => void worker.stop());
+ */
+export function createWorker(store: EventStore, options: WorkerOptions): Worker {
+  if (typeof store !== 'object' || store === null || typeof store.readLog !== 'function') {
+    throw new InvalidArgumentError(
+      'createWorker takes an event store from createEventStore() as its first argument.',
+    );
+  }
+  return new WorkerImpl(store, resolveWorkerOptions(options));
+}
+
+class WorkerImpl implements Worker {
+  readonly id: string;
+  readonly group: string;
+  readonly metrics: Registry;
+  readonly #store: EventStore;
+  readonly #o: ResolvedWorkerOptions;
+  readonly #q: string;
+  readonly #consumers: ConsumerRuntime[];
+  readonly #leases: LeaseManager;
+  /** Lanes by partition, one per consumer. */
+  readonly #lanes = new Map<number, Lane[]>();
+  /** Partitions whose lanes are stopping (handed over or lost), so ticks neither wait for nor repeat them. */
+  readonly #stopping = new Map<number, Promise<void>>();
+  #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  #timers: NodeJS.Timeout[] = [];
+  #loops: Promise<void>[] = [];
+  #wakeReader: (() => void) | null = null;
+  #leaseTick: Promise<void> = Promise.resolve();
+  // Log reader state.
+  #cursor: LogPosition | null = null;
+  #rewinds = new Set<Lane>();
+  readonly #partitionCache = new Map<string, number>();
+  // Bus state.
+  #subscriptions = new Map<string, Subscription>();
+  #subscribed = '';
+
+  constructor(store: EventStore, options: ResolvedWorkerOptions) {
+    this.#store = store;
+    this.#o = options;
+    this.id = options.workerId;
+    this.group = options.group;
+    this.#q = quoteIdent(store.schema);
+    this.#consumers = options.consumers.map((definition) => ({
+      definition,
+      name: definition.name,
+      stats: new ConsumerStats(),
+      breaker: new Breaker(options.breaker),
+    }));
+    this.#leases = new LeaseManager(store.executor, this.#q, {
+      group: options.group,
+      consumers: options.consumers.map((c) => c.name),
+      workerId: options.workerId,
+      partitions: options.partitions,
+      leaseTtlMs: options.leaseTtlMs,
+    });
+    this.metrics = options.registry ?? newRegistry();
+    registerMetrics(this.metrics, {
+      consumers: this.#consumers,
+      lag: (name) => readLag(this.#store.executor, this.#q, name),
+      partitionsOwned: () => this.#leases.owned.size,
+    });
+  }
+
+  partitions(): number[] {
+    return [...this.#leases.owned.keys()].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new')
+      throw new WorkerStateError(
+        `Worker ${this.id} was already started; create a new worker to start again.`,
+      );
+    const [conflict] = await this.#leases.conflicts();
+    if (conflict) {
+      this.#state = 'stopped';
+      throw new WorkerStateError(
+        `A live worker of group ${JSON.stringify(conflict.group_name)} runs consumers [${conflict.consumers.join(', ')}]; ` +
+          `this one would run [${this.#consumers.map((c) => c.name).join(', ')}] in group ${JSON.stringify(this.group)}. ` +
+          'Workers that run the same consumer must share a group (option `group`), so that each partition of each ' +
+          'consumer has exactly one owner.',
+      );
+    }
+    this.#state = 'running';
+    await this.#leases.init();
+    if (this.#o.from !== 'log') await this.#o.from.connect({ partitions: this.#o.partitions });
+    this.#leaseTick = this.#tick();
+    await this.#leaseTick;
+    this.#every(this.#o.heartbeatMs, () => {
+      this.#leaseTick = this.#leaseTick.then(() => this.#tick());
+    });
+    this.#every(this.#o.parkedPollMs, () => void this.#pollFailures());
+    if (this.#o.from === 'log') this.#loops.push(this.#readLoop());
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref?.();
+    this.#timers.push(timer);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    for (const t of this.#timers) clearInterval(t);
+    this.#wakeReader?.();
+    await this.#leaseTick.catch(() => undefined);
+    await Promise.all(this.#loops);
+    for (const sub of this.#subscriptions.values())
+      await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
+    this.#subscriptions.clear();
+    await Promise.all([...this.#lanes.keys()].map((p) => this.#stopPartition(p, true)));
+    await Promise.all(this.#stopping.values());
+    await this.#leases.leave().catch((e: unknown) => this.#o.onError(e as Error));
+    this.#state = 'stopped';
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#state !== 'running') return;
+    try {
+      const changes = await this.#leases.tick();
+      // Stopping lanes waits for their in-flight batch (seconds, for a reactor calling slow services). It runs in the
+      // background so this worker keeps renewing its other leases meanwhile; a blocked heartbeat would let them expire.
+      for (const p of changes.lost) this.#stopInBackground(p, false);
+      for (const p of changes.handOver) this.#stopInBackground(p, true);
+      for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
+      if (this.#o.from !== 'log') await this.#resubscribe(this.#o.from);
+    } catch (error) {
+      this.#o.onError(error as Error);
+    }
+  }
+
+  async #startPartition(partition: number, token: number): Promise<void> {
+    const lanes = this.#consumers.map(
+      (c) =>
+        new Lane({
+          store: this.#store,
+          q: this.#q,
+          options: this.#o,
+          consumer: c.definition,
+          lease: { group: this.group, partition, owner: this.id, token },
+          breaker: c.breaker,
+          stats: c.stats,
+          mode: this.#o.from === 'log' ? 'log' : 'bus',
+          rewind: (lane) => {
+            this.#rewinds.add(lane);
+            this.#wakeReader?.();
+          },
+          lost: (error) => {
+            this.#o.onError(error);
+            this.#stopInBackground(partition, false);
+          },
+        }),
+    );
+    this.#lanes.set(partition, lanes);
+    try {
+      await Promise.all(lanes.map((l) => l.start()));
+    } catch (error) {
+      await this.#stopPartition(partition, true);
+      throw error;
+    }
+  }
+
+  #stopInBackground(partition: number, release: boolean): void {
+    if (this.#stopping.has(partition)) return;
+    const done = this.#stopPartition(partition, release)
+      .catch((e: unknown) => this.#o.onError(e as Error))
+      .finally(() => this.#stopping.delete(partition));
+    this.#stopping.set(partition, done);
+  }
+
+  async #stopPartition(partition: number, release: boolean): Promise<void> {
+    const lanes = this.#lanes.get(partition);
+    if (!lanes) return;
+    this.#lanes.delete(partition);
+    for (const l of lanes) this.#rewinds.delete(l);
+    await Promise.all(lanes.map((l) => l.stop()));
+    if (release) await this.#leases.release(partition).catch((e: unknown) => this.#o.onError(e as Error));
+    else this.#leases.owned.delete(partition);
+  }
+
+  #partitionOf(stream: string): number {
+    let p = this.#partitionCache.get(stream);
+    if (p === undefined) {
+      p = partitionOf(stream, this.#o.partitions);
+      if (this.#partitionCache.size > 100_000) this.#partitionCache.clear();
+      this.#partitionCache.set(stream, p);
+    }
+    return p;
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeReader = done;
+    });
+  }
+
+  /**
+   * One log reader per worker: reads the log in commit order and hands each event to the lanes of its partition.
+   * Lanes ask to rewind (when they start, or after dropping events while paused); rewinds are honoured here,
+   * between two reads, so the reader never skips an event a lane still needs.
+   */
+  async #readLoop(): Promise<void> {
+    let idle = 1;
+    let empty = 0;
+    while (this.#state === 'running') {
+      for (const lane of this.#rewinds) {
+        const from = lane.rewound();
+        if (this.#cursor === null || comparePositions(from, this.#cursor) < 0) this.#cursor = from;
+      }
+      this.#rewinds.clear();
+      if (this.#cursor === null || this.#lanes.size === 0) {
+        await this.#pause(this.#o.pollIntervalMs);
+        continue;
+      }
+      // Backpressure: wait for a full lane, unless its consumer is paused by the breaker (it drops and rereads).
+      let blocked = false;
+      for (const lanes of this.#lanes.values()) {
+        for (const l of lanes) if (l.nearlyFull && l.ctx.breaker.state === 'closed') blocked = true;
+      }
+      if (blocked) {
+        await this.#pause(2);
+        continue;
+      }
+      let page;
+      try {
+        page = await this.#store.readLog({
+          after: formatCheckpoint(this.#cursor.txId, this.#cursor.globalPosition),
+          limit: this.#o.readBatchSize,
+        });
+      } catch (error) {
+        this.#o.onError(error as Error);
+        await this.#pause(1000);
+        continue;
+      }
+      for (const event of page.events) {
+        const lanes = this.#lanes.get(this.#partitionOf(event.stream));
+        if (!lanes) continue;
+        const pos = parseCheckpoint(event.checkpoint);
+        for (const lane of lanes) lane.offer(event, pos);
+      }
+      if (page.events.length > 0) {
+        this.#cursor = parseCheckpoint(page.checkpoint);
+        idle = 1;
+        empty = 0;
+        if (page.events.length < this.#o.readBatchSize) await this.#pause(0);
+      } else {
+        // An empty read right after events usually means a commit is about to become visible (an older transaction
+        // is still open): keep polling every millisecond for a few reads, then back off towards pollIntervalMs.
+        await this.#pause(idle);
+        if (++empty > 10) idle = Math.min(idle * 2, this.#o.pollIntervalMs);
+      }
+    }
+  }
+
+  /** Bus mode: one subscription per consumer, over the partitions this worker owns; renewed when they change. */
+  async #resubscribe(bus: Bus): Promise<void> {
+    const owned = this.partitions();
+    const key = owned.join(',');
+    if (key === this.#subscribed) return;
+    for (const sub of this.#subscriptions.values()) await sub.close();
+    this.#subscriptions.clear();
+    this.#subscribed = key;
+    if (owned.length === 0) return;
+    for (const [index, c] of this.#consumers.entries()) {
+      const sub = await bus.subscribe({
+        consumer: c.name,
+        partitions: owned,
+        onMessage: (delivery: Delivery) => {
+          const lane = this.#lanes.get(delivery.partition)?.[index];
+          if (lane) lane.offerDelivery(delivery);
+          else void delivery.nack(100).catch(() => undefined);
+          return Promise.resolve();
+        },
+      });
+      this.#subscriptions.set(c.name, sub);
+    }
+  }
+
+  async #pollFailures(): Promise<void> {
+    if (this.#state !== 'running' || this.#lanes.size === 0) return;
+    const startedAt = Date.now();
+    let rows: FailureRow[];
+    try {
+      rows = await loadActiveFailures(
+        this.#store.executor,
+        this.#q,
+        this.#consumers.map((c) => c.name),
+        [...this.#lanes.keys()],
+      );
+    } catch (error) {
+      this.#o.onError(error as Error);
+      return;
+    }
+    for (const [partition, lanes] of this.#lanes) {
+      for (const lane of lanes) {
+        lane.syncFailures(
+          rows.filter((r) => r.partition === partition && r.consumer === lane.name),
+          startedAt,
+        );
+      }
+    }
+  }
+
+  stats(): ConsumerCounters[] {
+    return this.#consumers.map((c) => ({
+      consumer: c.name,
+      applied: c.stats.applied,
+      duplicates: c.stats.duplicates,
+      failures: c.stats.failures,
+      retries: c.stats.retries,
+      breaker: c.breaker.state,
+    }));
+  }
+
+  async health(consumer?: string): Promise<ConsumerHealth[]> {
+    const selected =
+      consumer === undefined ? this.#consumers : this.#consumers.filter((c) => c.name === consumer);
+    if (selected.length === 0)
+      throw new UnknownConsumerError(
+        consumer,
+        this.#consumers.map((c) => c.name),
+      );
+    const out: ConsumerHealth[] = [];
+    for (const c of selected) {
+      const lag = await readLag(this.#store.executor, this.#q, c.name);
+      out.push({
+        consumer: c.name,
+        kind: c.definition.kind,
+        eventsBehind: lag.eventsBehind,
+        secondsBehind: lag.secondsBehind,
+        throughput: c.stats.throughput(),
+        errorRate: c.stats.errorRate(),
+        applied: c.stats.applied,
+        duplicates: c.stats.duplicates,
+        failures: c.stats.failures,
+        retries: c.stats.retries,
+        parked: lag.parked,
+        retrying: lag.retrying,
+        breaker: c.breaker.state,
+      });
+    }
+    return out;
+  }
+}

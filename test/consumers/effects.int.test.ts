@@ -1,0 +1,123 @@
+/* eslint-disable @typescript-eslint/require-await -- handlers and deliveries must return promises; these have nothing to await */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createWorker,
+  defineProjection,
+  defineReactor,
+  ErrorCodes,
+  parkedEvents,
+  type EventStore,
+} from '../../src/index.js';
+import { quoteIdent } from '../../src/store/names.js';
+import { dropSchema, pgAvailable } from '../support/stores.js';
+import { openPgStore, waitFor } from './helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function setup(): Promise<EventStore> {
+  const store = await openPgStore();
+  cleanups.push(async () => {
+    await store.close();
+    await dropSchema(store.schema);
+  });
+  return store;
+}
+
+describe.skipIf(!pgAvailable())('effect journal (PostgreSQL)', () => {
+  it('never repeats a completed effect and retries a pending one with the same key', async () => {
+    const store = await setup();
+    const q = quoteIdent(store.schema);
+    const [a, b, c] = await Promise.all(
+      ['order-a', 'order-b', 'order-c'].map(async (s) => {
+        await store.append(s, [{ type: 'order.paid', data: { amount: 10 } }]);
+        return (await store.readStream(s))[0]!;
+      }),
+    );
+    // As if a worker crashed: a's effect completed (journaled done), b's was in flight (pending).
+    await store.executor.query(
+      `insert into ${q}.effect_journal (consumer, event_id, effect, idempotency_key, status, result, completed_at)
+       values ('mailer', $1, 'send', $2, 'done', '{"receipt":"r-a"}', now())`,
+      [a!.id, `mailer:${a!.id}:send`],
+    );
+    await store.executor.query(
+      `insert into ${q}.effect_journal (consumer, event_id, effect, idempotency_key, status) values ('mailer', $1, 'send', $2, 'pending')`,
+      [b!.id, `mailer:${b!.id}:send`],
+    );
+    const sent: string[] = [];
+    const results = new Map<string, unknown>();
+    let failOnce = true;
+    const mailer = defineReactor({
+      name: 'mailer',
+      handlers: {
+        'order.paid': async (e, { effect }) => {
+          const result = await effect('send', async (key) => {
+            sent.push(key);
+            return { receipt: `r-${e.stream.slice(-1)}` };
+          });
+          results.set(e.stream, result);
+          // c fails once after its effect: the retry must not send again.
+          if (e.stream === 'order-c' && failOnce) {
+            failOnce = false;
+            throw new Error('after the effect');
+          }
+        },
+      },
+    });
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [mailer],
+      partitions: 2,
+      retry: { baseDelayMs: 5 },
+    });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    await waitFor('done', async () => (await worker.health())[0]!.eventsBehind === 0);
+    expect(sent.sort()).toEqual([`mailer:${b!.id}:send`, `mailer:${c!.id}:send`].sort());
+    expect(results.get('order-a')).toEqual({ receipt: 'r-a' }); // the journaled result, without calling fn
+    const rows = await store.executor.query<{ event_id: string; status: string; attempts: number }>(
+      `select event_id, status, attempts from ${q}.effect_journal order by event_id`,
+    );
+    expect(rows.every((r) => r.status === 'done')).toBe(true);
+    expect(rows.find((r) => r.event_id === b!.id)!.attempts).toBe(2);
+    expect(rows.find((r) => r.event_id === c!.id)!.attempts).toBe(1);
+  });
+});
+
+describe.skipIf(!pgAvailable())('handlers that break their contract (PostgreSQL)', () => {
+  it('parks an event whose handler returns a non-promise or throws a non-error, with EVENTLANE_HANDLER_CONTRACT', async () => {
+    const store = await setup();
+    await store.append('x-1', [{ type: 'sync.thing', data: {} }]);
+    await store.append('x-2', [{ type: 'throws.string', data: {} }]);
+    const p = defineProjection({
+      name: 'bad',
+      handlers: {
+        'sync.thing': (() => 42) as never,
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the contract breach under test
+        'throws.string': () => Promise.reject('just a string'),
+      },
+    });
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [p],
+      partitions: 2,
+      retry: { maxAttempts: 2, baseDelayMs: 5 },
+    });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    const parked = parkedEvents(store);
+    await waitFor('both parked', async () => (await parked.list()).length === 2);
+    const list = await parked.list();
+    expect(list.map((e) => e.errorCode)).toEqual([ErrorCodes.HANDLER_CONTRACT, ErrorCodes.HANDLER_CONTRACT]);
+    expect(list.find((e) => e.stream === 'x-1')!.error).toContain('returned number 42, not a promise');
+    expect(list.find((e) => e.stream === 'x-2')!.error).toContain(
+      'threw the string "just a string", not an Error',
+    );
+    await expect(parked.retry('999999')).rejects.toMatchObject({ code: ErrorCodes.PARKED_EVENT_NOT_FOUND });
+    await expect(parked.skip(list[0]!.id, { by: '' })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
+  });
+});
