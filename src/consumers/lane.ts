@@ -76,12 +76,12 @@ export interface LaneContext {
 }
 
 export function comparePositions(a: LogPosition, b: LogPosition): number {
-  if (a.txId !== b.txId) return a.txId < b.txId ? -1 : 1;
+  if (a.txOrder !== b.txOrder) return a.txOrder < b.txOrder ? -1 : 1;
   if (a.globalPosition !== b.globalPosition) return a.globalPosition < b.globalPosition ? -1 : 1;
   return 0;
 }
 
-const START: LogPosition = { txId: 0n, globalPosition: 0n };
+const START: LogPosition = { txOrder: 0n, globalPosition: 0n };
 
 /**
  * A lane: one consumer on one partition, processing sequentially. Lanes of different partitions and consumers run
@@ -559,7 +559,7 @@ export class Lane {
         q,
         consumer.name,
         this.partition,
-        formatCheckpoint(consumedLast.pos.txId, consumedLast.pos.globalPosition),
+        formatCheckpoint(consumedLast.pos.txOrder, consumedLast.pos.globalPosition),
       );
     }
     const resolved: string[] = [];

@@ -308,7 +308,7 @@ class WorkerImpl implements Worker {
       let page;
       try {
         page = await this.#store.readLog({
-          after: formatCheckpoint(this.#cursor.txId, this.#cursor.globalPosition),
+          after: formatCheckpoint(this.#cursor.txOrder, this.#cursor.globalPosition),
           limit: this.#o.readBatchSize,
         });
       } catch (error) {
