@@ -26,6 +26,14 @@ export const ErrorCodes = {
   CLOSED: 'EVENTLANE_CLOSED',
   /** A log checkpoint string could not be parsed. */
   INVALID_CHECKPOINT: 'EVENTLANE_INVALID_CHECKPOINT',
+  /** A message broker cannot be reached (refused, timed out, DNS) at connect or while publishing. */
+  BUS_UNREACHABLE: 'EVENTLANE_BUS_UNREACHABLE',
+  /** A message broker refused the credentials or the permissions of the connection. */
+  BUS_AUTHENTICATION: 'EVENTLANE_BUS_AUTHENTICATION',
+  /** A broker did not acknowledge a published batch (negative ack, unroutable message, timeout). */
+  BUS_PUBLISH: 'EVENTLANE_BUS_PUBLISH',
+  /** A bus was used before `connect()` or after `close()`. */
+  BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -154,6 +162,26 @@ export class InvalidCheckpointError extends EventlaneError {
         `(\"<txId>:<globalPosition>\", e.g. \"0:0\" for the start of the log).`,
       { details: { value } },
     );
+  }
+}
+
+/** A bus could not do its work; `code` says whether the broker was unreachable, refused us, or did not ack. */
+export class BusError extends EventlaneError {
+  /** `'nats'`, `'rabbitmq'`, `'redis'`, `'embedded'`. */
+  readonly bus: string;
+
+  constructor(
+    code:
+      | typeof ErrorCodes.BUS_UNREACHABLE
+      | typeof ErrorCodes.BUS_AUTHENTICATION
+      | typeof ErrorCodes.BUS_PUBLISH
+      | typeof ErrorCodes.BUS_CLOSED,
+    bus: string,
+    message: string,
+    options: EventlaneErrorOptions = {},
+  ) {
+    super(code, message, { ...options, details: { bus, ...options.details } });
+    this.bus = bus;
   }
 }
 

@@ -98,6 +98,12 @@ export interface EventStore {
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
   readonly executor: SqlExecutor;
+  /**
+   * @internal Calls `onCommit` after a transaction that appended to this store commits (LISTEN/NOTIFY; a hint
+   * that may be late or lost when the listening connection breaks, so pair it with polling). Resolves to a stop
+   * function.
+   */
+  onCommit(onCommit: () => void): Promise<() => Promise<void>>;
 }
 
 const OPTION_KEYS = new Set(['url', 'pool', 'client', 'pglite', 'dataDir', 'schema', 'maxEventBytes', 'poolSize', 'migrate']);
@@ -194,6 +200,14 @@ class EventStoreImpl implements EventStore {
   get executor(): SqlExecutor {
     this.#open();
     return this.#db;
+  }
+
+  onCommit(onCommit: () => void): Promise<() => Promise<void>> {
+    this.#open();
+    const schema = this.schema;
+    return this.#db.listen('eventlane_log', (payload) => {
+      if (payload === schema) onCommit();
+    });
   }
 
   #open(): void {

@@ -2,10 +2,12 @@ import { MigrationError } from '../errors.js';
 import type { Driver } from './drivers/driver.js';
 import { quoteIdent } from './names.js';
 import m0001 from './sql/0001_event_log.js';
+import m0002 from './sql/0002_relay.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
   { id: 1, name: '0001_event_log', sql: m0001 },
+  { id: 2, name: '0002_relay', sql: m0002 },
 ];
 
 export interface MigrationResult {
