@@ -56,7 +56,10 @@ export interface EncodeOptions {
   partition?: number;
 }
 
-const MAPPED_METADATA: readonly (readonly [keyof EventMetadata & string, 'correlationid' | 'causationid' | 'traceparent'])[] = [
+const MAPPED_METADATA: readonly (readonly [
+  keyof EventMetadata & string,
+  'correlationid' | 'causationid' | 'traceparent',
+])[] = [
   ['correlationId', 'correlationid'],
   ['causationId', 'causationid'],
   ['traceparent', 'traceparent'],
@@ -106,7 +109,8 @@ function bad(message: string, path: string): never {
 
 function str(ce: Record<string, unknown>, key: string): string {
   const v = ce[key];
-  if (typeof v !== 'string') bad(`attribute ${key} is ${v === undefined ? 'missing' : typeof v}, not a string`, key);
+  if (typeof v !== 'string')
+    bad(`attribute ${key} is ${v === undefined ? 'missing' : typeof v}, not a string`, key);
   return v;
 }
 
@@ -121,17 +125,23 @@ export function decodeCloudEvent(input: string | Uint8Array | Record<string, unk
   let ce: Record<string, unknown>;
   if (typeof input === 'string' || input instanceof Uint8Array) {
     try {
-      ce = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8')) as Record<string, unknown>;
+      ce = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8')) as Record<
+        string,
+        unknown
+      >;
     } catch (error) {
       return bad(`not JSON (${(error as Error).message})`, '');
     }
   } else ce = input;
   if (typeof ce !== 'object' || ce === null || Array.isArray(ce)) bad('not a JSON object', '');
-  if (ce.specversion !== '1.0') bad(`specversion is ${JSON.stringify(ce.specversion)}, expected "1.0"`, 'specversion');
+  if (ce.specversion !== '1.0')
+    bad(`specversion is ${JSON.stringify(ce.specversion)}, expected "1.0"`, 'specversion');
   const sequence = str(ce, 'sequence');
-  if (!/^\d+$/.test(sequence)) bad(`sequence ${JSON.stringify(sequence)} is not a decimal number`, 'sequence');
+  if (!/^\d+$/.test(sequence))
+    bad(`sequence ${JSON.stringify(sequence)} is not a decimal number`, 'sequence');
   const dataversion = str(ce, 'dataversion');
-  if (!/^\d+$/.test(dataversion)) bad(`dataversion ${JSON.stringify(dataversion)} is not a whole number`, 'dataversion');
+  if (!/^\d+$/.test(dataversion))
+    bad(`dataversion ${JSON.stringify(dataversion)} is not a whole number`, 'dataversion');
   const globalPosition = str(ce, 'elglobalposition');
   if (!/^\d+$/.test(globalPosition)) bad('elglobalposition is not a decimal number', 'elglobalposition');
   if (!('data' in ce)) bad('attribute data is missing', 'data');

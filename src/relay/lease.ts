@@ -24,7 +24,9 @@ export async function tryAcquireLease(
   leaseMs: number,
 ): Promise<{ lease: Lease; checkpoint: string } | undefined> {
   const started = performance.now();
-  await db.query(`insert into ${q}.relay_checkpoints (name) values ($1) on conflict (name) do nothing`, [name]);
+  await db.query(`insert into ${q}.relay_checkpoints (name) values ($1) on conflict (name) do nothing`, [
+    name,
+  ]);
   const [row] = await db.query<{ checkpoint: string; fencing_token: string }>(
     `update ${q}.relay_checkpoints
         set owner = $2, fencing_token = fencing_token + 1,
@@ -41,7 +43,12 @@ export async function tryAcquireLease(
 }
 
 /** Extends the lease; false when another relay took it over (the token moved on). */
-export async function renewLease(db: SqlExecutor, q: string, lease: Lease, leaseMs: number): Promise<boolean> {
+export async function renewLease(
+  db: SqlExecutor,
+  q: string,
+  lease: Lease,
+  leaseMs: number,
+): Promise<boolean> {
   const started = performance.now();
   const rows = await db.query(
     `update ${q}.relay_checkpoints set lease_until = now() + $3 * interval '1 millisecond'
@@ -89,9 +96,14 @@ export async function releaseLease(db: SqlExecutor, q: string, lease: Lease): Pr
   );
 }
 
-export async function readRelayCheckpoint(db: SqlExecutor, q: string, name: string): Promise<string | undefined> {
-  const [row] = await db.query<{ checkpoint: string }>(`select checkpoint from ${q}.relay_checkpoints where name = $1`, [
-    name,
-  ]);
+export async function readRelayCheckpoint(
+  db: SqlExecutor,
+  q: string,
+  name: string,
+): Promise<string | undefined> {
+  const [row] = await db.query<{ checkpoint: string }>(
+    `select checkpoint from ${q}.relay_checkpoints where name = $1`,
+    [name],
+  );
   return row?.checkpoint;
 }

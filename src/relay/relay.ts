@@ -8,7 +8,14 @@ import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
 import type { ReadLogResult } from '../store/read.js';
 import { getPartitionCount } from '../store/settings.js';
-import { readRelayCheckpoint, releaseLease, renewLease, saveCheckpoint, tryAcquireLease, type Lease } from './lease.js';
+import {
+  readRelayCheckpoint,
+  releaseLease,
+  renewLease,
+  saveCheckpoint,
+  tryAcquireLease,
+  type Lease,
+} from './lease.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
 
 export interface RelayOptions {
@@ -79,7 +86,9 @@ const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(value)}.`, { [name]: value });
+    throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(value)}.`, {
+      [name]: value,
+    });
   }
   return value;
 }
@@ -280,7 +289,8 @@ class RelayImpl implements Relay {
           this.#startRenewing();
         }
         const lease = this.#lease;
-        const page = ahead?.after === this.#checkpoint ? await ahead.page : await this.#read(this.#checkpoint);
+        const page =
+          ahead?.after === this.#checkpoint ? await ahead.page : await this.#read(this.#checkpoint);
         ahead = undefined;
         if (page.events.length === 0) {
           this.#failures = 0;
@@ -306,7 +316,14 @@ class RelayImpl implements Relay {
         const started = performance.now();
         await this.#publish(messages);
         this.#metrics?.batchSeconds.observe({ relay: this.name }, (performance.now() - started) / 1000);
-        const saved = await saveCheckpoint(db, this.#q, lease, this.settings.leaseMs, page.checkpoint, messages.length);
+        const saved = await saveCheckpoint(
+          db,
+          this.#q,
+          lease,
+          this.settings.leaseMs,
+          page.checkpoint,
+          messages.length,
+        );
         if (!saved) {
           // Another relay took over: what we just published it will publish again (at least once); stand by.
           this.#dropLease();

@@ -4,7 +4,11 @@ import { decodeCloudEvent, encodeCloudEvent, toCloudEvent } from '../../src/bus/
 import type { StoredEvent } from '../../src/events/envelope.js';
 import { isEventlaneError } from '../../src/errors.js';
 
-const date = fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2999-12-31T23:59:59Z'), noInvalidDate: true });
+const date = fc.date({
+  min: new Date('1970-01-01T00:00:00Z'),
+  max: new Date('2999-12-31T23:59:59Z'),
+  noInvalidDate: true,
+});
 
 const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
   id: fc.uuid(),
@@ -13,7 +17,9 @@ const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
   stream: fc.string({ minLength: 1, maxLength: 40 }),
   streamPosition: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   globalPosition: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
-  checkpoint: fc.tuple(fc.bigInt({ min: 1n, max: 2n ** 63n }), fc.bigInt({ min: 1n, max: 2n ** 63n - 1n })).map(([a, b]) => `${a}:${b}`),
+  checkpoint: fc
+    .tuple(fc.bigInt({ min: 1n, max: 2n ** 63n }), fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }))
+    .map(([a, b]) => `${a}:${b}`),
   data: fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v))),
   metadata: fc
     .record(
@@ -26,7 +32,9 @@ const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
       { requiredKeys: [] },
     )
     .chain((known) =>
-      fc.dictionary(fc.string(), fc.jsonValue()).map((extra) => JSON.parse(JSON.stringify({ ...extra, ...known }))),
+      fc
+        .dictionary(fc.string(), fc.jsonValue())
+        .map((extra) => JSON.parse(JSON.stringify({ ...extra, ...known }))),
     ),
   occurredAt: date,
   recordedAt: date,
@@ -82,7 +90,12 @@ describe('CloudEvents wire format', () => {
   });
 
   it('refuses what is not an eventlane CloudEvent with a typed error', () => {
-    for (const input of ['not json', '[]', '{"specversion":"0.3"}', JSON.stringify({ specversion: '1.0', id: 'x' })]) {
+    for (const input of [
+      'not json',
+      '[]',
+      '{"specversion":"0.3"}',
+      JSON.stringify({ specversion: '1.0', id: 'x' }),
+    ]) {
       let caught: unknown;
       try {
         decodeCloudEvent(input);

@@ -1,6 +1,13 @@
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import type { StoredEvent } from '../../events/envelope.js';
-import type { Bus, BusConnectOptions, BusMessage, Delivery, SubscribeOptions, Subscription } from '../types.js';
+import type {
+  Bus,
+  BusConnectOptions,
+  BusMessage,
+  Delivery,
+  SubscribeOptions,
+  Subscription,
+} from '../types.js';
 
 export interface EmbeddedBusOptions {
   /** Unacknowledged deliveries in flight per partition and consumer. @defaultValue 64 */
@@ -106,7 +113,8 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
   };
 
   const ensureOpen = (): void => {
-    if (closed) throw new BusError(ErrorCodes.BUS_CLOSED, 'embedded', 'The embedded bus was closed; create a new one.');
+    if (closed)
+      throw new BusError(ErrorCodes.BUS_CLOSED, 'embedded', 'The embedded bus was closed; create a new one.');
   };
 
   return {
@@ -139,7 +147,11 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
           );
         }
       }
-      const sub = new SubscriptionImpl(subscribeOptions, subscribeOptions.maxInFlight ?? maxInFlight, removeSubscriber);
+      const sub = new SubscriptionImpl(
+        subscribeOptions,
+        subscribeOptions.maxInFlight ?? maxInFlight,
+        removeSubscriber,
+      );
       let lanes = consumers.get(subscribeOptions.consumer);
       if (!lanes) consumers.set(subscribeOptions.consumer, (lanes = new Map<number, Lane>()));
       for (const p of subscribeOptions.partitions) {
