@@ -70,6 +70,24 @@ function fieldOf(fields: string[] | null, name: string): string | undefined {
 }
 
 /**
+ * The reply of XREADGROUP as [key, entries] pairs, whatever its shape: RESP2 gives `[[key, entries], …]`, while
+ * ioredis 6 on RESP3 gives a map, flattened to `[key, entries, key, entries, …]` or an object.
+ */
+function streamsReply(reply: unknown): [string, StreamEntry[]][] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) {
+    if (reply.length === 0) return [];
+    if (Array.isArray(reply[0])) return reply as [string, StreamEntry[]][];
+    const pairs: [string, StreamEntry[]][] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2)
+      pairs.push([String(reply[i]), reply[i + 1] as StreamEntry[]]);
+    return pairs;
+  }
+  if (reply instanceof Map) return [...(reply as Map<string, StreamEntry[]>).entries()];
+  return Object.entries(reply as Record<string, StreamEntry[]>);
+}
+
+/**
  * Redis Streams: one stream per partition, a consumer group per consumer name, XACK on ack, and XAUTOCLAIM to take
  * over entries a crashed or stuck instance left pending. Redis acknowledges a write when it is in memory; its
  * durability is that of the server's persistence settings (AOF with `appendfsync always` for the strongest).
@@ -105,9 +123,12 @@ export function redisBus(options: RedisBusOptions): Bus {
       retryStrategy: () => 250,
       ...options.redis,
     });
-    c.on('error', () => {
+    let lastError: unknown;
+    c.on('error', (error) => {
       // Reconnection is automatic; failed commands reject and the relay retries. Without a listener, Node would
-      // treat the error event as fatal.
+      // treat the error event as fatal. The last one explains a failed connect (e.g. WRONGPASS) better than
+      // "Connection is closed".
+      lastError = error;
     });
     try {
       await withTimeout(
@@ -118,7 +139,7 @@ export function redisBus(options: RedisBusOptions): Bus {
       await c.ping();
     } catch (error) {
       c.disconnect();
-      throw connectError(error, where);
+      throw connectError(lastError ?? error, where);
     }
     return c;
   };
@@ -252,19 +273,21 @@ export function redisBus(options: RedisBusOptions): Bus {
             continue;
           }
           try {
-            const reply = (await reader.call(
-              'XREADGROUP',
-              'GROUP',
-              group,
-              me,
-              'COUNT',
-              String(limit - inFlight),
-              'BLOCK',
-              '1000',
-              'STREAMS',
-              ...keys,
-              ...keys.map(() => '>'),
-            )) as [string, StreamEntry[]][] | null;
+            const reply = streamsReply(
+              await reader.call(
+                'XREADGROUP',
+                'GROUP',
+                group,
+                me,
+                'COUNT',
+                String(limit - inFlight),
+                'BLOCK',
+                '1000',
+                'STREAMS',
+                ...keys,
+                ...keys.map(() => '>'),
+              ),
+            ) as [string, StreamEntry[]][] | null;
             for (const [k, entries] of reply ?? [])
               for (const [id, fields] of entries) deliver(k, id, fields, 1);
           } catch {
