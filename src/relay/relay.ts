@@ -37,6 +37,11 @@ export interface RelayOptions {
   leaseMs?: number;
   /** How often a standby tries to take the lease. @defaultValue 500 */
   standbyPollMs?: number;
+  /**
+   * Batches handed to the bus before the oldest must be acknowledged. 2 overlaps one batch's acknowledgement with
+   * the next batch's sending; a crash or broker error republishes up to this many batches. @defaultValue 2
+   */
+  maxBatchesInFlight?: number;
   /** A publish the broker has not acknowledged by then counts as failed and is retried. @defaultValue 10000 */
   publishTimeoutMs?: number;
   /** First delay after a failure; doubles per failure, with full jitter, up to `maxBackoffMs`. @defaultValue 100 */
@@ -120,6 +125,7 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
     leaseMs: positiveInt(options.leaseMs, 'leaseMs', 3000),
     standbyPollMs: positiveInt(options.standbyPollMs, 'standbyPollMs', 500),
     publishTimeoutMs: positiveInt(options.publishTimeoutMs, 'publishTimeoutMs', 10_000),
+    maxBatchesInFlight: positiveInt(options.maxBatchesInFlight, 'maxBatchesInFlight', 2),
     initialBackoffMs: positiveInt(options.initialBackoffMs, 'initialBackoffMs', 100),
     maxBackoffMs: positiveInt(options.maxBackoffMs, 'maxBackoffMs', 10_000),
     registry: options.registry,
@@ -133,11 +139,22 @@ interface Settings {
   leaseMs: number;
   standbyPollMs: number;
   publishTimeoutMs: number;
+  maxBatchesInFlight: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   registry: Registry | null | undefined;
   onError: ((error: unknown) => void) | undefined;
 }
+
+interface Flight {
+  checkpoint: string;
+  count: number;
+  done: Promise<void>;
+  started: number;
+}
+
+/** Thrown inside the loop when the fencing token moved on: not an error, a hand-over. */
+class LeaseLost extends Error {}
 
 class RelayImpl implements Relay {
   readonly #q: string;
@@ -151,6 +168,7 @@ class RelayImpl implements Relay {
   #wakeOnCommit: (() => void) | undefined;
   #wakeOnStop: (() => void) | undefined;
   #woken = false;
+  #lastNotifiedAt = -Infinity;
   #stopListening: (() => Promise<void>) | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #published = 0;
@@ -208,6 +226,7 @@ class RelayImpl implements Relay {
 
   #notify(): void {
     this.#woken = true;
+    this.#lastNotifiedAt = performance.now();
     this.#wakeOnCommit?.();
   }
 
@@ -273,78 +292,115 @@ class RelayImpl implements Relay {
 
   async #run(): Promise<void> {
     const db = this.store.executor;
+    const { batchSize, leaseMs, maxBatchesInFlight } = this.settings;
+    /** Batches handed to the bus, oldest first; the checkpoint moves past each only after its acknowledgement. */
+    const flights: Flight[] = [];
+    /** Where the next read starts: after the last batch handed to the bus (ahead of the stored checkpoint). */
+    let readFrom = this.#checkpoint;
     // Read-ahead: the next page is read while the broker acknowledges the current one.
     let ahead: { after: string; page: Promise<ReadLogResult> } | undefined;
+    let emptyRetryMs = 1;
+
+    const settleOldest = async (lease: Lease): Promise<void> => {
+      const flight = flights[0]!;
+      await flight.done;
+      this.#metrics?.batchSeconds.observe({ relay: this.name }, (performance.now() - flight.started) / 1000);
+      const saved = await saveCheckpoint(db, this.#q, lease, leaseMs, flight.checkpoint, flight.count);
+      flights.shift();
+      if (!saved) throw new LeaseLost();
+      this.#checkpoint = flight.checkpoint;
+      this.#published += flight.count;
+      this.#metrics?.published.inc({ relay: this.name }, flight.count);
+      this.#rate.push({ at: Date.now(), count: flight.count });
+      this.#failures = 0;
+    };
+
     while (this.#running) {
       try {
         if (!this.#lease) {
-          ahead = undefined;
-          const got = await tryAcquireLease(db, this.#q, this.name, this.#owner, this.settings.leaseMs);
+          const got = await tryAcquireLease(db, this.#q, this.name, this.#owner, leaseMs);
           if (!got) {
             await this.#sleep(this.settings.standbyPollMs, false);
             continue;
           }
           this.#lease = got.lease;
           this.#checkpoint = got.checkpoint;
+          readFrom = got.checkpoint;
           this.#startRenewing();
         }
         const lease = this.#lease;
-        const page =
-          ahead?.after === this.#checkpoint ? await ahead.page : await this.#read(this.#checkpoint);
+        const page = ahead?.after === readFrom ? await ahead.page : await this.#read(readFrom);
         ahead = undefined;
         if (page.events.length === 0) {
-          this.#failures = 0;
-          await this.#sleep(this.settings.pollIntervalMs, true);
+          if (flights.length > 0) {
+            await settleOldest(lease);
+            continue;
+          }
+          // A commit was just announced but is not readable yet: an older transaction somewhere in the cluster
+          // still runs (invariant 2). Its end sends no notification, so look again soon rather than after a
+          // full polling interval.
+          const recent = performance.now() - this.#lastNotifiedAt < 1000;
+          await this.#sleep(recent ? emptyRetryMs : this.settings.pollIntervalMs, true);
+          emptyRetryMs = recent ? Math.min(emptyRetryMs * 2, 50) : 1;
           continue;
         }
-        if (page.events.length === this.settings.batchSize) {
+        emptyRetryMs = 1;
+        if (page.events.length === batchSize) {
           const next = { after: page.checkpoint, page: this.#read(page.checkpoint) };
           next.page.catch(() => undefined);
           ahead = next;
         }
         // Never start a publish on a lease that may run out under it: renew first, stand down if it is gone.
-        if (lease.deadline - performance.now() < this.settings.leaseMs / 2) {
-          if (!(await renewLease(db, this.#q, lease, this.settings.leaseMs))) {
-            this.#dropLease();
-            continue;
-          }
+        if (
+          lease.deadline - performance.now() < leaseMs / 2 &&
+          !(await renewLease(db, this.#q, lease, leaseMs))
+        ) {
+          throw new LeaseLost();
         }
         const messages: BusMessage[] = page.events.map((event) => ({
           event,
           partition: partitionOf(event.stream, this.#partitions),
         }));
-        const started = performance.now();
-        await this.#publish(messages);
-        this.#metrics?.batchSeconds.observe({ relay: this.name }, (performance.now() - started) / 1000);
-        const saved = await saveCheckpoint(
-          db,
-          this.#q,
-          lease,
-          this.settings.leaseMs,
-          page.checkpoint,
-          messages.length,
-        );
-        if (!saved) {
-          // Another relay took over: what we just published it will publish again (at least once); stand by.
+        const done = this.#publish(messages);
+        done.catch(() => undefined);
+        flights.push({
+          checkpoint: page.checkpoint,
+          count: messages.length,
+          done,
+          started: performance.now(),
+        });
+        readFrom = page.checkpoint;
+        if (flights.length >= maxBatchesInFlight) await settleOldest(lease);
+      } catch (error) {
+        // Whatever was in flight is abandoned: the next round republishes from the stored checkpoint.
+        await Promise.allSettled(flights.map((f) => f.done));
+        flights.length = 0;
+        ahead = undefined;
+        readFrom = this.#checkpoint;
+        if (error instanceof LeaseLost) {
+          // Another relay took over; what we published past the checkpoint it publishes again (at least once).
           this.#dropLease();
           continue;
         }
-        this.#checkpoint = page.checkpoint;
-        this.#published += messages.length;
-        this.#metrics?.published.inc({ relay: this.name }, messages.length);
-        this.#rate.push({ at: Date.now(), count: messages.length });
-        this.#failures = 0;
-      } catch (error) {
-        ahead = undefined;
         this.#fail(error);
         const delay = this.#backoffMs();
         this.#failures++;
         await this.#sleep(delay, false);
       }
     }
+    // Graceful stop: record what the broker acknowledged so that the next relay does not publish it again.
+    const lease = this.#lease;
+    while (lease && flights.length > 0) {
+      try {
+        await settleOldest(lease);
+      } catch {
+        break;
+      }
+    }
   }
 
   async #publish(messages: BusMessage[]): Promise<void> {
+    if (messages.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -156,24 +156,35 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const ch = await usable();
-      returned.clear();
+      // One confirm per message (not waitForConfirms, which waits for every batch in flight on the channel), so
+      // the relay can overlap batches.
+      const confirms: Promise<void>[] = [];
       try {
         for (const m of messages) {
-          const ok = ch.publish(
-            exchange,
-            `p${m.partition}`,
-            Buffer.from(encodeCloudEvent(m.event, { partition: m.partition, source })),
-            {
-              persistent: true,
-              mandatory: true,
-              messageId: m.event.id,
-              contentType: CLOUDEVENTS_CONTENT_TYPE,
-            },
+          let writable = true;
+          confirms.push(
+            new Promise<void>((resolve, reject) => {
+              writable = ch.publish(
+                exchange,
+                `p${m.partition}`,
+                Buffer.from(encodeCloudEvent(m.event, { partition: m.partition, source })),
+                {
+                  persistent: true,
+                  mandatory: true,
+                  messageId: m.event.id,
+                  contentType: CLOUDEVENTS_CONTENT_TYPE,
+                },
+                (err: unknown) =>
+                  err
+                    ? reject(err instanceof Error ? err : new Error('negative acknowledgement'))
+                    : resolve(),
+              );
+            }),
           );
           // Respect the socket's backpressure rather than buffer a whole batch in memory.
-          if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
+          if (!writable) await new Promise((resolve) => ch.once('drain', resolve));
         }
-        await ch.waitForConfirms();
+        await Promise.all(confirms);
       } catch (error) {
         broken = true;
         throw new BusError(
@@ -183,11 +194,14 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
           { cause: error },
         );
       }
-      if (returned.size > 0) {
+      // A mandatory message no queue takes comes back (basic.return) before its confirm.
+      let unroutable = 0;
+      for (const m of messages) if (returned.delete(m.event.id)) unroutable++;
+      if (unroutable > 0) {
         throw new BusError(
           ErrorCodes.BUS_PUBLISH,
           'rabbitmq',
-          `RabbitMQ could not route ${returned.size} messages: no queue is bound for their partitions on exchange ` +
+          `RabbitMQ could not route ${unroutable} messages: no queue is bound for their partitions on exchange ` +
             `${exchange}. Declare the consumers (rabbitmqBus({ consumers: [...] })) or subscribe them before publishing.`,
         );
       }
