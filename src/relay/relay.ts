@@ -6,7 +6,6 @@ import type { Bus, BusMessage } from '../bus/types.js';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
-import type { ReadLogResult } from '../store/read.js';
 import { getPartitionCount } from '../store/settings.js';
 import {
   readRelayCheckpoint,
@@ -17,6 +16,7 @@ import {
   type Lease,
 } from './lease.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
+import { readLogWire } from './read-wire.js';
 
 export interface RelayOptions {
   /** Where to publish. @defaultValue a new `embeddedBus()`, closed by `stop()` */
@@ -48,6 +48,8 @@ export interface RelayOptions {
   initialBackoffMs?: number;
   /** @defaultValue 10000 */
   maxBackoffMs?: number;
+  /** CloudEvents `source` of the published events: a URI reference naming the producer. @defaultValue '/eventlane' */
+  source?: string;
   /** prom-client registry for the relay's metrics; `null` for none. @defaultValue prom-client's default registry */
   registry?: Registry | null;
   /** Told about every failed round (the relay retries on its own). */
@@ -128,6 +130,7 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
     maxBatchesInFlight: positiveInt(options.maxBatchesInFlight, 'maxBatchesInFlight', 2),
     initialBackoffMs: positiveInt(options.initialBackoffMs, 'initialBackoffMs', 100),
     maxBackoffMs: positiveInt(options.maxBackoffMs, 'maxBackoffMs', 10_000),
+    source: options.source ?? '/eventlane',
     registry: options.registry,
     onError: options.onError,
   });
@@ -142,8 +145,14 @@ interface Settings {
   maxBatchesInFlight: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
+  source: string;
   registry: Registry | null | undefined;
   onError: ((error: unknown) => void) | undefined;
+}
+
+interface Page {
+  messages: BusMessage[];
+  checkpoint: string;
 }
 
 interface Flight {
@@ -286,8 +295,26 @@ class RelayImpl implements Relay {
     this.#renewTimer.unref();
   }
 
-  #read(after: string): Promise<ReadLogResult> {
-    return this.store.readLog({ after, limit: this.settings.batchSize });
+  /** Reads the next batch after `after` as bus messages (pre-encoded by PostgreSQL for broker buses). */
+  async #read(after: string): Promise<Page> {
+    const { batchSize, source } = this.settings;
+    const P = this.#partitions;
+    if (this.bus.kind === 'embedded') {
+      const page = await this.store.readLog({ after, limit: batchSize });
+      return {
+        messages: page.events.map((event) => ({ event, partition: partitionOf(event.stream, P) })),
+        checkpoint: page.checkpoint,
+      };
+    }
+    const page = await readLogWire(this.store.executor, this.#q, after, batchSize, source);
+    return {
+      messages: page.events.map(({ event, payload }) => {
+        const partition = partitionOf(event.stream, P);
+        // elpartition is known only here (the hash is computed in JavaScript); splice it in front.
+        return { event, partition, payload: `{"elpartition":${partition},${payload.slice(1)}` };
+      }),
+      checkpoint: page.checkpoint,
+    };
   }
 
   async #run(): Promise<void> {
@@ -298,7 +325,7 @@ class RelayImpl implements Relay {
     /** Where the next read starts: after the last batch handed to the bus (ahead of the stored checkpoint). */
     let readFrom = this.#checkpoint;
     // Read-ahead: the next page is read while the broker acknowledges the current one.
-    let ahead: { after: string; page: Promise<ReadLogResult> } | undefined;
+    let ahead: { after: string; page: Promise<Page> } | undefined;
     let emptyRetryMs = 1;
 
     const settleOldest = async (lease: Lease): Promise<void> => {
@@ -331,7 +358,7 @@ class RelayImpl implements Relay {
         const lease = this.#lease;
         const page = ahead?.after === readFrom ? await ahead.page : await this.#read(readFrom);
         ahead = undefined;
-        if (page.events.length === 0) {
+        if (page.messages.length === 0) {
           if (flights.length > 0) {
             await settleOldest(lease);
             continue;
@@ -345,7 +372,7 @@ class RelayImpl implements Relay {
           continue;
         }
         emptyRetryMs = 1;
-        if (page.events.length === batchSize) {
+        if (page.messages.length === batchSize) {
           const next = { after: page.checkpoint, page: this.#read(page.checkpoint) };
           next.page.catch(() => undefined);
           ahead = next;
@@ -357,10 +384,7 @@ class RelayImpl implements Relay {
         ) {
           throw new LeaseLost();
         }
-        const messages: BusMessage[] = page.events.map((event) => ({
-          event,
-          partition: partitionOf(event.stream, this.#partitions),
-        }));
+        const messages = page.messages;
         const done = this.#publish(messages);
         done.catch(() => undefined);
         flights.push({

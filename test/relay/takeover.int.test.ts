@@ -44,7 +44,14 @@ describe.skipIf(!(services.postgres && services.nats))('relay leadership (child 
       },
     });
 
-    const env = { SCHEMA: store.schema, BUS: 'nats', BUS_ID: id, RELAY_NAME: 'ha', LEASE_MS: '3000', BATCH_SIZE: '100' };
+    const env = {
+      SCHEMA: store.schema,
+      BUS: 'nats',
+      BUS_ID: id,
+      RELAY_NAME: 'ha',
+      LEASE_MS: '3000',
+      BATCH_SIZE: '100',
+    };
     const a = spawnRelay(env);
     cleanups.push(() => a.stop());
     await a.waitFor('LEADER');

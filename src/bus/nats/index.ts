@@ -51,8 +51,6 @@ export interface NatsBusOptions {
   backoffMs?: number[];
   /** Unacknowledged deliveries in flight per partition (`max_ack_pending`). @defaultValue 256 */
   maxInFlight?: number;
-  /** CloudEvents `source`. @defaultValue '/eventlane' */
-  source?: string;
 }
 
 const ms = (n: number): number => n * 1_000_000; // JetStream durations are nanoseconds.
@@ -113,7 +111,6 @@ export function natsBus(options: NatsBusOptions): Bus {
       );
     }
   }
-  const source = options.source;
 
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
@@ -212,7 +209,7 @@ export function natsBus(options: NatsBusOptions): Bus {
       // Pipelined: every publish goes out at once on the one connection (so per-subject order is the send order),
       // then all acknowledgements are awaited. A duplicate ack (same Nats-Msg-Id within the window) is a success.
       const acks = messages.map((m) =>
-        js.publish(subject(m.partition), encodeCloudEvent(m.event, { partition: m.partition, source }), {
+        js.publish(subject(m.partition), m.payload ?? encodeCloudEvent(m.event, { partition: m.partition }), {
           msgID: m.event.id,
           timeout: publishTimeoutMs,
         }),

@@ -29,8 +29,6 @@ export interface RabbitMqBusOptions {
   deliveryLimit?: number;
   /** Unacknowledged deliveries per partition queue (prefetch). @defaultValue 256 */
   maxInFlight?: number;
-  /** CloudEvents `source`. @defaultValue '/eventlane' */
-  source?: string;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -76,7 +74,6 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
   const deliveryLimit = checkPositiveInt(options.deliveryLimit, 'deliveryLimit', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
-  const source = options.source;
   const deadExchange = `${exchange}.dead`;
 
   let conn: ChannelModel | undefined;
@@ -167,7 +164,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
               writable = ch.publish(
                 exchange,
                 `p${m.partition}`,
-                Buffer.from(encodeCloudEvent(m.event, { partition: m.partition, source })),
+                Buffer.from(m.payload ?? encodeCloudEvent(m.event, { partition: m.partition })),
                 {
                   persistent: true,
                   mandatory: true,

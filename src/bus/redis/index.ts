@@ -34,8 +34,6 @@ export interface RedisBusOptions {
    * oldest entries even when a consumer group has not read them yet. @defaultValue none
    */
   maxLen?: number;
-  /** CloudEvents `source`. @defaultValue '/eventlane' */
-  source?: string;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -105,7 +103,6 @@ export function redisBus(options: RedisBusOptions): Bus {
   const claimIdleMs = checkPositiveInt(options.claimIdleMs, 'claimIdleMs', 30_000);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const maxLen = options.maxLen === undefined ? undefined : checkPositiveInt(options.maxLen, 'maxLen', 1);
-  const source = options.source;
   const key = (p: number): string => `${prefix}:p${p}`;
 
   let partitions = 0;
@@ -162,7 +159,7 @@ export function redisBus(options: RedisBusOptions): Bus {
       const c = await usable();
       const pipeline = c.pipeline();
       for (const m of messages) {
-        const payload = encodeCloudEvent(m.event, { partition: m.partition, source });
+        const payload = m.payload ?? encodeCloudEvent(m.event, { partition: m.partition });
         if (maxLen === undefined) pipeline.xadd(key(m.partition), '*', 'id', m.event.id, 'ce', payload);
         else pipeline.xadd(key(m.partition), 'MAXLEN', '~', maxLen, '*', 'id', m.event.id, 'ce', payload);
       }
