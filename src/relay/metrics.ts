@@ -57,32 +57,45 @@ export function relayMetrics(registry: Registry = defaultRegistry): RelayMetrics
       for (const s of sources) this.set({ relay: s.name }, s.isLeader() ? 1 : 0);
     },
   });
-  const backlogEvents = new Gauge({
+  // Both backlog gauges come from one query per relay and scrape: the registry collects metrics concurrently, so
+  // each gauge asks a short-lived memo rather than rely on the other having run first.
+  const memo = new WeakMap<
+    RelayMetricsSource,
+    { at: number; value: Promise<{ events: number; oldestAgeMs: number }> }
+  >();
+  const backlogOf = (s: RelayMetricsSource): Promise<{ events: number; oldestAgeMs: number }> => {
+    const hit = memo.get(s);
+    if (hit && performance.now() - hit.at < 1000) return hit.value;
+    const value = s.backlog();
+    value.catch(() => memo.delete(s));
+    memo.set(s, { at: performance.now(), value });
+    return value;
+  };
+  new Gauge({
     name: 'eventlane_relay_backlog_events',
     help: 'Committed events not yet published by the relay.',
     labelNames: ['relay'],
-    // Registered after the age gauge below, whose collect() fills both: the registry collects in order.
-    registers: [],
+    registers,
+    async collect() {
+      for (const s of sources) {
+        // A scrape must not fail because the database is briefly away; the error counter tells that story.
+        const b = await backlogOf(s).catch(() => undefined);
+        if (b) this.set({ relay: s.name }, b.events);
+      }
+    },
   });
   new Gauge({
     name: 'eventlane_relay_oldest_unpublished_age_seconds',
     help: 'Age of the oldest committed event the relay has not published yet; 0 when caught up.',
     labelNames: ['relay'],
     registers,
-    // Both backlog gauges come from one query per relay, made when this gauge is scraped.
     async collect() {
       for (const s of sources) {
-        try {
-          const b = await s.backlog();
-          backlogEvents.set({ relay: s.name }, b.events);
-          this.set({ relay: s.name }, b.oldestAgeMs / 1000);
-        } catch {
-          // A scrape must not fail because the database is briefly away; the error counter tells that story.
-        }
+        const b = await backlogOf(s).catch(() => undefined);
+        if (b) this.set({ relay: s.name }, b.oldestAgeMs / 1000);
       }
     },
   });
-  registry.registerMetric(backlogEvents);
   byRegistry.set(registry, metrics);
   return metrics;
 }
