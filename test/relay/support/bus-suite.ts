@@ -235,6 +235,34 @@ export function busSuite(
       expect(stats.backlogEvents).toBe(0);
     });
 
+    it('redelivers a nacked message after its delay, with the attempt counted', async () => {
+      const { store, id } = await setup();
+      const sub = makeBus(name, id);
+      cleanups.push(() => sub.close());
+      await sub.connect({ partitions: 16 });
+      const attempts: { attempt: number; at: number }[] = [];
+      await sub.subscribe({
+        consumer: 'sub',
+        partitions: ALL,
+        onMessage: async (d) => {
+          attempts.push({ attempt: d.attempt, at: performance.now() });
+          if (attempts.length === 1) await d.nack(500);
+          else await d.ack();
+        },
+      });
+      const relay = createRelay(store, { bus: makeBus(name, id), registry: null });
+      cleanups.push(async () => {
+        await relay.stop();
+        await relay.bus.close();
+      });
+      await relay.start();
+      await store.append('retry-1', [{ type: 'order.created', data: {} }]);
+      for (let i = 0; i < 200 && attempts.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
+      expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(450);
+    });
+
     it('publishes no ghost events', async () => {
       const { store, id } = await setup();
       const received = new Received();
