@@ -42,8 +42,17 @@ for (const target of storeTargets()) {
         ]);
         // More than ten of each so that an ordering by text instead of by number would show.
         for (let i = 0; i < 12; i++) await store.append(`s-${i % 3}`, [{ type: 'x.y', data: { i } }]);
-        const { events } = await store.readLog();
-        const wire = await readLogWire(store.executor, quoteIdent(store.schema), '0:0', 100, '/orders');
+        // Both reads see only transactions older than the oldest running one in the whole cluster (other test files
+        // share it), so wait until everything appended here is readable by both.
+        const appended = 15 + 2 + 2 + 12;
+        let events = (await store.readLog()).events;
+        let wire = await readLogWire(store.executor, quoteIdent(store.schema), '0:0', 100, '/orders');
+        for (let i = 0; i < 200 && (events.length < appended || wire.events.length < appended); i++) {
+          await new Promise((r) => setTimeout(r, 25));
+          events = (await store.readLog()).events;
+          wire = await readLogWire(store.executor, quoteIdent(store.schema), '0:0', 100, '/orders');
+        }
+        expect(events.length).toBe(appended);
         expect(wire.events.length).toBe(events.length);
         for (let i = 0; i < events.length; i++) {
           const expected = events[i]!;

@@ -27,6 +27,11 @@ export interface RedisBusOptions {
    * claimed by another instance of the same consumer group with XAUTOCLAIM and delivered again. @defaultValue 30000
    */
   claimIdleMs?: number;
+  /**
+   * Deliveries of one entry before it is moved to the stream `<keyPrefix>:dead:<consumer>` (with the partition and
+   * the original entry id) and acknowledged. @defaultValue 10
+   */
+  maxDeliveries?: number;
   /** Entries read per XREADGROUP and most unacknowledged deliveries per subscription. @defaultValue 256 */
   maxInFlight?: number;
   /**
@@ -101,6 +106,7 @@ export function redisBus(options: RedisBusOptions): Bus {
   const prefix = checkName(options.keyPrefix ?? 'eventlane', 'keyPrefix', /^[A-Za-z0-9_.:-]{1,100}$/);
   const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
   const claimIdleMs = checkPositiveInt(options.claimIdleMs, 'claimIdleMs', 30_000);
+  const maxDeliveries = checkPositiveInt(options.maxDeliveries, 'maxDeliveries', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const maxLen = options.maxLen === undefined ? undefined : checkPositiveInt(options.maxLen, 'maxLen', 1);
   const key = (p: number): string => `${prefix}:p${p}`;
@@ -221,6 +227,27 @@ export function redisBus(options: RedisBusOptions): Bus {
           void c.xack(k, group, id).catch(() => undefined);
           return;
         }
+        if (attempt > maxDeliveries) {
+          // Poison: park it where an operator can look, and stop it from coming back.
+          void c
+            .multi()
+            .xadd(
+              `${prefix}:dead:${group}`,
+              '*',
+              'partition',
+              String(p),
+              'entry',
+              id,
+              'attempts',
+              String(attempt - 1),
+              'ce',
+              ce,
+            )
+            .xack(k, group, id)
+            .exec()
+            .catch(() => undefined);
+          return;
+        }
         inFlight++;
         let settled = false;
         const release = (): void => {
@@ -300,7 +327,15 @@ export function redisBus(options: RedisBusOptions): Bus {
             c.call('XAUTOCLAIM', k, group, me, String(claimIdleMs), '0-0', 'COUNT', '100')
               .then((r) => {
                 const entries = ((r as [string, StreamEntry[]])[1] ?? []).filter(([, f]) => f !== null);
-                for (const [id, fields] of entries) deliver(k, id, fields, 2);
+                for (const [id, fields] of entries) {
+                  // XAUTOCLAIM counted this delivery; XPENDING tells how many there were.
+                  c.call('XPENDING', k, group, id, id, '1')
+                    .then((pending) => {
+                      const count = Number((pending as [string, string, number, number][])[0]?.[3] ?? 2);
+                      deliver(k, id, fields, count);
+                    })
+                    .catch(() => deliver(k, id, fields, 2));
+                }
               })
               .catch(() => undefined);
           }

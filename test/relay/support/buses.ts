@@ -91,7 +91,10 @@ export async function cleanupBus(name: BusName, id: string, consumers: string[] 
     case 'redis': {
       const r = new Redis(SERVICES.redis.url);
       try {
-        const keys = Array.from({ length: PARTITIONS }, (_, p) => `${id}:p${p}`);
+        const keys = [
+          ...Array.from({ length: PARTITIONS }, (_, p) => `${id}:p${p}`),
+          ...consumers.map((c) => `${id}:dead:${c}`),
+        ];
         await r.del(...keys);
       } finally {
         r.disconnect();
