@@ -331,9 +331,20 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
     await fillStore(store, events);
     process.stderr.write('  encoding payloads for the raw runs…\n');
     const payloads: Payload[] = [];
-    for await (const e of store.iterateLog({ pageSize: 5000 })) {
-      const partition = partitionOf(e.stream, P);
-      payloads.push({ partition, id: e.id, body: encodeCloudEvent(e, { partition }), event: e });
+    // Read until every appended event is in: a page comes back short while any transaction of the cluster that is
+    // older than ours still runs (commit-order visibility), so "a short page" does not mean "the end".
+    const [{ n }] = (await store.executor.query<{ n: string }>(
+      `select count(*) as n from "${store.schema}".events`,
+    )) as [{ n: string }];
+    let after = '0:0';
+    while (payloads.length < Number(n)) {
+      const page = await store.readLog({ after, limit: 5000 });
+      if (page.events.length === 0) await new Promise((r) => setTimeout(r, 10));
+      for (const e of page.events) {
+        const partition = partitionOf(e.stream, P);
+        payloads.push({ partition, id: e.id, body: encodeCloudEvent(e, { partition }), event: e });
+      }
+      after = page.checkpoint;
     }
     for (const name of buses) await throughput(store, name, payloads, reporter);
   } finally {

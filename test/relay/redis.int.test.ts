@@ -47,7 +47,7 @@ describe.skipIf(!(services.postgres && services.redis))('redis delivery limit', 
     let dead: [string, string[]][] = [];
     for (let i = 0; i < 100 && dead.length === 0; i++) {
       await new Promise((res) => setTimeout(res, 100));
-      dead = (await r.xrange(`${id}:dead:sub`, '-', '+'));
+      dead = await r.xrange(`${id}:dead:sub`, '-', '+');
     }
     expect(dead.length).toBe(1);
     const fields = dead[0]![1];

@@ -3,7 +3,7 @@ import { createEventStore, type EventStore } from '../../src/index.js';
 import { dropSchema, uniqueSchema } from '../support/stores.js';
 import { SERVICES } from '../support/services.js';
 import { Received } from './support/bus-suite.js';
-import { cleanupBus, makeBus, uniqueBusId } from './support/buses.js';
+import { cleanupBus, makeBus, readWholeLog, uniqueBusId } from './support/buses.js';
 import { spawnRelay, type RelayChild } from './support/child.js';
 
 const services = inject('services');
@@ -82,7 +82,7 @@ describe.skipIf(!(services.postgres && services.nats))('relay leadership (child 
 
     const order = new Map<string, number>();
     let index = 0;
-    for await (const e of store.iterateLog()) order.set(e.id, index++);
+    for (const e of await readWholeLog(store)) order.set(e.id, index++);
     const rangesA = publishedRanges(a, order);
     const rangesB = publishedRanges(b, order);
     let overlap = 0;

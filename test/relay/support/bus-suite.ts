@@ -4,7 +4,15 @@ import { createEventStore, isEventlaneError, type EventStore } from '../../../sr
 import { createRelay } from '../../../src/relay/relay.js';
 import { dropSchema, uniqueSchema } from '../../support/stores.js';
 import { SERVICES } from '../../support/services.js';
-import { BUS_SERVICE, cleanupBus, hostPort, makeBus, uniqueBusId, type BusName } from './buses.js';
+import {
+  BUS_SERVICE,
+  cleanupBus,
+  hostPort,
+  makeBus,
+  readWholeLog,
+  uniqueBusId,
+  type BusName,
+} from './buses.js';
 import { spawnRelay } from './child.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
@@ -130,7 +138,7 @@ export function busSuite(
       // two appends to one stream whose transaction ids are assigned in the opposite order of their stream lock
       // come out of the commit-order read swapped (a store issue, reported; consumers guard order anyway).
       const logOrder = new Map<string, number[]>();
-      for await (const e of store.iterateLog({ pageSize: 5000 })) {
+      for (const e of await readWholeLog(store)) {
         const list = logOrder.get(e.stream) ?? [];
         list.push(e.streamPosition);
         logOrder.set(e.stream, list);

@@ -8,6 +8,7 @@ import { natsBus } from '../../../src/bus/nats/index.js';
 import { rabbitmqBus } from '../../../src/bus/rabbitmq/index.js';
 import { redisBus } from '../../../src/bus/redis/index.js';
 import type { Bus } from '../../../src/bus/types.js';
+import type { EventStore, StoredEvent } from '../../../src/index.js';
 import { SERVICES } from '../../support/services.js';
 
 export type BusName = 'nats' | 'rabbitmq' | 'redis' | 'embedded';
@@ -112,3 +113,26 @@ export const BUS_SERVICE: Record<BusName, 'nats' | 'rabbitmq' | 'redis' | undefi
   redis: 'redis',
   embedded: undefined,
 };
+
+/**
+ * Every event of the store in commit order. Not `iterateLog`: it stops at the first short page, and a page is also
+ * short while any older transaction of the (shared) cluster still runs.
+ */
+export async function readWholeLog(store: EventStore): Promise<StoredEvent[]> {
+  const [row] = await store.executor.query<{ n: string }>(
+    `select count(*) as n from "${store.schema}".events`,
+  );
+  const total = Number(row?.n ?? 0);
+  const events: StoredEvent[] = [];
+  let after = '0:0';
+  for (let idle = 0; events.length < total && idle < 1000;) {
+    const page = await store.readLog({ after, limit: 5000 });
+    if (page.events.length === 0) {
+      idle++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    events.push(...page.events);
+    after = page.checkpoint;
+  }
+  return events;
+}
