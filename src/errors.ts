@@ -34,6 +34,8 @@ export const ErrorCodes = {
   BUS_PUBLISH: 'EVENTLANE_BUS_PUBLISH',
   /** A bus was used before `connect()` or after `close()`. */
   BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
+  /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
+  TIMEOUT: 'EVENTLANE_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -182,6 +184,12 @@ export class BusError extends EventlaneError {
   ) {
     super(code, message, { ...options, details: { bus, ...options.details } });
     this.bus = bus;
+  }
+}
+
+export class TimeoutError extends EventlaneError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.TIMEOUT, message, { details });
   }
 }
 

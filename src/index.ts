@@ -32,6 +32,7 @@ export {
   StoreClosedError,
   InvalidCheckpointError,
   BusError,
+  TimeoutError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';

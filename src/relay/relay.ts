@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { embeddedBus } from '../bus/embedded/index.js';
 import { checkPartitionCount, partitionOf } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
-import { BusError, ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { BusError, ErrorCodes, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
 import { getPartitionCount } from '../store/settings.js';
@@ -544,9 +544,10 @@ class RelayImpl implements Relay {
       );
       if (rest.length === 0) return;
       if (Date.now() > deadline) {
-        throw new InvalidArgumentError(
+        throw new TimeoutError(
           `Relay ${this.name} did not catch up within ${timeoutMs} ms (it is at ${stored}). ` +
             'Check relay.stats() for errors and whether a relay of this name is running.',
+          { relay: this.name, checkpoint: stored, timeoutMs },
         );
       }
       await new Promise((r) => setTimeout(r, 20));

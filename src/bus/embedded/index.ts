@@ -117,50 +117,28 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
       throw new BusError(ErrorCodes.BUS_CLOSED, 'embedded', 'The embedded bus was closed; create a new one.');
   };
 
+  // The Bus methods return promises; a bad argument must reject them, not throw at the call.
+  const settle = <T>(work: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+
   return {
     kind: 'embedded',
     connect(connectOptions: BusConnectOptions): Promise<void> {
-      ensureOpen();
-      partitions = connectOptions.partitions;
-      return Promise.resolve();
+      return settle(() => {
+        ensureOpen();
+        partitions = connectOptions.partitions;
+      });
     },
     publish(messages: readonly BusMessage[]): Promise<void> {
-      ensureOpen();
-      const touched = new Set<Lane>();
-      for (const lanes of consumers.values()) {
-        for (const m of messages) {
-          const lane = lanes.get(m.partition);
-          if (!lane) continue;
-          lane.queue.push({ event: m.event, attempt: 1 });
-          touched.add(lane);
-        }
-      }
-      for (const lane of touched) pump(lane);
-      return Promise.resolve();
+      return settle(() => publishNow(messages));
     },
     subscribe(subscribeOptions: SubscribeOptions): Promise<Subscription> {
-      ensureOpen();
-      for (const p of subscribeOptions.partitions) {
-        if (!Number.isInteger(p) || p < 0 || (partitions > 0 && p >= partitions)) {
-          throw new InvalidArgumentError(
-            `Partition ${String(p)} does not exist: this store has partitions 0 to ${partitions - 1}.`,
-          );
-        }
-      }
-      const sub = new SubscriptionImpl(
-        subscribeOptions,
-        subscribeOptions.maxInFlight ?? maxInFlight,
-        removeSubscriber,
-      );
-      let lanes = consumers.get(subscribeOptions.consumer);
-      if (!lanes) consumers.set(subscribeOptions.consumer, (lanes = new Map<number, Lane>()));
-      for (const p of subscribeOptions.partitions) {
-        let lane = lanes.get(p);
-        if (!lane) lanes.set(p, (lane = { partition: p, queue: [], inFlight: 0, subscribers: [] }));
-        lane.subscribers.push(sub);
-        pump(lane);
-      }
-      return Promise.resolve(sub);
+      return settle(() => subscribeNow(subscribeOptions));
     },
     close(): Promise<void> {
       closed = true;
@@ -168,4 +146,43 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
       return Promise.resolve();
     },
   };
+
+  function publishNow(messages: readonly BusMessage[]): void {
+    ensureOpen();
+    const touched = new Set<Lane>();
+    for (const lanes of consumers.values()) {
+      for (const m of messages) {
+        const lane = lanes.get(m.partition);
+        if (!lane) continue;
+        lane.queue.push({ event: m.event, attempt: 1 });
+        touched.add(lane);
+      }
+    }
+    for (const lane of touched) pump(lane);
+  }
+
+  function subscribeNow(subscribeOptions: SubscribeOptions): Subscription {
+    ensureOpen();
+    for (const p of subscribeOptions.partitions) {
+      if (!Number.isInteger(p) || p < 0 || (partitions > 0 && p >= partitions)) {
+        throw new InvalidArgumentError(
+          `Partition ${String(p)} does not exist: this store has partitions 0 to ${partitions - 1}.`,
+        );
+      }
+    }
+    const sub = new SubscriptionImpl(
+      subscribeOptions,
+      subscribeOptions.maxInFlight ?? maxInFlight,
+      removeSubscriber,
+    );
+    let lanes = consumers.get(subscribeOptions.consumer);
+    if (!lanes) consumers.set(subscribeOptions.consumer, (lanes = new Map<number, Lane>()));
+    for (const p of subscribeOptions.partitions) {
+      let lane = lanes.get(p);
+      if (!lane) lanes.set(p, (lane = { partition: p, queue: [], inFlight: 0, subscribers: [] }));
+      lane.subscribers.push(sub);
+      pump(lane);
+    }
+    return sub;
+  }
 }
