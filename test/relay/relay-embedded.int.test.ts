@@ -141,6 +141,46 @@ for (const target of storeTargets()) {
       expect((await b.stats()).published).toBe(1);
     });
 
+    it("a relay whose lease was taken over stops publishing and never moves the new holder's checkpoint", async () => {
+      const store = await open(target);
+      const bus = embeddedBus();
+      await bus.connect({ partitions: 16 });
+      let delivered = 0;
+      await bus.subscribe({
+        consumer: 'fence',
+        partitions: Array.from({ length: 16 }, (_, i) => i),
+        onMessage: async (d) => {
+          delivered++;
+          await d.ack();
+        },
+      });
+      const relay = started(createRelay(store, { bus, name: 'fenced', registry: null, leaseMs: 60_000 }));
+      await relay.start();
+      await store.append('order-1', [{ type: 'order.created', data: {} }]);
+      await relay.caughtUp(5000);
+      expect(relay.isLeader()).toBe(true);
+      // Another relay takes over (as after a long pause of this one): the token moves on, the checkpoint is reset.
+      const q = `"${store.schema}".relay_checkpoints`;
+      await store.executor.query(
+        `update ${q} set fencing_token = fencing_token + 1, owner = 'someone-else', checkpoint = '0:0' where name = 'fenced'`,
+      );
+      const before = delivered;
+      await store.append('order-1', [{ type: 'order.paid', data: {} }]);
+      for (let i = 0; i < 100 && relay.isLeader(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(relay.isLeader()).toBe(false);
+      // At most the batch it had started before learning of the takeover went out; nothing after.
+      await new Promise((r) => setTimeout(r, 300));
+      const after = delivered;
+      await store.append('order-1', [{ type: 'order.shipped', data: {} }]);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(after - before).toBeLessThanOrEqual(1);
+      expect(delivered).toBe(after);
+      const [row] = await store.executor.query<{ checkpoint: string; owner: string }>(
+        `select checkpoint, owner from ${q} where name = 'fenced'`,
+      );
+      expect(row).toEqual({ checkpoint: '0:0', owner: 'someone-else' });
+    });
+
     it('refuses bad options with typed errors', () => {
       expect(() => createRelay({} as EventStore, { batchSize: 0 })).toThrow(
         expect.objectContaining({ code: 'EVENTLANE_INVALID_ARGUMENT' }),
