@@ -19,9 +19,7 @@ if (!suite || !suites.includes(suite)) {
 }
 const json = rest.includes('--json');
 const args = rest.filter((a) => a !== '--json');
-const mod = (await import(join(here, `${suite}.ts`))) as {
-  run(args: string[], reporter: Reporter): Promise<void>;
-};
+const mod = (await import(join(here, `${suite}.ts`))) as { run(args: string[], reporter: Reporter): Promise<void> };
 const reporter = createReporter(json);
 await mod.run(args, reporter);
 reporter.finish();

@@ -28,9 +28,7 @@ export function createReporter(json: boolean): Reporter {
     finish() {
       if (json) return;
       const columns = [...new Set(results.flatMap((r) => Object.keys(r)))];
-      const cells = results.map((r) =>
-        columns.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))),
-      );
+      const cells = results.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
       const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
       const line = (row: string[]) => `| ${row.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
       console.log(line(columns));

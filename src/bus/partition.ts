@@ -22,12 +22,7 @@ export function partitionOf(stream: string, partitions: number): number {
 }
 
 export function checkPartitionCount(partitions: unknown): number {
-  if (
-    typeof partitions !== 'number' ||
-    !Number.isInteger(partitions) ||
-    partitions < 1 ||
-    partitions > MAX_PARTITIONS
-  ) {
+  if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
     throw new InvalidArgumentError(
       `partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${String(partitions)}.`,
       { partitions },
