@@ -88,6 +88,12 @@ export interface Relay {
   caughtUp(timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * After a commit notification whose event is not readable yet, the relay re-reads every 1, 2, 4 … 50 ms for this
+ * long (a busy cluster can hold the oldest transaction open for seconds), then falls back to `pollIntervalMs`.
+ */
+const NOTIFIED_RETRY_WINDOW_MS = 5000;
+
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
@@ -378,6 +384,10 @@ class RelayImpl implements Relay {
             await this.#sleep(this.settings.standbyPollMs, false);
             continue;
           }
+          // Anything still in flight belongs to a lease we lost: let it settle, then start from the stored checkpoint.
+          await Promise.allSettled(flights.map((f) => f.done));
+          flights.length = 0;
+          ahead = undefined;
           this.#lease = got.lease;
           this.#checkpoint = got.checkpoint;
           readFrom = got.checkpoint;
@@ -395,6 +405,7 @@ class RelayImpl implements Relay {
           writeError = undefined;
           throw error instanceof Error ? error : new Error('checkpoint write failed', { cause: error });
         }
+        writeCheckpoint(lease); // retries an acknowledged checkpoint whose write failed
         const page = ahead?.after === readFrom ? await ahead.page : await this.#read(readFrom);
         ahead = undefined;
         if (page.messages.length === 0) {
@@ -405,7 +416,7 @@ class RelayImpl implements Relay {
           // A commit was just announced but is not readable yet: an older transaction somewhere in the cluster
           // still runs (invariant 2). Its end sends no notification, so look again soon rather than after a
           // full polling interval.
-          const recent = performance.now() - this.#lastNotifiedAt < 1000;
+          const recent = performance.now() - this.#lastNotifiedAt < NOTIFIED_RETRY_WINDOW_MS;
           await this.#sleep(recent ? emptyRetryMs : this.settings.pollIntervalMs, true);
           emptyRetryMs = recent ? Math.min(emptyRetryMs * 2, 50) : 1;
           continue;

@@ -88,9 +88,10 @@ for (const target of storeTargets()) {
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
       await store.append('order-1', [{ type: 'order.created', data: {} }]);
-      for (let i = 0; i < 200 && arrived.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 1000 && arrived.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
       expect(arrived.length).toBe(1);
-      expect(arrived[0]! - t0).toBeLessThan(1000);
+      // Well under the 10 s polling interval: the NOTIFY woke the relay (a loaded machine can take a while).
+      expect(arrived[0]! - t0).toBeLessThan(5000);
     });
 
     it('publishes no ghost: a transaction that appends and then throws leaves nothing on the bus', async () => {
