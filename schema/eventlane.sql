@@ -109,6 +109,24 @@ create table :SCHEMA:.partition_leases (
   constraint partition_leases_pkey PRIMARY KEY (group_name, partition)
 );
 
+create table :SCHEMA:.relay_checkpoints (
+  name text not null,
+  checkpoint text not null default '0:0'::text,
+  fencing_token bigint not null default 0,
+  owner text,
+  lease_until timestamp with time zone not null default '-infinity'::timestamp with time zone,
+  published bigint not null default 0,
+  updated_at timestamp with time zone not null default now(),
+  constraint relay_checkpoints_pkey PRIMARY KEY (name)
+);
+
+create table :SCHEMA:.settings (
+  key text not null,
+  value jsonb not null,
+  updated_at timestamp with time zone not null default now(),
+  constraint settings_pkey PRIMARY KEY (key)
+);
+
 create table :SCHEMA:.streams (
   stream text not null,
   version bigint not null,
@@ -221,3 +239,16 @@ AS $function$
     from summary m;
 $function$
 ;
+
+CREATE OR REPLACE FUNCTION :SCHEMA:.notify_log()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform pg_notify('eventlane_log', tg_table_schema);
+  return null;
+end;
+$function$
+;
+
+CREATE TRIGGER events_notify_log AFTER INSERT ON :SCHEMA:.events FOR EACH STATEMENT EXECUTE FUNCTION :SCHEMA:.notify_log();

@@ -46,6 +46,16 @@ export const ErrorCodes = {
   WORKER_STATE: 'EVENTLANE_WORKER_STATE',
   /** No parked event has the given id, or it is not in a state that allows the operation. */
   PARKED_EVENT_NOT_FOUND: 'EVENTLANE_PARKED_EVENT_NOT_FOUND',
+  /** A message broker cannot be reached (refused, timed out, DNS) at connect or while publishing. */
+  BUS_UNREACHABLE: 'EVENTLANE_BUS_UNREACHABLE',
+  /** A message broker refused the credentials or the permissions of the connection. */
+  BUS_AUTHENTICATION: 'EVENTLANE_BUS_AUTHENTICATION',
+  /** A broker did not acknowledge a published batch (negative ack, unroutable message, timeout). */
+  BUS_PUBLISH: 'EVENTLANE_BUS_PUBLISH',
+  /** A bus was used before `connect()` or after `close()`. */
+  BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
+  /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
+  TIMEOUT: 'EVENTLANE_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -281,6 +291,32 @@ export class ParkedEventNotFoundError extends EventlaneError {
       `No ${wanted} event has id ${JSON.stringify(id)}. List them with listParked() and pass an id from there.`,
       { details: { id } },
     );
+  }
+}
+
+/** A bus could not do its work; `code` says whether the broker was unreachable, refused us, or did not ack. */
+export class BusError extends EventlaneError {
+  /** `'nats'`, `'rabbitmq'`, `'redis'`, `'embedded'`. */
+  readonly bus: string;
+
+  constructor(
+    code:
+      | typeof ErrorCodes.BUS_UNREACHABLE
+      | typeof ErrorCodes.BUS_AUTHENTICATION
+      | typeof ErrorCodes.BUS_PUBLISH
+      | typeof ErrorCodes.BUS_CLOSED,
+    bus: string,
+    message: string,
+    options: EventlaneErrorOptions = {},
+  ) {
+    super(code, message, { ...options, details: { bus, ...options.details } });
+    this.bus = bus;
+  }
+}
+
+export class TimeoutError extends EventlaneError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.TIMEOUT, message, { details });
   }
 }
 

@@ -18,6 +18,27 @@ export { LOG_START, compareCheckpoints, parseCheckpoint, DEFAULT_SCHEMA } from '
 export type { LogPosition } from './store/names.js';
 export type { NewEvent, StoredEvent, EventMetadata, JsonValue, JsonObject } from './events/envelope.js';
 export { uuidv7 } from './events/ids.js';
+export { createRelay } from './relay/relay.js';
+export type { Relay, RelayOptions, RelayStats } from './relay/relay.js';
+export { getPartitionCount, setPartitionCount } from './store/settings.js';
+export { partitionOf, DEFAULT_PARTITIONS } from './bus/partition.js';
+export { embeddedBus } from './bus/embedded/index.js';
+export type { EmbeddedBusOptions } from './bus/embedded/index.js';
+export {
+  toCloudEvent,
+  encodeCloudEvent,
+  decodeCloudEvent,
+  CLOUDEVENTS_CONTENT_TYPE,
+} from './bus/cloudevents.js';
+export type { CloudEvent, EncodeOptions } from './bus/cloudevents.js';
+export type {
+  Bus,
+  BusConnectOptions,
+  BusMessage,
+  SubscribeOptions,
+  Delivery,
+  Subscription,
+} from './bus/types.js';
 export { MAX_STREAM_NAME_LENGTH, MAX_EVENT_TYPE_LENGTH } from './events/names.js';
 export {
   ErrorCodes,
@@ -43,6 +64,8 @@ export {
   LeaseLostError,
   WorkerStateError,
   ParkedEventNotFoundError,
+  BusError,
+  TimeoutError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -100,12 +123,3 @@ export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
 export { parkedEvents } from './consumers/admin.js';
 export type { ParkedEvents, ParkedEvent, ListParkedOptions } from './consumers/admin.js';
 export { idempotencyKey } from './consumers/effects.js';
-export { partitionOf, DEFAULT_PARTITIONS } from './bus/partition.js';
-export type {
-  Bus,
-  BusConnectOptions,
-  BusMessage,
-  SubscribeOptions,
-  Delivery,
-  Subscription,
-} from './bus/types.js';

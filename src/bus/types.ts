@@ -24,6 +24,12 @@ export interface BusConnectOptions {
 export interface BusMessage {
   event: StoredEvent;
   partition: number;
+  /**
+   * The event's CloudEvents JSON (as `encodeCloudEvent(event, { partition, source })` would give, possibly with
+   * other whitespace and key order) when the relay already has it; adapters send it as is instead of encoding
+   * `event` again. The relay sets it for every bus but the embedded one.
+   */
+  payload?: string;
 }
 
 export interface SubscribeOptions {

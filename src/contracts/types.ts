@@ -145,15 +145,23 @@ export interface CompatibilityWindow {
   until?: string;
 }
 
-export interface DefineEventOptions<Type extends string, V extends VersionSchemas> {
+/** `upcast` may be left out while a contract has a single version; from version 2 on, every step is required. */
+export type DefineEventOptions<Type extends string, V extends VersionSchemas> = DefineEventBase<Type, V> &
+  ([Exclude<VersionKeys<V>, CurrentVersion<V>>] extends [never]
+    ? { upcast?: NoInfer<Upcasters<V>> }
+    : {
+        /** The chain of upcasters; required exactly for the versions before the current one. */ upcast: NoInfer<
+          Upcasters<V>
+        >;
+      });
+
+export interface DefineEventBase<Type extends string, V extends VersionSchemas> {
   /** Dotted lower-case name, e.g. `order.paid`. */
   type: Type;
   /** The team or service that owns the contract and decides its changes. */
   owner: string;
   /** One Standard Schema (zod v4, valibot, arktype, …) per version, keyed 1, 2, 3 … */
   versions: V & CheckVersions<V>;
-  /** The chain of upcasters; required exactly for the versions before the current one. */
-  upcast: NoInfer<Upcasters<V>>;
   /** A sentence for the generated docs. */
   description?: string;
   deprecated?: Deprecation;

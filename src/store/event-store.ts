@@ -121,6 +121,12 @@ export interface EventStore {
   readonly executor: SqlExecutor;
   /** The declared contracts (`events`), or undefined when none were given. Upcasts events from a bus. */
   readonly contracts: ContractRegistry | undefined;
+  /**
+   * @internal Calls `onCommit` after a transaction that appended to this store commits (LISTEN/NOTIFY; a hint
+   * that may be late or lost when the listening connection breaks, so pair it with polling). Resolves to a stop
+   * function.
+   */
+  onCommit(onCommit: () => void): Promise<() => Promise<void>>;
 }
 
 const OPTION_KEYS = new Set([
@@ -286,6 +292,14 @@ class EventStoreImpl implements EventStore {
   get executor(): SqlExecutor {
     this.#open();
     return this.#db;
+  }
+
+  onCommit(onCommit: () => void): Promise<() => Promise<void>> {
+    this.#open();
+    const schema = this.schema;
+    return this.#db.listen('eventlane_log', (payload) => {
+      if (payload === schema) onCommit();
+    });
   }
 
   #open(): void {

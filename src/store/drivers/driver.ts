@@ -13,6 +13,12 @@ export interface Driver extends SqlExecutor {
   readonly kind: 'pg' | 'pglite';
   /** Runs `fn` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (executor: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Listens for NOTIFY on `channel` and calls `onNotify` with each payload until the returned function is called.
+   * PostgreSQL needs a connection that stays checked out for this, so the pool driver opens a dedicated one
+   * (reconnecting in the background when it breaks); callers poll as well and treat notifications as hints.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Releases what the driver opened itself; connections the caller handed in stay open. */
   close(): Promise<void>;
 }

@@ -56,6 +56,67 @@ export function redactUrl(url: string): string {
   }
 }
 
+const RELISTEN_DELAY_MS = 1000;
+
+/**
+ * LISTEN on a connection of its own, opened with the pool's settings and kept out of the pool (a listening
+ * connection cannot be shared). When it breaks, it reconnects after a second until stopped; meanwhile callers rely on
+ * their polling fallback.
+ */
+async function listenOnDedicatedClient(
+  pool: pg.Pool,
+  where: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const open = async (): Promise<void> => {
+    const c = new pg.Client(pool.options);
+    c.on('notification', (n) => {
+      if (n.channel === channel) onNotify(n.payload ?? '');
+    });
+    c.on('error', () => {
+      // The connection broke: drop it and reconnect later; notifications are hints, polling covers the gap.
+      if (client === c) client = undefined;
+      c.end().catch(() => undefined);
+      schedule();
+    });
+    await c.connect();
+    await c.query(`listen ${quoteChannel(channel)}`);
+    if (stopped) {
+      await c.end();
+      return;
+    }
+    client = c;
+  };
+  const schedule = (): void => {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      open().catch(() => schedule());
+    }, RELISTEN_DELAY_MS);
+    retry.unref();
+  };
+  try {
+    await open();
+  } catch (error) {
+    throw connectionErrorOrSelf(error, where);
+  }
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => undefined);
+  };
+}
+
+function quoteChannel(channel: string): string {
+  return `"${channel.replace(/"/g, '""')}"`;
+}
+
 /** A driver on a pool; `owned` pools are ended by `close()`. */
 export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driver {
   const executor = executorOf(pool, where);
@@ -80,6 +141,7 @@ export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driv
         client.release(broken);
       }
     },
+    listen: (channel, onNotify) => listenOnDedicatedClient(pool, where, channel, onNotify),
     async close() {
       if (owned) await pool.end();
     },
@@ -103,6 +165,18 @@ export function pgClientDriver(client: pg.Client, where: string): Driver {
     query: (text, params) => serialize(() => executor.query(text, params)),
     exec: (script) => serialize(() => executor.exec(script)),
     transaction: (fn) => serialize(() => runTransaction(client, where, fn)),
+    async listen(channel, onNotify) {
+      // The caller's single client: LISTEN on it; notifications arrive between its queries.
+      const handler = (n: pg.Notification): void => {
+        if (n.channel === channel) onNotify(n.payload ?? '');
+      };
+      client.on('notification', handler);
+      await serialize(() => executor.query(`listen ${quoteChannel(channel)}`));
+      return async () => {
+        client.off('notification', handler);
+        await serialize(() => executor.query(`unlisten ${quoteChannel(channel)}`)).catch(() => undefined);
+      };
+    },
     async close() {
       await tail;
     },

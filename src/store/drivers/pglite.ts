@@ -23,6 +23,12 @@ export function pgliteDriver(db: PGlite, owned: boolean): Driver {
     query: executor.query,
     exec: executor.exec,
     transaction: (fn) => db.transaction((tx) => fn(executorOf(tx))),
+    async listen(channel, onNotify) {
+      const unlisten = await db.listen(channel, onNotify);
+      return async () => {
+        if (!db.closed) await unlisten();
+      };
+    },
     async close() {
       if (owned && !db.closed) await db.close();
     },

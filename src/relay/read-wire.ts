@@ -1,0 +1,126 @@
+import { decodeCloudEvent } from '../bus/cloudevents.js';
+import type { EventMetadata, StoredEvent } from '../events/envelope.js';
+import type { JsonValue } from '../events/json.js';
+import type { SqlExecutor } from '../store/drivers/driver.js';
+import { formatCheckpoint, parseCheckpoint } from '../store/names.js';
+
+/**
+ * The relay's log read for broker buses: the same rows, in the same commit order and with the same visibility rule
+ * as `readLog` (src/store/read.ts — keep the two WHERE clauses alike), but each event arrives already encoded as its
+ * CloudEvents JSON, built by PostgreSQL.
+ *
+ * Why: on a 2-core machine the relay is CPU-bound in Node.js. Decoding jsonb and timestamps into a StoredEvent and
+ * encoding it again as JSON cost about a quarter of the time per event next to the NATS client itself; PostgreSQL
+ * builds the text on its own core while Node.js publishes. `decodeCloudEvent(payload)` yields exactly the event
+ * `readLog` returns (tested), so consumers cannot tell the two paths apart.
+ */
+const WIRE_SQL = (q: string): string => `
+  select e.tx_order::text as tx_text, e.global_position::text as position_text, e.id::text as id, e.stream,
+         (jsonb_strip_nulls(jsonb_build_object(
+            'specversion', '1.0',
+            'id', id,
+            'source', $4::text,
+            'type', type,
+            'subject', stream,
+            'time', to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'datacontenttype', 'application/json',
+            'partitionkey', stream,
+            'sequence', lpad(stream_position::text, 20, '0'),
+            'dataversion', version::text,
+            'correlationid', case when jsonb_typeof(metadata -> 'correlationId') = 'string' then metadata ->> 'correlationId' end,
+            'causationid', case when jsonb_typeof(metadata -> 'causationId') = 'string' then metadata ->> 'causationId' end,
+            'traceparent', case when jsonb_typeof(metadata -> 'traceparent') = 'string' then metadata ->> 'traceparent' end,
+            'elmetadata', nullif(metadata - array(
+                select k from unnest(array['correlationId', 'causationId', 'traceparent']) k
+                 where jsonb_typeof(metadata -> k) = 'string'), '{}'::jsonb)::text,
+            'elglobalposition', global_position::text,
+            'elcheckpoint', tx_order::text || ':' || global_position::text,
+            'elrecordedat', to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          )) || jsonb_build_object('data', data))::text as payload
+    from ${q}.events e
+   where (e.tx_order, e.global_position) > ($1::text::xid8, $2::bigint)
+     and e.tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
+   -- Qualified on purpose: a bare "tx_order" here would sort by a text output column of the same name.
+   order by e.tx_order, e.global_position
+   limit $3`;
+
+interface WireRow {
+  tx_text: string;
+  position_text: string;
+  id: string;
+  stream: string;
+  payload: string;
+}
+
+export interface WireEvent {
+  /** A StoredEvent whose fields other than id, stream and checkpoint are decoded from `payload` on first use. */
+  event: StoredEvent;
+  /** CloudEvents JSON without `elpartition` (the relay adds it). */
+  payload: string;
+}
+
+export async function readLogWire(
+  db: SqlExecutor,
+  q: string,
+  after: string,
+  limit: number,
+  source: string,
+): Promise<{ events: WireEvent[]; checkpoint: string }> {
+  const position = parseCheckpoint(after);
+  const rows = await db.query<WireRow>(WIRE_SQL(q), [
+    position.txOrder.toString(),
+    position.globalPosition.toString(),
+    limit,
+    source,
+  ]);
+  const events = rows.map((r) => {
+    const checkpoint = formatCheckpoint(r.tx_text, r.position_text);
+    return { event: new LazyStoredEvent(r.id, r.stream, checkpoint, r.payload), payload: r.payload };
+  });
+  const last = events[events.length - 1];
+  return { events, checkpoint: last ? last.event.checkpoint : after };
+}
+
+/**
+ * Adapters only need the id (de-duplication) and the payload; a custom bus that reads more fields pays for the
+ * decoding then, once.
+ */
+class LazyStoredEvent implements StoredEvent {
+  #full: StoredEvent | undefined;
+  constructor(
+    readonly id: string,
+    readonly stream: string,
+    readonly checkpoint: string,
+    payload: string,
+  ) {
+    this.#payload = payload;
+  }
+  readonly #payload: string;
+  #get(): StoredEvent {
+    return (this.#full ??= decodeCloudEvent(this.#payload));
+  }
+  get type(): string {
+    return this.#get().type;
+  }
+  get version(): number {
+    return this.#get().version;
+  }
+  get streamPosition(): number {
+    return this.#get().streamPosition;
+  }
+  get globalPosition(): bigint {
+    return this.#get().globalPosition;
+  }
+  get data(): JsonValue {
+    return this.#get().data;
+  }
+  get metadata(): EventMetadata {
+    return this.#get().metadata;
+  }
+  get occurredAt(): Date {
+    return this.#get().occurredAt;
+  }
+  get recordedAt(): Date {
+    return this.#get().recordedAt;
+  }
+}

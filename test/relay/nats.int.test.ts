@@ -1,0 +1,3 @@
+import { busSuite } from './support/bus-suite.js';
+
+busSuite('nats', { streams: 200, perStream: 250 });
