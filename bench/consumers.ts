@@ -2,6 +2,7 @@
  * Consumer runtime benchmarks (issue 4).
  *   consumers-log  throughput of one projection doing one UPSERT per event, 16 partitions, from the log
  *   latency-log    commit → handler latency at a steady 1,000 events/s, from the log
+ *   consumers-nats, latency-nats  the same through a relay and NATS JetStream (the bus path)
  * Options: --events N (throughput run, default 100000), --streams N (default 1000), --seconds N (latency, default 10)
  */
 import { performance } from 'node:perf_hooks';
@@ -13,6 +14,32 @@ import {
   type EventStore,
 } from '../src/index.js';
 import { quoteIdent } from '../src/store/names.js';
+import { createRelay, type Bus } from '../src/index.js';
+import { natsBus } from '../src/bus/nats/index.js';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+
+const NATS_URL = process.env.EVENTLANE_BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+type Source = 'log' | 'nats';
+
+/** Where a worker reads from: the log itself, or a relay publishing to NATS JetStream and the worker subscribing. */
+function openSource(store: EventStore, source: Source) {
+  if (source === 'log') return { from: 'log' as const, start: async () => {}, stop: async () => {} };
+  const id = `ELBENCH_${Date.now().toString(36)}`;
+  const bus = (): Bus =>
+    natsBus({ servers: NATS_URL, stream: id, subjectPrefix: id.toLowerCase(), storage: 'memory' });
+  const relay = createRelay(store, { bus: bus(), name: id, registry: null });
+  return {
+    from: bus(),
+    start: () => relay.start(),
+    stop: async () => {
+      await relay.stop();
+      const nc = await natsConnect({ servers: NATS_URL });
+      await (await jetstreamManager(nc)).streams.delete(id).catch(() => undefined);
+      await nc.close();
+    },
+  };
+}
 import { percentile, round, rssMb, type Reporter } from './report.js';
 
 const URL = process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -54,7 +81,7 @@ function upsertProjection(q: string, onEvent?: () => void) {
   });
 }
 
-async function throughput(args: string[], reporter: Reporter): Promise<void> {
+async function throughput(args: string[], reporter: Reporter, source: Source): Promise<void> {
   const events = arg(args, 'events', 100_000);
   const streams = arg(args, 'streams', 1000);
   const { store, q } = await freshStore();
@@ -100,14 +127,16 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   );
   const rawPerSec = total / ((performance.now() - rawStarted) / 1000);
   await store.executor.query(`truncate ${q}.totals`);
+  const src = openSource(store, source);
   const worker = createWorker(store, {
-    from: 'log',
+    from: src.from,
     consumers: [upsertProjection(q)],
     partitions: 16,
     batchSize: arg(args, 'batch', 500),
     readBatchSize: arg(args, 'read', 2000),
   });
   const started = performance.now();
+  await src.start();
   await worker.start();
   for (;;) {
     if (worker.stats()[0]!.applied >= total) break;
@@ -115,16 +144,19 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   }
   const seconds = (performance.now() - started) / 1000;
   await worker.stop();
+  await src.stop();
   const [check] = await store.executor.query<{ n: string }>(`select sum(n) as n from ${q}.totals`);
   if (Number(check!.n) !== total) throw new Error(`projection holds ${check!.n} events, expected ${total}`);
+  if (source === 'log') {
+    reporter.add({
+      scenario: 'upsert-raw',
+      events: total,
+      partitions: 16,
+      eventsPerSec: Math.round(rawPerSec),
+    });
+  }
   reporter.add({
-    scenario: 'upsert-raw',
-    events: total,
-    partitions: 16,
-    eventsPerSec: Math.round(rawPerSec),
-  });
-  reporter.add({
-    scenario: 'consumers-log',
+    scenario: `consumers-${source}`,
     events: total,
     partitions: 16,
     eventsPerSec: Math.round(total / seconds),
@@ -135,7 +167,7 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   await drop(store);
 }
 
-async function latency(args: string[], reporter: Reporter): Promise<void> {
+async function latency(args: string[], reporter: Reporter, source: Source): Promise<void> {
   const seconds = arg(args, 'seconds', 10);
   const rate = 1000;
   const { store, q } = await freshStore();
@@ -154,12 +186,14 @@ async function latency(args: string[], reporter: Reporter): Promise<void> {
       },
     },
   });
+  const src = openSource(store, source);
   const worker = createWorker(store, {
-    from: 'log',
+    from: src.from,
     consumers: [projection],
     partitions: 16,
     pollIntervalMs: arg(args, 'poll', 50),
   });
+  await src.start();
   await worker.start();
   // A steady 1,000 events/s: 4 writers, each appending one event every 4 ms on a schedule (not back to back).
   const total = rate * seconds;
@@ -182,12 +216,13 @@ async function latency(args: string[], reporter: Reporter): Promise<void> {
   const deadline = performance.now() + 30_000;
   while (seen.size < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await worker.stop();
+  await src.stop();
   // Commit time is when append() resolved, a little after the real commit; a handler can run before the writer
   // hears back, so latencies are clamped at 0 (this errs towards lower numbers by at most one round trip).
   const latencies = [...committed].map(([id, t]) => Math.max(0, (seen.get(id) ?? Infinity) - t));
   const achieved = total / ((performance.now() - start) / 1000);
   reporter.add({
-    scenario: 'latency-log',
+    scenario: `latency-${source}`,
     events: total,
     ratePerSec: rate,
     p50Ms: round(percentile(latencies, 50)),
@@ -202,6 +237,8 @@ async function latency(args: string[], reporter: Reporter): Promise<void> {
 
 export async function run(args: string[], reporter: Reporter): Promise<void> {
   const only = args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a));
-  if (!only || only === 'consumers-log') await throughput(args, reporter);
-  if (!only || only === 'latency-log') await latency(args, reporter);
+  for (const source of ['log', 'nats'] as const) {
+    if (!only || only === `consumers-${source}`) await throughput(args, reporter, source);
+    if (!only || only === `latency-${source}`) await latency(args, reporter, source);
+  }
 }
