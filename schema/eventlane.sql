@@ -239,16 +239,3 @@ AS $function$
     from summary m;
 $function$
 ;
-
-CREATE OR REPLACE FUNCTION :SCHEMA:.notify_log()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-begin
-  perform pg_notify('eventlane_log', tg_table_schema);
-  return null;
-end;
-$function$
-;
-
-CREATE TRIGGER events_notify_log AFTER INSERT ON :SCHEMA:.events FOR EACH STATEMENT EXECUTE FUNCTION :SCHEMA:.notify_log();

@@ -1,4 +1,5 @@
-// Migration 2: store settings (the partition count), relay checkpoints with leases, and the commit wake-up.
+// Migration 2: store settings (the partition count) and relay checkpoints with leases.
+// No NOTIFY trigger on the events table: see EventStoreImpl.#announce for why the store notifies after commit.
 // Published migrations are immutable: change the schema by adding the next file.
 // `:SCHEMA:` is replaced by the store's quoted schema name.
 
@@ -26,18 +27,4 @@ create table :SCHEMA:.relay_checkpoints (
   published      bigint not null default 0,
   updated_at     timestamptz not null default now()
 );
-
--- Wakes relays and log readers when a transaction that appended commits. NOTIFY is delivered at commit only
--- (never for a rolled-back transaction) and PostgreSQL folds identical notifications of one transaction into one,
--- so a statement-level trigger costs one notification per appending transaction. Channel 'eventlane_log' with the
--- schema as payload, because schema names can be as long as a channel name may be.
-create function :SCHEMA:.notify_log() returns trigger language plpgsql as $fn$
-begin
-  perform pg_notify('eventlane_log', tg_table_schema);
-  return null;
-end;
-$fn$;
-
-create trigger events_notify_log after insert on :SCHEMA:.events
-  for each statement execute function :SCHEMA:.notify_log();
 `;
