@@ -111,7 +111,10 @@ export interface EventStore {
   streamVersion(stream: string): Promise<number>;
   /** Reads the log in commit order; never skips an event whose transaction commits late. */
   readLog(options?: ReadLogOptions): Promise<ReadLogResult>;
-  /** Iterates the log in commit order up to its current head, one page in memory at a time. */
+  /**
+   * Iterates the log in commit order over every event committed before the call, one page in memory at a time;
+   * waits (rather than stopping short) for events an older open transaction keeps unreadable.
+   */
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;

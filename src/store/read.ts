@@ -3,7 +3,7 @@ import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import type { JsonValue } from '../events/json.js';
 import { checkStreamName } from '../events/names.js';
 import type { SqlExecutor } from './drivers/driver.js';
-import { formatCheckpoint, LOG_START, parseCheckpoint } from './names.js';
+import { compareCheckpoints, formatCheckpoint, LOG_START, parseCheckpoint } from './names.js';
 
 export interface ReadStreamOptions {
   /**
@@ -165,12 +165,28 @@ export async function* iterateLog(
   const pageSize = checkLimit(options.pageSize, 'pageSize') ?? 1000;
   let after = options.after ?? LOG_START;
   parseCheckpoint(after);
-  for (;;) {
+  // The end is the last event committed when the iteration starts, whether a log reader can see it yet or not.
+  // A page comes back short while an older transaction anywhere on the server is still open; stopping there
+  // would end the iteration early, so the iterator waits for those events instead (a long transaction delays
+  // it, never truncates it).
+  const [end] = await executor.query<{ tx_order: string; global_position: string }>(
+    `select tx_order::text as tx_order, global_position::text as global_position from ${schemaQ}.events
+      order by tx_order desc, global_position desc limit 1`,
+  );
+  if (!end) return;
+  const target = formatCheckpoint(end.tx_order, end.global_position);
+  let pause = 1;
+  while (compareCheckpoints(after, target) < 0) {
     const page = await readLog(executor, schemaQ, { after, limit: pageSize });
     if (upcast === undefined) for (const event of page.events) yield event;
     else for (const event of page.events) yield upcast(event);
-    if (page.events.length < pageSize) return;
     after = page.checkpoint;
+    if (page.events.length < pageSize && compareCheckpoints(after, target) < 0) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 50);
+    } else {
+      pause = 1;
+    }
   }
 }
 
