@@ -10,15 +10,14 @@ import type { ConsumerDefinition, ProjectionContext, ReactorContext } from './de
 import { performEffect } from './effects.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import {
-  checkFence,
+  fenceAndLoadPositions,
   loadActiveFailures,
   loadCheckpoint,
   loadPosition,
   loadPositions,
   recordFailure,
   resolveFailures,
-  saveCheckpoint,
-  savePositions,
+  saveProgress,
   type FailureRow,
   type LeaseRef,
   type Queryable,
@@ -94,6 +93,8 @@ export class Lane {
   #queue: LaneItem[] = [];
   #blocked = new Map<string, Blocked>();
   #pendingSync: { rows: FailureRow[]; startedAt: number } | null = null;
+  /** During a catch-up that read its stream to the end: the failure row to resolve if every event applies. */
+  #resolveOnSuccess: string | null = null;
   /** Log mode: the last position committed, and the last one queued. */
   committed: LogPosition = START;
   #enqueuedUpTo: LogPosition = START;
@@ -205,11 +206,12 @@ export class Lane {
       seen.add(row.stream);
       const entry = this.#blocked.get(row.stream);
       if (entry && entry.changedAt > startedAt) continue; // changed by this lane after the poll read
-      if (entry && entry.id === row.id && entry.status === row.status) continue;
+      const status = row.status === 'retrying' || row.status === 'parked' ? row.status : 'catchup';
+      if (entry && entry.id === row.id && entry.status === status) continue;
       this.#blocked.set(row.stream, {
         id: row.id,
         position: Number(row.stream_position),
-        status: row.status,
+        status,
         dueAt: row.next_attempt_at ? row.next_attempt_at.getTime() : Date.now(),
         changedAt: startedAt,
       });
@@ -335,17 +337,23 @@ export class Lane {
       this.#blocked.delete(stream);
       return 0;
     }
-    const result = await this.#apply(
-      events.map((event) => ({ event })),
-      events.map(() => false),
-    );
+    // The failure row is resolved (and the stream marked caught up) only in the transaction that applies the stream's
+    // last event: until then the row keeps the stream's catch-up alive across restarts and takeovers.
+    const complete = events.length < options.batchSize;
+    this.#resolveOnSuccess = complete ? entry.id : null;
+    let result: ApplyResult;
+    try {
+      result = await this.#apply(
+        events.map((event) => ({ event })),
+        events.map(() => false),
+      );
+    } finally {
+      this.#resolveOnSuccess = null;
+    }
     this.#afterApply(result);
-    if (!result.failure) {
-      if (events.length === options.batchSize) {
-        this.#blocked.set(stream, { id: null, position: entry.position, status: 'catchup', dueAt: 0, changedAt: Date.now() });
-      } else {
-        this.#blocked.delete(stream);
-      }
+    if (!result.failure && result.consumed === events.length) {
+      if (complete) this.#blocked.delete(stream);
+      else this.#blocked.set(stream, { ...entry, status: 'catchup', dueAt: 0, changedAt: Date.now() });
     }
     return result.handled;
   }
@@ -356,7 +364,7 @@ export class Lane {
     this.#blocked.set(row.stream, {
       id: row.id,
       position: Number(row.stream_position),
-      status: row.status,
+      status: row.status === 'parked' ? 'parked' : 'retrying', // recordFailure returns an active row
       dueAt: row.next_attempt_at ? row.next_attempt_at.getTime() : Infinity,
       changedAt: Date.now(),
     });
@@ -378,7 +386,6 @@ export class Lane {
     for (;;) {
       try {
         const { handled, row } = await this.ctx.store.transaction(async (tx) => {
-          await checkFence(tx, this.ctx.q, this.ctx.lease);
           const context: ProjectionContext = {
             sql: (strings, ...values) => tx.sql(strings, ...values),
             query: (text, params) => tx.query(text, params),
@@ -399,7 +406,7 @@ export class Lane {
             }
             handled++;
           });
-          const row = await this.#commit(tx, items, positions, failure);
+          const row = await this.#commit(tx, items, upTo, positions, failure, false);
           return { handled, row };
         });
         this.ctx.stats.addApplied(handled);
@@ -423,6 +430,7 @@ export class Lane {
     if (consumer.kind !== 'reactor') throw new Error('unreachable');
     let handled = 0;
     let failure: HandlerFailure | null = null;
+    let consumed = items.length;
     let positions: Map<string, number>;
     try {
       const reader = {
@@ -430,6 +438,8 @@ export class Lane {
         readStream: (stream: string, options?: { from?: number; limit?: number }) => store.readStream(stream, options),
       };
       positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
+        // A reactor batch can take long (it calls out for every event): on stop, commit what is done and hand over.
+        if (this.#state !== 'running') throw new StopRequested(index);
         const handler = consumer.handlers[event.type];
         if (!handler) return;
         const context: ReactorContext = {
@@ -449,17 +459,19 @@ export class Lane {
       });
     } catch (error) {
       if (!(error instanceof PartialGuard)) throw error;
-      failure = error.failure;
       positions = error.positions;
-      this.ctx.stats.addFailure();
-      this.ctx.breaker.failure();
+      if (error.reason instanceof StopRequested) {
+        consumed = error.reason.index;
+      } else {
+        failure = error.reason;
+        consumed = failure.index + 1;
+        this.ctx.stats.addFailure();
+        this.ctx.breaker.failure();
+      }
     }
-    const row = await store.transaction(async (tx) => {
-      await checkFence(tx, q, this.ctx.lease);
-      return this.#commit(tx, items, positions, failure);
-    });
+    const row = await store.transaction((tx) => this.#commit(tx, items, consumed, positions, failure, true));
     this.ctx.stats.addApplied(handled);
-    return { consumed: failure ? failure.index + 1 : items.length, handled, failure, failureRow: row };
+    return { consumed, handled, failure, failureRow: row };
   }
 
   /**
@@ -480,8 +492,14 @@ export class Lane {
     const { q, consumer } = this.ctx;
     const streams = new Set<string>();
     for (let i = 0; i < upTo; i++) if (!skip[i]) streams.add(items[i]!.event.stream);
+    // Projections check the fence and lock their positions first, in the transaction their handlers write in;
+    // reactors read positions without a transaction and check the fence when they commit.
     const lock = consumer.kind === 'projection';
-    const known = streams.size > 0 ? await loadPositions(ex, q, consumer.name, [...streams], lock) : new Map<string, number>();
+    const known = lock
+      ? await fenceAndLoadPositions(ex, q, this.ctx.lease, consumer.name, [...streams])
+      : streams.size > 0
+        ? await loadPositions(ex, q, consumer.name, [...streams], false)
+        : new Map<string, number>();
     const changed = new Map<string, number>();
     let duplicates = 0;
     for (let i = 0; i < upTo; i++) {
@@ -506,7 +524,7 @@ export class Lane {
         if (e.streamPosition !== last + 1 || e.streamPosition >= stopAt) continue;
         await run(e, i);
       } catch (error) {
-        if (error instanceof HandlerFailure && !lock) {
+        if ((error instanceof HandlerFailure || error instanceof StopRequested) && !lock) {
           this.ctx.stats.duplicates += duplicates;
           throw new PartialGuard(error, changed);
         }
@@ -522,25 +540,22 @@ export class Lane {
   async #commit(
     tx: Queryable,
     items: LaneItem[],
+    consumed: number,
     positions: Map<string, number>,
     failure: HandlerFailure | null,
+    fence: boolean,
   ): Promise<FailureRow | null> {
     const { q, consumer, options } = this.ctx;
-    await savePositions(tx, q, consumer.name, positions);
-    const consumedLast = items[failure ? failure.index : items.length - 1];
-    if (consumedLast?.pos) {
-      await saveCheckpoint(tx, q, consumer.name, this.partition, formatCheckpoint(consumedLast.pos.txId, consumedLast.pos.globalPosition));
-    }
-    const resolved: string[] = [];
-    for (const [stream, position] of positions) {
-      const entry = this.#blocked.get(stream);
-      if (entry?.id && position >= entry.position) resolved.push(entry.id);
-    }
-    await resolveFailures(tx, q, resolved);
-    for (const [stream, position] of positions) {
-      const entry = this.#blocked.get(stream);
-      if (entry?.id && position >= entry.position) entry.id = null;
-    }
+    const consumedLast = items[consumed - 1];
+    const resolved = this.#resolveOnSuccess && !failure && consumed === items.length ? [this.#resolveOnSuccess] : [];
+    await saveProgress(tx, q, {
+      consumer: consumer.name,
+      partition: this.partition,
+      positions,
+      checkpoint: consumedLast?.pos ? formatCheckpoint(consumedLast.pos.txId, consumedLast.pos.globalPosition) : null,
+      resolved,
+      lease: fence ? this.ctx.lease : null,
+    });
     if (!failure) return null;
     const e = failure.event;
     const code = (failure.error as { code?: unknown }).code;
@@ -563,9 +578,16 @@ export class Lane {
 /** A reactor failure partway through the guard, with the positions reached before it. */
 class PartialGuard extends Error {
   constructor(
-    readonly failure: HandlerFailure,
+    readonly reason: HandlerFailure | StopRequested,
     readonly positions: Map<string, number>,
   ) {
-    super(failure.message);
+    super(reason.message);
+  }
+}
+
+/** The lane is stopping: a reactor batch ends before item `index`. */
+class StopRequested extends Error {
+  constructor(readonly index: number) {
+    super('stop requested');
   }
 }
