@@ -5,7 +5,13 @@
  * Options: --events N (throughput run, default 100000), --streams N (default 1000), --seconds N (latency, default 10)
  */
 import { performance } from 'node:perf_hooks';
-import { createEventStore, createWorker, defineProjection, partitionOf, type EventStore } from '../src/index.js';
+import {
+  createEventStore,
+  createWorker,
+  defineProjection,
+  partitionOf,
+  type EventStore,
+} from '../src/index.js';
 import { quoteIdent } from '../src/store/names.js';
 import { percentile, round, rssMb, type Reporter } from './report.js';
 
@@ -20,7 +26,9 @@ async function freshStore(): Promise<{ store: EventStore; q: string }> {
   const schema = `bench_consumers_${Date.now().toString(36)}`;
   const store = await createEventStore({ url: URL, schema, poolSize: 20 });
   const q = quoteIdent(schema);
-  await store.executor.query(`create table ${q}.totals (stream text primary key, total bigint not null, n int not null)`);
+  await store.executor.query(
+    `create table ${q}.totals (stream text primary key, total bigint not null, n int not null)`,
+  );
   return { store, q };
 }
 
@@ -58,7 +66,10 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
         for (let left = perStream; left > 0; left -= 100) {
           await store.append(
             `bench-${s + k}`,
-            Array.from({ length: Math.min(100, left) }, (_x, i) => ({ type: 'item.added', data: { amount: i } })),
+            Array.from({ length: Math.min(100, left) }, (_x, i) => ({
+              type: 'item.added',
+              data: { amount: i },
+            })),
           );
         }
       }),
@@ -67,7 +78,8 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   const total = perStream * streams;
   // The ceiling: the same UPSERTs from 16 concurrent connections in transactions of 500, with no runtime at all.
   const all: { stream: string; amount: number }[] = [];
-  for await (const e of store.iterateLog({ pageSize: 5000 })) all.push({ stream: e.stream, amount: (e.data as { amount: number }).amount });
+  for await (const e of store.iterateLog({ pageSize: 5000 }))
+    all.push({ stream: e.stream, amount: (e.data as { amount: number }).amount });
   const lanes = Array.from({ length: 16 }, () => [] as typeof all);
   for (const e of all) lanes[partitionOf(e.stream, 16)]!.push(e);
   const rawStarted = performance.now();
@@ -105,7 +117,12 @@ async function throughput(args: string[], reporter: Reporter): Promise<void> {
   await worker.stop();
   const [check] = await store.executor.query<{ n: string }>(`select sum(n) as n from ${q}.totals`);
   if (Number(check!.n) !== total) throw new Error(`projection holds ${check!.n} events, expected ${total}`);
-  reporter.add({ scenario: 'upsert-raw', events: total, partitions: 16, eventsPerSec: Math.round(rawPerSec) });
+  reporter.add({
+    scenario: 'upsert-raw',
+    events: total,
+    partitions: 16,
+    eventsPerSec: Math.round(rawPerSec),
+  });
   reporter.add({
     scenario: 'consumers-log',
     events: total,
@@ -137,7 +154,12 @@ async function latency(args: string[], reporter: Reporter): Promise<void> {
       },
     },
   });
-  const worker = createWorker(store, { from: 'log', consumers: [projection], partitions: 16, pollIntervalMs: arg(args, 'poll', 50) });
+  const worker = createWorker(store, {
+    from: 'log',
+    consumers: [projection],
+    partitions: 16,
+    pollIntervalMs: arg(args, 'poll', 50),
+  });
   await worker.start();
   // A steady 1,000 events/s: 4 writers, each appending one event every 4 ms on a schedule (not back to back).
   const total = rate * seconds;

@@ -108,7 +108,9 @@ export function parkedEvents(store: EventStore): ParkedEvents {
   const q = quoteIdent(store.schema);
   const checkId = (id: unknown): string => {
     if (typeof id !== 'string' || !/^\d{1,19}$/.test(id)) {
-      throw new InvalidArgumentError(`A parked event id is a string of digits from list(), got ${JSON.stringify(id)}.`);
+      throw new InvalidArgumentError(
+        `A parked event id is a string of digits from list(), got ${JSON.stringify(id)}.`,
+      );
     }
     return id;
   };
@@ -116,10 +118,13 @@ export function parkedEvents(store: EventStore): ParkedEvents {
     async list(options = {}) {
       const status = options.status ?? ['parked'];
       if (!Array.isArray(status) || status.some((s: unknown) => typeof s !== 'string' || !STATUSES.has(s))) {
-        throw new InvalidArgumentError(`status must be a list of ${[...STATUSES].join(', ')}, got ${JSON.stringify(status)}.`);
+        throw new InvalidArgumentError(
+          `status must be a list of ${[...STATUSES].join(', ')}, got ${JSON.stringify(status)}.`,
+        );
       }
       const limit = options.limit ?? 100;
-      if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a whole number ≥ 1, got ${String(limit)}.`);
+      if (!Number.isSafeInteger(limit) || limit < 1)
+        throw new InvalidArgumentError(`limit must be a whole number ≥ 1, got ${String(limit)}.`);
       const rows = await store.executor.query<ParkedRow>(
         `select ${COLUMNS} from ${q}.parked_events
           where status = any($1::text[]) and ($2::text is null or consumer = $2)
@@ -141,7 +146,9 @@ export function parkedEvents(store: EventStore): ParkedEvents {
     async skip(id, options) {
       checkId(id);
       if (typeof options?.by !== 'string' || options.by.length === 0) {
-        throw new InvalidArgumentError('skip needs { by: "<who>" } so the skip is recorded with its operator.');
+        throw new InvalidArgumentError(
+          'skip needs { by: "<who>" } so the skip is recorded with its operator.',
+        );
       }
       return store.transaction(async (tx) => {
         const [row] = await tx.query<ParkedRow>(

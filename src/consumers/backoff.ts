@@ -12,10 +12,19 @@ export interface RetryOptions {
   jitter: number;
 }
 
-export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 30_000, jitter: 0.5 };
+export const DEFAULT_RETRY: RetryOptions = {
+  maxAttempts: 10,
+  baseDelayMs: 100,
+  maxDelayMs: 30_000,
+  jitter: 0.5,
+};
 
 /** Exponential backoff with jitter: base · 2^(attempt−1), capped, minus a random share. */
-export function backoffDelay(options: RetryOptions, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  options: RetryOptions,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const exp = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp * (1 - options.jitter * random()));
 }

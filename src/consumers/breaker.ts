@@ -26,7 +26,10 @@ export class Breaker {
   /** How many times it opened; exposed as a metric. */
   opened = 0;
 
-  constructor(options: BreakerOptions, readonly now: () => number = Date.now) {
+  constructor(
+    options: BreakerOptions,
+    readonly now: () => number = Date.now,
+  ) {
     this.#options = options;
   }
 

@@ -32,14 +32,18 @@ export async function callHandler<T>(where: string, fn: () => unknown): Promise<
   } catch (thrown) {
     throw asError(thrown, where);
   }
-  if (typeof result !== 'object' || result === null || typeof (result as { then?: unknown }).then !== 'function') {
+  if (
+    typeof result !== 'object' ||
+    result === null ||
+    typeof (result as { then?: unknown }).then !== 'function'
+  ) {
     throw new HandlerContractError(
       `${where} returned ${describe(result)}, not a promise. Make the handler async (or return a promise) so its work can be awaited.`,
       { returned: typeof result },
     );
   }
   try {
-    return (await (result as PromiseLike<T>));
+    return await (result as PromiseLike<T>);
   } catch (thrown) {
     throw asError(thrown, where);
   }

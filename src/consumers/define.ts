@@ -8,8 +8,14 @@ import type { StoredEvent } from '../events/envelope.js';
 export interface ProjectionContext {
   /** `` await sql`insert into order_summary …` `` — values become parameters, never SQL text. */
   // Function-valued properties, not methods, so handlers can destructure them (`async (e, { sql }) => …`).
-  readonly sql: <R extends object = Record<string, unknown>>(strings: TemplateStringsArray, ...values: unknown[]) => Promise<R[]>;
-  readonly query: <R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<R[]>;
+  readonly sql: <R extends object = Record<string, unknown>>(
+    strings: TemplateStringsArray,
+    ...values: unknown[]
+  ) => Promise<R[]>;
+  readonly query: <R extends object = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+  ) => Promise<R[]>;
 }
 
 /**
@@ -46,7 +52,9 @@ function checkDefinition(
   input: unknown,
 ): { name: string; handlers: Record<string, unknown> } {
   if (typeof input !== 'object' || input === null) {
-    throw new InvalidConsumerError(`${what} takes { name, handlers }, got ${input === null ? 'null' : typeof input}.`);
+    throw new InvalidConsumerError(
+      `${what} takes { name, handlers }, got ${input === null ? 'null' : typeof input}.`,
+    );
   }
   const { name, handlers } = input as { name?: unknown; handlers?: unknown };
   if (typeof name !== 'string' || !CONSUMER_NAME.test(name)) {
@@ -57,13 +65,19 @@ function checkDefinition(
     );
   }
   if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
-    throw new InvalidConsumerError(`${what} ${JSON.stringify(name)}: handlers must be an object of event type → async function.`, {
-      name,
-    });
+    throw new InvalidConsumerError(
+      `${what} ${JSON.stringify(name)}: handlers must be an object of event type → async function.`,
+      {
+        name,
+      },
+    );
   }
   const entries = Object.entries(handlers);
   if (entries.length === 0) {
-    throw new InvalidConsumerError(`${what} ${JSON.stringify(name)}: handlers is empty; give at least one event type.`, { name });
+    throw new InvalidConsumerError(
+      `${what} ${JSON.stringify(name)}: handlers is empty; give at least one event type.`,
+      { name },
+    );
   }
   for (const [type, fn] of entries) {
     if (typeof fn !== 'function') {
@@ -95,20 +109,35 @@ export function defineProjection(definition: {
   handlers: Record<string, ProjectionHandler>;
 }): ProjectionDefinition {
   const { name, handlers } = checkDefinition('defineProjection', definition);
-  return Object.freeze({ kind: 'projection', name, handlers: Object.freeze({ ...handlers }) as ProjectionDefinition['handlers'] });
+  return Object.freeze({
+    kind: 'projection',
+    name,
+    handlers: Object.freeze({ ...handlers }) as ProjectionDefinition['handlers'],
+  });
 }
 
 /**
  * A reactor: handlers that cause side effects outside the database, each through `effect(name, fn)`.
  * Never runs during a rebuild.
  */
-export function defineReactor(definition: { name: string; handlers: Record<string, ReactorHandler> }): ReactorDefinition {
+export function defineReactor(definition: {
+  name: string;
+  handlers: Record<string, ReactorHandler>;
+}): ReactorDefinition {
   const { name, handlers } = checkDefinition('defineReactor', definition);
-  return Object.freeze({ kind: 'reactor', name, handlers: Object.freeze({ ...handlers }) as ReactorDefinition['handlers'] });
+  return Object.freeze({
+    kind: 'reactor',
+    name,
+    handlers: Object.freeze({ ...handlers }) as ReactorDefinition['handlers'],
+  });
 }
 
 export function isConsumerDefinition(value: unknown): value is ConsumerDefinition {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<ConsumerDefinition>;
-  return (v.kind === 'projection' || v.kind === 'reactor') && typeof v.name === 'string' && typeof v.handlers === 'object';
+  return (
+    (v.kind === 'projection' || v.kind === 'reactor') &&
+    typeof v.name === 'string' &&
+    typeof v.handlers === 'object'
+  );
 }

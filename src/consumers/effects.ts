@@ -28,10 +28,14 @@ export async function performEffect(
   lease: LeaseRef,
 ): Promise<EffectOutcome> {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-    throw new InvalidArgumentError(`effect name must be a non-empty string of at most 200 characters, got ${JSON.stringify(name)}.`);
+    throw new InvalidArgumentError(
+      `effect name must be a non-empty string of at most 200 characters, got ${JSON.stringify(name)}.`,
+    );
   }
   if (typeof fn !== 'function') {
-    throw new InvalidArgumentError(`effect(${JSON.stringify(name)}, fn): fn must be a function (idempotencyKey) => Promise, got ${typeof fn}.`);
+    throw new InvalidArgumentError(
+      `effect(${JSON.stringify(name)}, fn): fn must be a function (idempotencyKey) => Promise, got ${typeof fn}.`,
+    );
   }
   const key = idempotencyKey(consumer, eventId, name);
   // The intent is recorded only while this worker still holds the partition's lease (same round trip), so a worker
@@ -57,8 +61,9 @@ export async function performEffect(
   );
   if (row?.status === 'fenced') throw new LeaseLostError(lease.group, lease.partition, lease.token);
   if (row?.status === 'done') return { replayed: true, result: row.result };
-  const result = await callHandler<unknown>(`effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)}`, () =>
-    (fn as (k: string) => unknown)(key),
+  const result = await callHandler<unknown>(
+    `effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)}`,
+    () => (fn as (k: string) => unknown)(key),
   );
   let json: string;
   try {

@@ -219,7 +219,13 @@ export class Lane {
     for (const [stream, entry] of this.#blocked) {
       if (entry.id !== null && !seen.has(stream) && entry.changedAt <= startedAt) {
         // Resolved or skipped by an operator: read the rest of the stream from the store.
-        this.#blocked.set(stream, { id: null, position: entry.position, status: 'catchup', dueAt: 0, changedAt: startedAt });
+        this.#blocked.set(stream, {
+          id: null,
+          position: entry.position,
+          status: 'catchup',
+          dueAt: 0,
+          changedAt: startedAt,
+        });
       }
     }
   }
@@ -372,7 +378,9 @@ export class Lane {
   }
 
   async #apply(items: LaneItem[], skip: boolean[]): Promise<ApplyResult> {
-    return this.ctx.consumer.kind === 'projection' ? this.#applyProjection(items, skip) : this.#applyReactor(items, skip);
+    return this.ctx.consumer.kind === 'projection'
+      ? this.#applyProjection(items, skip)
+      : this.#applyReactor(items, skip);
   }
 
   /**
@@ -398,8 +406,9 @@ export class Lane {
             const handler = consumer.handlers[event.type];
             if (!handler) return;
             try {
-              await callHandler(`Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`, () =>
-                handler(event, context),
+              await callHandler(
+                `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
+                () => handler(event, context),
               );
             } catch (error) {
               throw new HandlerFailure(index, event, error as Error);
@@ -434,8 +443,10 @@ export class Lane {
     let positions: Map<string, number>;
     try {
       const reader = {
-        query: <R extends object>(text: string, params?: readonly unknown[]) => store.executor.query<R>(text, params),
-        readStream: (stream: string, options?: { from?: number; limit?: number }) => store.readStream(stream, options),
+        query: <R extends object>(text: string, params?: readonly unknown[]) =>
+          store.executor.query<R>(text, params),
+        readStream: (stream: string, options?: { from?: number; limit?: number }) =>
+          store.readStream(stream, options),
       };
       positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
         // A reactor batch can take long (it calls out for every event): on stop, commit what is done and hand over.
@@ -444,11 +455,13 @@ export class Lane {
         if (!handler) return;
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
-            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease)).result as T,
+            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease))
+              .result as T,
         };
         try {
-          await callHandler(`Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`, () =>
-            handler(event, context),
+          await callHandler(
+            `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
+            () => handler(event, context),
           );
         } catch (error) {
           // Losing the lease is not the handler's failure: stop the lane, the new owner takes over.
@@ -513,7 +526,10 @@ export class Lane {
       const stopAt = limit && limit.index === i ? limit.position : Infinity;
       try {
         if (e.streamPosition > last + 1 && last + 1 < stopAt) {
-          const missing = await ex.readStream(e.stream, { from: last + 1, limit: e.streamPosition - last - 1 });
+          const missing = await ex.readStream(e.stream, {
+            from: last + 1,
+            limit: e.streamPosition - last - 1,
+          });
           for (const m of missing) {
             if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;
             await run(m, i);
@@ -547,12 +563,15 @@ export class Lane {
   ): Promise<FailureRow | null> {
     const { q, consumer, options } = this.ctx;
     const consumedLast = items[consumed - 1];
-    const resolved = this.#resolveOnSuccess && !failure && consumed === items.length ? [this.#resolveOnSuccess] : [];
+    const resolved =
+      this.#resolveOnSuccess && !failure && consumed === items.length ? [this.#resolveOnSuccess] : [];
     await saveProgress(tx, q, {
       consumer: consumer.name,
       partition: this.partition,
       positions,
-      checkpoint: consumedLast?.pos ? formatCheckpoint(consumedLast.pos.txId, consumedLast.pos.globalPosition) : null,
+      checkpoint: consumedLast?.pos
+        ? formatCheckpoint(consumedLast.pos.txId, consumedLast.pos.globalPosition)
+        : null,
       resolved,
       lease: fence ? this.ctx.lease : null,
     });

@@ -22,7 +22,12 @@ export function registerMetrics(registry: Registry, source: MetricsSource): void
     registers: [registry],
     collect() {
       for (const c of source.consumers) {
-        const figures = { applied: c.stats.applied, duplicate: c.stats.duplicates, failed: c.stats.failures, retried: c.stats.retries };
+        const figures = {
+          applied: c.stats.applied,
+          duplicate: c.stats.duplicates,
+          failed: c.stats.failures,
+          retried: c.stats.retries,
+        };
         for (const [outcome, value] of Object.entries(figures)) {
           const key = `${c.name}\u0000${outcome}`;
           const delta = value - (reported.get(key) ?? 0);

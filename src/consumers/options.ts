@@ -66,14 +66,31 @@ export interface ResolvedWorkerOptions {
 }
 
 const KEYS = new Set([
-  'from', 'consumers', 'partitions', 'group', 'workerId', 'batchSize', 'maxQueuedPerLane', 'readBatchSize',
-  'pollIntervalMs', 'leaseTtlMs', 'heartbeatMs', 'parkedPollMs', 'retry', 'breaker', 'registry', 'onError',
+  'from',
+  'consumers',
+  'partitions',
+  'group',
+  'workerId',
+  'batchSize',
+  'maxQueuedPerLane',
+  'readBatchSize',
+  'pollIntervalMs',
+  'leaseTtlMs',
+  'heartbeatMs',
+  'parkedPollMs',
+  'retry',
+  'breaker',
+  'registry',
+  'onError',
 ]);
 
 function positiveInt(name: string, value: unknown, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value) ?? typeof value}.`, { [name]: value });
+    throw new InvalidArgumentError(
+      `${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value) ?? typeof value}.`,
+      { [name]: value },
+    );
   }
   return value;
 }
@@ -81,7 +98,9 @@ function positiveInt(name: string, value: unknown, fallback: number, min = 1): n
 function subOptions<T extends object>(name: string, value: unknown, defaults: T): Record<string, unknown> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) {
-    throw new InvalidArgumentError(`${name} must be an object, got ${value === null ? 'null' : typeof value}.`);
+    throw new InvalidArgumentError(
+      `${name} must be an object, got ${value === null ? 'null' : typeof value}.`,
+    );
   }
   for (const key of Object.keys(value)) {
     if (!(key in defaults)) {
@@ -96,8 +115,10 @@ function subOptions<T extends object>(name: string, value: unknown, defaults: T)
 
 function isBus(value: unknown): value is Bus {
   return (
-    typeof value === 'object' && value !== null &&
-    typeof (value as Bus).subscribe === 'function' && typeof (value as Bus).kind === 'string'
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Bus).subscribe === 'function' &&
+    typeof (value as Bus).kind === 'string'
   );
 }
 
@@ -108,9 +129,12 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
   const o = options as WorkerOptions;
   for (const key of Object.keys(o)) {
     if (!KEYS.has(key)) {
-      throw new InvalidArgumentError(`Unknown option ${JSON.stringify(key)} for createWorker. Known options: ${[...KEYS].join(', ')}.`, {
-        option: key,
-      });
+      throw new InvalidArgumentError(
+        `Unknown option ${JSON.stringify(key)} for createWorker. Known options: ${[...KEYS].join(', ')}.`,
+        {
+          option: key,
+        },
+      );
     }
   }
   if (o.from !== 'log' && !isBus(o.from)) {
@@ -120,33 +144,50 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     );
   }
   if (!Array.isArray(o.consumers) || o.consumers.length === 0) {
-    throw new InvalidArgumentError('consumers must be a non-empty array of defineProjection/defineReactor results.');
+    throw new InvalidArgumentError(
+      'consumers must be a non-empty array of defineProjection/defineReactor results.',
+    );
   }
   const names = new Set<string>();
   for (const [i, c] of o.consumers.entries()) {
     if (!isConsumerDefinition(c)) {
-      throw new InvalidConsumerError(`consumers[${i}] is not a consumer definition: build it with defineProjection or defineReactor.`, {
-        index: i,
-      });
+      throw new InvalidConsumerError(
+        `consumers[${i}] is not a consumer definition: build it with defineProjection or defineReactor.`,
+        {
+          index: i,
+        },
+      );
     }
     if (names.has(c.name)) {
-      throw new InvalidConsumerError(`Two consumers are named ${JSON.stringify(c.name)}; names key checkpoints, so they must be unique.`, {
-        name: c.name,
-      });
+      throw new InvalidConsumerError(
+        `Two consumers are named ${JSON.stringify(c.name)}; names key checkpoints, so they must be unique.`,
+        {
+          name: c.name,
+        },
+      );
     }
     names.add(c.name);
   }
   const partitions = o.partitions === undefined ? DEFAULT_PARTITIONS : checkPartitionCount(o.partitions);
   const group = o.group ?? [...names].sort().join('+');
   if (typeof group !== 'string' || group.length === 0 || group.length > 200) {
-    throw new InvalidArgumentError(`group must be a non-empty string of at most 200 characters, got ${JSON.stringify(group)}.`);
+    throw new InvalidArgumentError(
+      `group must be a non-empty string of at most 200 characters, got ${JSON.stringify(group)}.`,
+    );
   }
   const workerId = o.workerId ?? randomUUID();
   if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
-    throw new InvalidArgumentError(`workerId must be a non-empty string of at most 200 characters, got ${JSON.stringify(workerId)}.`);
+    throw new InvalidArgumentError(
+      `workerId must be a non-empty string of at most 200 characters, got ${JSON.stringify(workerId)}.`,
+    );
   }
   const leaseTtlMs = positiveInt('leaseTtlMs', o.leaseTtlMs, 10_000, 100);
-  const heartbeatMs = positiveInt('heartbeatMs', o.heartbeatMs, Math.min(2_000, Math.floor(leaseTtlMs / 3)), 10);
+  const heartbeatMs = positiveInt(
+    'heartbeatMs',
+    o.heartbeatMs,
+    Math.min(2_000, Math.floor(leaseTtlMs / 3)),
+    10,
+  );
   if (heartbeatMs * 3 > leaseTtlMs) {
     throw new InvalidArgumentError(
       `heartbeatMs (${heartbeatMs}) must be at most a third of leaseTtlMs (${leaseTtlMs}), so a healthy worker never loses its leases.`,
@@ -161,7 +202,9 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
   };
   if (r.jitter !== undefined) {
     if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1)) {
-      throw new InvalidArgumentError(`retry.jitter must be a number from 0 to 1, got ${JSON.stringify(r.jitter) ?? typeof r.jitter}.`);
+      throw new InvalidArgumentError(
+        `retry.jitter must be a number from 0 to 1, got ${JSON.stringify(r.jitter) ?? typeof r.jitter}.`,
+      );
     }
     retry.jitter = r.jitter;
   }

@@ -29,7 +29,12 @@ export async function loadPositions(
   return new Map(rows.map((r) => [r.stream, Number(r.position)]));
 }
 
-export async function loadPosition(ex: Queryable, q: string, consumer: string, stream: string): Promise<number> {
+export async function loadPosition(
+  ex: Queryable,
+  q: string,
+  consumer: string,
+  stream: string,
+): Promise<number> {
   const [row] = await ex.query<{ position: string }>(
     `select position from ${q}.consumer_streams where consumer = $1 and stream = $2`,
     [consumer, stream],
@@ -37,7 +42,12 @@ export async function loadPosition(ex: Queryable, q: string, consumer: string, s
   return row ? Number(row.position) : 0;
 }
 
-export async function loadCheckpoint(ex: Queryable, q: string, consumer: string, partition: number): Promise<string | null> {
+export async function loadCheckpoint(
+  ex: Queryable,
+  q: string,
+  consumer: string,
+  partition: number,
+): Promise<string | null> {
   const [row] = await ex.query<{ checkpoint: string }>(
     `select checkpoint from ${q}.consumer_checkpoints where consumer = $1 and partition = $2`,
     [consumer, partition],
@@ -87,10 +97,21 @@ export async function recordFailure(ex: Queryable, q: string, f: FailureInput): 
   const parked = attempts >= f.maxAttempts;
   const delay = parked ? null : f.delayMs(attempts);
   const params = [
-    f.consumer, f.partition, f.stream, f.streamPosition, f.eventId, f.eventType, parked ? 'parked' : 'retrying',
-    f.error, f.errorCode, f.stack, attempts, delay,
+    f.consumer,
+    f.partition,
+    f.stream,
+    f.streamPosition,
+    f.eventId,
+    f.eventType,
+    parked ? 'parked' : 'retrying',
+    f.error,
+    f.errorCode,
+    f.stack,
+    attempts,
+    delay,
   ];
-  const columns = 'id, consumer, partition, stream, stream_position, event_id, status, attempts, next_attempt_at';
+  const columns =
+    'id, consumer, partition, stream, stream_position, event_id, status, attempts, next_attempt_at';
   if (current) {
     const [row] = await ex.query<FailureRow>(
       `update ${q}.parked_events set partition = $2, stream_position = $4, event_id = $5, event_type = $6, status = $7,
@@ -200,9 +221,15 @@ export async function saveProgress(
         where id = any($6::bigint[]) and exists (select 1 from fence))
      select (select count(*) from fence)::int as fenced`,
     [
-      p.consumer, p.partition, [...p.positions.keys()], [...p.positions.values()], p.checkpoint, p.resolved,
+      p.consumer,
+      p.partition,
+      [...p.positions.keys()],
+      [...p.positions.values()],
+      p.checkpoint,
+      p.resolved,
       ...(p.lease ? [p.lease.group, p.lease.owner, p.lease.token] : []),
     ],
   );
-  if (p.lease && (!row || row.fenced === 0)) throw new LeaseLostError(p.lease.group, p.lease.partition, p.lease.token);
+  if (p.lease && (!row || row.fenced === 0))
+    throw new LeaseLostError(p.lease.group, p.lease.partition, p.lease.token);
 }

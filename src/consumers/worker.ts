@@ -76,7 +76,9 @@ interface ConsumerRuntime {
  */
 export function createWorker(store: EventStore, options: WorkerOptions): Worker {
   if (typeof store !== 'object' || store === null || typeof store.readLog !== 'function') {
-    throw new InvalidArgumentError('createWorker takes an event store from createEventStore() as its first argument.');
+    throw new InvalidArgumentError(
+      'createWorker takes an event store from createEventStore() as its first argument.',
+    );
   }
   return new WorkerImpl(store, resolveWorkerOptions(options));
 }
@@ -139,7 +141,10 @@ class WorkerImpl implements Worker {
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new WorkerStateError(`Worker ${this.id} was already started; create a new worker to start again.`);
+    if (this.#state !== 'new')
+      throw new WorkerStateError(
+        `Worker ${this.id} was already started; create a new worker to start again.`,
+      );
     const [conflict] = await this.#leases.conflicts();
     if (conflict) {
       this.#state = 'stopped';
@@ -179,7 +184,8 @@ class WorkerImpl implements Worker {
     this.#wakeReader?.();
     await this.#leaseTick.catch(() => undefined);
     await Promise.all(this.#loops);
-    for (const sub of this.#subscriptions.values()) await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
+    for (const sub of this.#subscriptions.values())
+      await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
     this.#subscriptions.clear();
     await Promise.all([...this.#lanes.keys()].map((p) => this.#stopPartition(p, true)));
     await Promise.all(this.#stopping.values());
@@ -391,8 +397,13 @@ class WorkerImpl implements Worker {
   }
 
   async health(consumer?: string): Promise<ConsumerHealth[]> {
-    const selected = consumer === undefined ? this.#consumers : this.#consumers.filter((c) => c.name === consumer);
-    if (selected.length === 0) throw new UnknownConsumerError(consumer, this.#consumers.map((c) => c.name));
+    const selected =
+      consumer === undefined ? this.#consumers : this.#consumers.filter((c) => c.name === consumer);
+    if (selected.length === 0)
+      throw new UnknownConsumerError(
+        consumer,
+        this.#consumers.map((c) => c.name),
+      );
     const out: ConsumerHealth[] = [];
     for (const c of selected) {
       const lag = await readLag(this.#store.executor, this.#q, c.name);

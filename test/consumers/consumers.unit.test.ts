@@ -28,7 +28,10 @@ const ok = defineProjection({ name: 'p', handlers: { 'a.b': async () => {} } });
 
 describe('defineProjection / defineReactor', () => {
   it('keeps the two kinds apart', () => {
-    const r = defineReactor({ name: 'r', handlers: { 'a.b': async (_e, { effect }) => void (await effect('x', async (k) => k)) } });
+    const r = defineReactor({
+      name: 'r',
+      handlers: { 'a.b': async (_e, { effect }) => void (await effect('x', async (k) => k)) },
+    });
     expect(ok.kind).toBe('projection');
     expect(r.kind).toBe('reactor');
     // @ts-expect-error a projection handler gets no effect()
@@ -39,10 +42,16 @@ describe('defineProjection / defineReactor', () => {
 
   it('refuses bad definitions with EVENTLANE_INVALID_CONSUMER', () => {
     expect(codeOf(() => defineProjection(null as never))).toBe(ErrorCodes.INVALID_CONSUMER);
-    expect(codeOf(() => defineProjection({ name: '', handlers: { 'a.b': async () => {} } }))).toBe(ErrorCodes.INVALID_CONSUMER);
-    expect(codeOf(() => defineProjection({ name: 'has space', handlers: { 'a.b': async () => {} } }))).toBe(ErrorCodes.INVALID_CONSUMER);
+    expect(codeOf(() => defineProjection({ name: '', handlers: { 'a.b': async () => {} } }))).toBe(
+      ErrorCodes.INVALID_CONSUMER,
+    );
+    expect(codeOf(() => defineProjection({ name: 'has space', handlers: { 'a.b': async () => {} } }))).toBe(
+      ErrorCodes.INVALID_CONSUMER,
+    );
     expect(codeOf(() => defineReactor({ name: 'r', handlers: {} }))).toBe(ErrorCodes.INVALID_CONSUMER);
-    expect(codeOf(() => defineReactor({ name: 'r', handlers: { 'a.b': 'nope' as never } }))).toBe(ErrorCodes.INVALID_CONSUMER);
+    expect(codeOf(() => defineReactor({ name: 'r', handlers: { 'a.b': 'nope' as never } }))).toBe(
+      ErrorCodes.INVALID_CONSUMER,
+    );
     try {
       defineReactor({ name: 'r', handlers: { 'a.b': 42 as never } });
     } catch (error) {
@@ -54,8 +63,12 @@ describe('defineProjection / defineReactor', () => {
 
 describe('handler contract', () => {
   it('turns a non-promise return into EVENTLANE_HANDLER_CONTRACT', async () => {
-    await expect(callHandler('Handler x', () => 42)).rejects.toMatchObject({ code: ErrorCodes.HANDLER_CONTRACT });
-    await expect(callHandler('Handler x', () => undefined)).rejects.toThrow(/returned undefined, not a promise/);
+    await expect(callHandler('Handler x', () => 42)).rejects.toMatchObject({
+      code: ErrorCodes.HANDLER_CONTRACT,
+    });
+    await expect(callHandler('Handler x', () => undefined)).rejects.toThrow(
+      /returned undefined, not a promise/,
+    );
   });
 
   it('turns thrown non-errors into EVENTLANE_HANDLER_CONTRACT, keeping real errors', async () => {
@@ -90,7 +103,9 @@ describe('createWorker options', () => {
     expect(bad({ breaker: { threshold: 0 } })).toBe(ErrorCodes.INVALID_ARGUMENT);
     expect(bad({ pollIntervalMs: 'fast' as never })).toBe(ErrorCodes.INVALID_ARGUMENT);
     expect(bad({ colour: 'blue' })).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect(codeOf(() => createWorker(null as never, { from: 'log', consumers: [ok] }))).toBe(ErrorCodes.INVALID_ARGUMENT);
+    expect(codeOf(() => createWorker(null as never, { from: 'log', consumers: [ok] }))).toBe(
+      ErrorCodes.INVALID_ARGUMENT,
+    );
   });
 
   it('refuses consumers that are not definitions, or share a name', () => {

@@ -1,6 +1,13 @@
 /* eslint-disable @typescript-eslint/require-await -- handlers and deliveries must return promises; these have nothing to await */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWorker, defineProjection, defineReactor, ErrorCodes, parkedEvents, type EventStore } from '../../src/index.js';
+import {
+  createWorker,
+  defineProjection,
+  defineReactor,
+  ErrorCodes,
+  parkedEvents,
+  type EventStore,
+} from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
 import { openPgStore, waitFor } from './helpers.js';
@@ -59,7 +66,12 @@ describe.skipIf(!pgAvailable())('effect journal (PostgreSQL)', () => {
         },
       },
     });
-    const worker = createWorker(store, { from: 'log', consumers: [mailer], partitions: 2, retry: { baseDelayMs: 5 } });
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [mailer],
+      partitions: 2,
+      retry: { baseDelayMs: 5 },
+    });
     cleanups.push(() => worker.stop());
     await worker.start();
     await waitFor('done', async () => (await worker.health())[0]!.eventsBehind === 0);
@@ -87,7 +99,12 @@ describe.skipIf(!pgAvailable())('handlers that break their contract (PostgreSQL)
         'throws.string': () => Promise.reject('just a string'),
       },
     });
-    const worker = createWorker(store, { from: 'log', consumers: [p], partitions: 2, retry: { maxAttempts: 2, baseDelayMs: 5 } });
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [p],
+      partitions: 2,
+      retry: { maxAttempts: 2, baseDelayMs: 5 },
+    });
     cleanups.push(() => worker.stop());
     await worker.start();
     const parked = parkedEvents(store);
@@ -95,8 +112,12 @@ describe.skipIf(!pgAvailable())('handlers that break their contract (PostgreSQL)
     const list = await parked.list();
     expect(list.map((e) => e.errorCode)).toEqual([ErrorCodes.HANDLER_CONTRACT, ErrorCodes.HANDLER_CONTRACT]);
     expect(list.find((e) => e.stream === 'x-1')!.error).toContain('returned number 42, not a promise');
-    expect(list.find((e) => e.stream === 'x-2')!.error).toContain('threw the string "just a string", not an Error');
+    expect(list.find((e) => e.stream === 'x-2')!.error).toContain(
+      'threw the string "just a string", not an Error',
+    );
     await expect(parked.retry('999999')).rejects.toMatchObject({ code: ErrorCodes.PARKED_EVENT_NOT_FOUND });
-    await expect(parked.skip(list[0]!.id, { by: '' })).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    await expect(parked.skip(list[0]!.id, { by: '' })).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_ARGUMENT,
+    });
   });
 });

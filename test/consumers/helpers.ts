@@ -6,7 +6,12 @@ export async function openPgStore(options: { poolSize?: number } = {}): Promise<
   return createEventStore({ url: SERVICES.postgres.url, schema: uniqueSchema(), ...options });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -20,7 +25,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Appends `total` events of type `item.added` ({ amount }) over `streams` streams, a few per call. */
-export async function appendSpread(store: EventStore, total: number, streams: number, prefix = 's'): Promise<void> {
+export async function appendSpread(
+  store: EventStore,
+  total: number,
+  streams: number,
+  prefix = 's',
+): Promise<void> {
   let n = 0;
   let i = 0;
   const writers = 4;
@@ -31,7 +41,10 @@ export async function appendSpread(store: EventStore, total: number, streams: nu
       const stream = `${prefix}-${i++ % streams}`;
       await store.append(
         stream,
-        Array.from({ length: count }, () => ({ type: 'item.added', data: { amount: 1 + Math.floor(Math.random() * 10) } })),
+        Array.from({ length: count }, () => ({
+          type: 'item.added',
+          data: { amount: 1 + Math.floor(Math.random() * 10) },
+        })),
       );
     }
   };

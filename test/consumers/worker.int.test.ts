@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWorker, defineProjection, defineReactor, parkedEvents, type EventStore, type Worker } from '../../src/index.js';
+import {
+  createWorker,
+  defineProjection,
+  defineReactor,
+  parkedEvents,
+  type EventStore,
+  type Worker,
+} from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
 import { appendSpread, openPgStore, sleep, waitFor } from './helpers.js';
@@ -12,7 +19,9 @@ afterEach(async () => {
 async function setup(): Promise<{ store: EventStore; q: string }> {
   const store = await openPgStore();
   const q = quoteIdent(store.schema);
-  await store.executor.query(`create table ${q}.totals (stream text primary key, total bigint not null, n int not null, last int not null)`);
+  await store.executor.query(
+    `create table ${q}.totals (stream text primary key, total bigint not null, n int not null, last int not null)`,
+  );
   cleanups.push(async () => {
     await store.close();
     await dropSchema(store.schema);
@@ -26,9 +35,12 @@ function totalsProjection(q: string, name = 'totals', fail?: (stream: string, po
     handlers: {
       'item.added': async (e, { query }) => {
         if (fail?.(e.stream, e.streamPosition)) throw new Error(`failing ${e.stream}@${e.streamPosition}`);
-        const [row] = await query<{ last: number }>(`select last from ${q}.totals where stream = $1`, [e.stream]);
+        const [row] = await query<{ last: number }>(`select last from ${q}.totals where stream = $1`, [
+          e.stream,
+        ]);
         // The order guard's promise, checked from inside: each stream arrives contiguous and increasing.
-        if ((row?.last ?? 0) + 1 !== e.streamPosition) throw new Error(`out of order: ${e.stream} ${row?.last} → ${e.streamPosition}`);
+        if ((row?.last ?? 0) + 1 !== e.streamPosition)
+          throw new Error(`out of order: ${e.stream} ${row?.last} → ${e.streamPosition}`);
         await query(
           `insert into ${q}.totals (stream, total, n, last) values ($1, $2, 1, $3)
            on conflict (stream) do update set total = totals.total + excluded.total, n = totals.n + 1, last = excluded.last`,
@@ -39,7 +51,11 @@ function totalsProjection(q: string, name = 'totals', fail?: (stream: string, po
   });
 }
 
-async function expectFold(store: EventStore, q: string, except: (stream: string) => boolean = () => false): Promise<void> {
+async function expectFold(
+  store: EventStore,
+  q: string,
+  except: (stream: string) => boolean = () => false,
+): Promise<void> {
   const expected = new Map<string, { total: number; n: number }>();
   for await (const e of store.iterateLog()) {
     if (except(e.stream)) continue;
@@ -48,8 +64,12 @@ async function expectFold(store: EventStore, q: string, except: (stream: string)
     t.n += 1;
     expected.set(e.stream, t);
   }
-  const rows = await store.executor.query<{ stream: string; total: string; n: number }>(`select * from ${q}.totals`);
-  const actual = new Map(rows.filter((r) => !except(r.stream)).map((r) => [r.stream, { total: Number(r.total), n: r.n }]));
+  const rows = await store.executor.query<{ stream: string; total: string; n: number }>(
+    `select * from ${q}.totals`,
+  );
+  const actual = new Map(
+    rows.filter((r) => !except(r.stream)).map((r) => [r.stream, { total: Number(r.total), n: r.n }]),
+  );
   expect(actual).toEqual(expected);
 }
 
@@ -62,14 +82,22 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
   it('applies every event once, in stream order, and reports no lag afterwards', async () => {
     const { store, q } = await setup();
     await appendSpread(store, 2000, 50);
-    const worker = track(createWorker(store, { from: 'log', consumers: [totalsProjection(q)], partitions: 4 }));
+    const worker = track(
+      createWorker(store, { from: 'log', consumers: [totalsProjection(q)], partitions: 4 }),
+    );
     await worker.start();
     expect(worker.partitions()).toEqual([0, 1, 2, 3]);
     await appendSpread(store, 1000, 50);
     await waitFor('lag 0', async () => (await worker.health())[0]!.eventsBehind === 0);
     await expectFold(store, q);
     const [h] = await worker.health();
-    expect(h).toMatchObject({ consumer: 'totals', kind: 'projection', eventsBehind: 0, parked: 0, breaker: 'closed' });
+    expect(h).toMatchObject({
+      consumer: 'totals',
+      kind: 'projection',
+      eventsBehind: 0,
+      parked: 0,
+      breaker: 'closed',
+    });
     expect(h!.applied).toBe(3000);
     const text = await worker.metrics.metrics();
     expect(text).toContain('eventlane_consumer_events_total{consumer="totals",outcome="applied"} 3000');
@@ -80,10 +108,20 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     const { store, q } = await setup();
     // One append per stream: an event dropped by a lane has no later event of its stream to reveal the gap.
     for (let s = 0; s < 100; s++) {
-      await store.append(`one-${s}`, Array.from({ length: 30 }, () => ({ type: 'item.added', data: { amount: 1 } })));
+      await store.append(
+        `one-${s}`,
+        Array.from({ length: 30 }, () => ({ type: 'item.added', data: { amount: 1 } })),
+      );
     }
     const worker = track(
-      createWorker(store, { from: 'log', consumers: [totalsProjection(q)], partitions: 2, maxQueuedPerLane: 30, readBatchSize: 100, batchSize: 20 }),
+      createWorker(store, {
+        from: 'log',
+        consumers: [totalsProjection(q)],
+        partitions: 2,
+        maxQueuedPerLane: 30,
+        readBatchSize: 100,
+        batchSize: 20,
+      }),
     );
     await worker.start();
     await waitFor('lag 0', async () => (await worker.health())[0]!.eventsBehind === 0);
@@ -93,7 +131,13 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
 
   it('shares partitions between two workers and rebalances when one leaves', async () => {
     const { store, q } = await setup();
-    const opts = { from: 'log' as const, consumers: [totalsProjection(q)], partitions: 8, leaseTtlMs: 1500, heartbeatMs: 100 };
+    const opts = {
+      from: 'log' as const,
+      consumers: [totalsProjection(q)],
+      partitions: 8,
+      leaseTtlMs: 1500,
+      heartbeatMs: 100,
+    };
     const a = track(createWorker(store, { ...opts, workerId: 'a' }));
     const b = track(createWorker(store, { ...opts, workerId: 'b' }));
     await a.start();
@@ -130,14 +174,21 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
       `update ${q}.partition_leases set owner = 'thief', fencing_token = fencing_token + 1, heartbeat_at = now() + interval '1 second'`,
     );
     await appendSpread(store, 50, 5);
-    await waitFor('lease lost', () => errors.includes('EVENTLANE_LEASE_LOST') || worker.partitions().length === 0, 5000, 10);
+    await waitFor(
+      'lease lost',
+      () => errors.includes('EVENTLANE_LEASE_LOST') || worker.partitions().length === 0,
+      5000,
+      10,
+    );
     const [mid] = await store.executor.query<{ n: string }>(`select sum(n)::text as n from ${q}.totals`);
     expect(Number(mid!.n)).toBe(100); // nothing committed without the lease
     // The thief never renews: the lease expires and the worker takes it back with a newer token.
     await waitFor('taken back', () => worker.partitions().length === 1, 10_000);
     await waitFor('lag 0', async () => (await worker.health())[0]!.eventsBehind === 0);
     await expectFold(store, q);
-    const [lease] = await store.executor.query<{ fencing_token: string }>(`select fencing_token from ${q}.partition_leases`);
+    const [lease] = await store.executor.query<{ fencing_token: string }>(
+      `select fencing_token from ${q}.partition_leases`,
+    );
     expect(Number(lease!.fencing_token)).toBe(3);
   });
 
@@ -148,15 +199,24 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     const a = track(createWorker(store, { from: 'log', consumers: [p], partitions: 2 }));
     await a.start();
     const b = createWorker(store, { from: 'log', consumers: [p, other], partitions: 2 });
-    await expect(b.start()).rejects.toMatchObject({ code: 'EVENTLANE_WORKER_STATE', message: expect.stringContaining('[totals]') });
-    const c = track(createWorker(store, { from: 'log', consumers: [p, other], partitions: 2, group: 'totals' }));
+    await expect(b.start()).rejects.toMatchObject({
+      code: 'EVENTLANE_WORKER_STATE',
+      message: expect.stringContaining('[totals]'),
+    });
+    const c = track(
+      createWorker(store, { from: 'log', consumers: [p, other], partitions: 2, group: 'totals' }),
+    );
     await c.start();
   });
 
   it('parks a poison event; its stream waits, others finish; retry drains in order; skip is recorded', async () => {
     const { store, q } = await setup();
     let broken = true;
-    const projection = totalsProjection(q, 'totals', (stream, pos) => broken && stream === 's-3' && pos === 2);
+    const projection = totalsProjection(
+      q,
+      'totals',
+      (stream, pos) => broken && stream === 's-3' && pos === 2,
+    );
     const worker = track(
       createWorker(store, {
         from: 'log',
@@ -171,18 +231,31 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     const parked = parkedEvents(store);
     await waitFor('the poison event parked', async () => (await parked.list()).length === 1);
     await waitFor('other streams done', async () => {
-      const [row] = await store.executor.query<{ n: string }>(`select count(*) as n from ${q}.totals where stream <> 's-3'`);
-      return Number(row!.n) === 9 && (await worker.health())[0]!.eventsBehind === (await store.streamVersion('s-3')) - 1;
+      const [row] = await store.executor.query<{ n: string }>(
+        `select count(*) as n from ${q}.totals where stream <> 's-3'`,
+      );
+      return (
+        Number(row!.n) === 9 &&
+        (await worker.health())[0]!.eventsBehind === (await store.streamVersion('s-3')) - 1
+      );
     });
     await expectFold(store, q, (s) => s === 's-3');
     const [p] = await parked.list();
-    expect(p).toMatchObject({ consumer: 'totals', stream: 's-3', streamPosition: 2, status: 'parked', attempts: 3 });
+    expect(p).toMatchObject({
+      consumer: 'totals',
+      stream: 's-3',
+      streamPosition: 2,
+      status: 'parked',
+      attempts: 3,
+    });
     expect(p!.error).toContain('failing s-3@2');
     expect(p!.stack).toContain('Error');
     const [h] = await worker.health();
     expect(h!.parked).toBe(1);
     // Its stream waited: only position 1 was applied.
-    const [s3] = await store.executor.query<{ last: number }>(`select last from ${q}.totals where stream = 's-3'`);
+    const [s3] = await store.executor.query<{ last: number }>(
+      `select last from ${q}.totals where stream = 's-3'`,
+    );
     expect(s3!.last).toBe(1);
 
     broken = false;
@@ -190,14 +263,25 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     await waitFor('drained', async () => (await worker.health())[0]!.eventsBehind === 0);
     await expectFold(store, q);
     expect(await parked.list()).toEqual([]);
-    expect((await parked.list({ status: ['resolved'] }))[0]).toMatchObject({ stream: 's-3', status: 'resolved' });
+    expect((await parked.list({ status: ['resolved'] }))[0]).toMatchObject({
+      stream: 's-3',
+      status: 'resolved',
+    });
     expect((await parked.list({ status: ['resolved'] }))[0]!.caughtUpAt).toBeInstanceOf(Date);
 
     // Skip: a second poison event, skipped by an operator; the stream continues after it.
     broken = true;
     const skipping = totalsProjection(q, 'totals2', (stream, pos) => stream === 's-4' && pos === 1);
     await store.executor.exec(`truncate ${q}.totals`);
-    const w2 = track(createWorker(store, { from: 'log', consumers: [skipping], partitions: 4, retry: { maxAttempts: 2, baseDelayMs: 5 }, parkedPollMs: 50 }));
+    const w2 = track(
+      createWorker(store, {
+        from: 'log',
+        consumers: [skipping],
+        partitions: 4,
+        retry: { maxAttempts: 2, baseDelayMs: 5 },
+        parkedPollMs: 50,
+      }),
+    );
     await w2.start();
     await waitFor('parked s-4', async () => (await parked.list({ consumer: 'totals2' })).length === 1);
     const [p2] = await parked.list({ consumer: 'totals2' });
@@ -207,10 +291,15 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     expect(skipped).toMatchObject({ status: 'skipped', skippedBy: 'alice', skipReason: 'bad data' });
     expect(skipped.skippedAt).toBeInstanceOf(Date);
     await waitFor('drained after skip', async () => (await w2.health())[0]!.eventsBehind === 0);
-    const [s4] = await store.executor.query<{ last: number }>(`select last from ${q}.totals where stream = 's-4'`);
+    const [s4] = await store.executor.query<{ last: number }>(
+      `select last from ${q}.totals where stream = 's-4'`,
+    );
     expect(s4!.last).toBe(await store.streamVersion('s-4'));
     expect((await parked.list({ consumer: 'totals2', status: ['skipped'] }))[0]!.skippedBy).toBe('alice');
-    await waitFor('skip caught up', async () => (await parked.list({ consumer: 'totals2', status: ['skipped'] }))[0]!.caughtUpAt !== null);
+    await waitFor(
+      'skip caught up',
+      async () => (await parked.list({ consumer: 'totals2', status: ['skipped'] }))[0]!.caughtUpAt !== null,
+    );
   });
 
   it('opens the breaker on a failing dependency and drops calls to the probe rate', async () => {
@@ -245,7 +334,9 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     // Closed, it ran ≥ 20 failing calls in well under a second; open, about one probe per 400 ms cool-down.
     expect(before).toBeGreaterThanOrEqual(20);
     expect(during).toBeLessThanOrEqual(6);
-    expect(await worker.metrics.metrics()).toMatch(/eventlane_consumer_breaker_state\{consumer="mailer"\} [12]/);
+    expect(await worker.metrics.metrics()).toMatch(
+      /eventlane_consumer_breaker_state\{consumer="mailer"\} [12]/,
+    );
     console.log(`breaker: ${before} calls before opening, ${during} in the 2 s after (probe every 400 ms)`);
   });
 });
