@@ -87,12 +87,15 @@ create table :SCHEMA:.parked_events (
   next_attempt_at timestamp with time zone,
   parked_at timestamp with time zone,
   resolved_at timestamp with time zone,
+  caught_up_at timestamp with time zone,
   skipped_by text,
   skipped_at timestamp with time zone,
   skip_reason text,
   constraint parked_events_pkey PRIMARY KEY (id),
   constraint parked_events_status_check CHECK ((status = ANY (ARRAY['retrying'::text, 'parked'::text, 'resolved'::text, 'skipped'::text])))
 );
+
+CREATE INDEX parked_events_catchup_idx ON :SCHEMA:.parked_events USING btree (consumer, partition) WHERE (caught_up_at IS NULL);
 
 CREATE INDEX parked_events_consumer_idx ON :SCHEMA:.parked_events USING btree (consumer, status, partition);
 

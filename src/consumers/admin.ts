@@ -21,6 +21,8 @@ export interface ParkedEvent {
   nextAttemptAt: Date | null;
   parkedAt: Date | null;
   resolvedAt: Date | null;
+  /** When the rest of the stream was applied after a resolve or skip; null while it is being caught up. */
+  caughtUpAt: Date | null;
   skippedBy: string | null;
   skippedAt: Date | null;
   skipReason: string | null;
@@ -44,6 +46,7 @@ interface ParkedRow {
   next_attempt_at: Date | null;
   parked_at: Date | null;
   resolved_at: Date | null;
+  caught_up_at: Date | null;
   skipped_by: string | null;
   skipped_at: Date | null;
   skip_reason: string | null;
@@ -68,6 +71,7 @@ function toParked(r: ParkedRow): ParkedEvent {
     nextAttemptAt: r.next_attempt_at,
     parkedAt: r.parked_at,
     resolvedAt: r.resolved_at,
+    caughtUpAt: r.caught_up_at,
     skippedBy: r.skipped_by,
     skippedAt: r.skipped_at,
     skipReason: r.skip_reason,

@@ -2,35 +2,22 @@ import type { Delivery } from '../bus/types.js';
 import { isEventlaneError, ErrorCodes } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { EventStore } from '../store/event-store.js';
-import { formatCheckpoint, parseCheckpoint, type LogPosition } from '../store/names.js';
-import { backoffDelay } from './backoff.js';
+import { parseCheckpoint, type LogPosition } from '../store/names.js';
 import type { Breaker } from './breaker.js';
-import { callHandler } from './call.js';
-import type { ConsumerDefinition, ProjectionContext, ReactorContext } from './define.js';
-import { performEffect } from './effects.js';
+import type { ConsumerDefinition } from './define.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import {
-  checkFence,
   loadActiveFailures,
   loadCheckpoint,
   loadPosition,
-  loadPositions,
-  recordFailure,
   resolveFailures,
-  saveCheckpoint,
-  savePositions,
   type FailureRow,
   type LeaseRef,
-  type Queryable,
 } from './sql.js';
 import type { ConsumerStats } from './stats.js';
+import { BatchApplier, type ApplyResult, type LaneItem } from './apply-batch.js';
 
-/** One event waiting in a lane: from the log (with its parsed position) or from a bus (with its delivery). */
-export interface LaneItem {
-  event: StoredEvent;
-  pos?: LogPosition;
-  delivery?: Delivery;
-}
+export type { LaneItem } from './apply-batch.js';
 
 /** A stream that waits: behind a failing event ('retrying', 'parked') or to be read from the store ('catchup'). */
 interface Blocked {
@@ -39,25 +26,6 @@ interface Blocked {
   status: 'retrying' | 'parked' | 'catchup';
   dueAt: number;
   changedAt: number;
-}
-
-/** Internal signal: the handler for `event` (reached while processing item `index`) failed with `error`. */
-class HandlerFailure extends Error {
-  constructor(
-    readonly index: number,
-    readonly event: StoredEvent,
-    readonly error: Error,
-  ) {
-    super(error.message);
-  }
-}
-
-interface ApplyResult {
-  /** Items [0, consumed) are done: committed, or recorded as failed with their stream blocked. */
-  consumed: number;
-  handled: number;
-  failure: HandlerFailure | null;
-  failureRow: FailureRow | null;
 }
 
 export interface LaneContext {
@@ -94,6 +62,8 @@ export class Lane {
   #queue: LaneItem[] = [];
   #blocked = new Map<string, Blocked>();
   #pendingSync: { rows: FailureRow[]; startedAt: number } | null = null;
+  /** During a catch-up that read its stream to the end: the failure row to resolve if every event applies. */
+  #resolveOnSuccess: string | null = null;
   /** Log mode: the last position committed, and the last one queued. */
   committed: LogPosition = START;
   #enqueuedUpTo: LogPosition = START;
@@ -103,10 +73,16 @@ export class Lane {
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
+  readonly #applier: BatchApplier;
 
   constructor(ctx: LaneContext) {
     this.ctx = ctx;
     this.partition = ctx.lease.partition;
+    this.#applier = new BatchApplier(ctx, {
+      partition: this.partition,
+      running: () => this.#state === 'running',
+      resolveOnSuccess: () => this.#resolveOnSuccess,
+    });
   }
 
   get name(): string {
@@ -205,11 +181,12 @@ export class Lane {
       seen.add(row.stream);
       const entry = this.#blocked.get(row.stream);
       if (entry && entry.changedAt > startedAt) continue; // changed by this lane after the poll read
-      if (entry && entry.id === row.id && entry.status === row.status) continue;
+      const status = row.status === 'retrying' || row.status === 'parked' ? row.status : 'catchup';
+      if (entry && entry.id === row.id && entry.status === status) continue;
       this.#blocked.set(row.stream, {
         id: row.id,
         position: Number(row.stream_position),
-        status: row.status,
+        status,
         dueAt: row.next_attempt_at ? row.next_attempt_at.getTime() : Date.now(),
         changedAt: startedAt,
       });
@@ -319,7 +296,7 @@ export class Lane {
     const { batchSize } = this.ctx.options;
     const items = this.#queue.slice(0, batchSize);
     const skip = items.map((i) => this.#blocked.has(i.event.stream));
-    const result = await this.#apply(items, skip);
+    const result = await this.#applier.apply(items, skip);
     this.#queue.splice(0, result.consumed);
     const last = items[result.consumed - 1];
     if (last?.pos) this.committed = last.pos;
@@ -341,23 +318,23 @@ export class Lane {
       this.#blocked.delete(stream);
       return 0;
     }
-    const result = await this.#apply(
-      events.map((event) => ({ event })),
-      events.map(() => false),
-    );
+    // The failure row is resolved (and the stream marked caught up) only in the transaction that applies the stream's
+    // last event: until then the row keeps the stream's catch-up alive across restarts and takeovers.
+    const complete = events.length < options.batchSize;
+    this.#resolveOnSuccess = complete ? entry.id : null;
+    let result: ApplyResult;
+    try {
+      result = await this.#applier.apply(
+        events.map((event) => ({ event })),
+        events.map(() => false),
+      );
+    } finally {
+      this.#resolveOnSuccess = null;
+    }
     this.#afterApply(result);
-    if (!result.failure) {
-      if (events.length === options.batchSize) {
-        this.#blocked.set(stream, {
-          id: null,
-          position: entry.position,
-          status: 'catchup',
-          dueAt: 0,
-          changedAt: Date.now(),
-        });
-      } else {
-        this.#blocked.delete(stream);
-      }
+    if (!result.failure && result.consumed === events.length) {
+      if (complete) this.#blocked.delete(stream);
+      else this.#blocked.set(stream, { ...entry, status: 'catchup', dueAt: 0, changedAt: Date.now() });
     }
     return result.handled;
   }
@@ -368,235 +345,10 @@ export class Lane {
     this.#blocked.set(row.stream, {
       id: row.id,
       position: Number(row.stream_position),
-      status: row.status,
+      status: row.status === 'parked' ? 'parked' : 'retrying', // recordFailure returns an active row
       dueAt: row.next_attempt_at ? row.next_attempt_at.getTime() : Infinity,
       changedAt: Date.now(),
     });
     if (row.status === 'parked') this.ctx.stats.parkedTransitions++;
-  }
-
-  async #apply(items: LaneItem[], skip: boolean[]): Promise<ApplyResult> {
-    return this.ctx.consumer.kind === 'projection'
-      ? this.#applyProjection(items, skip)
-      : this.#applyReactor(items, skip);
-  }
-
-  /**
-   * Projections run inside the transaction that also moves the order guard and the checkpoint. When a handler
-   * fails, the transaction is rolled back and the prefix before the failing item is applied again together with the
-   * failure record: projection handlers only touch the database, so running them again is safe.
-   */
-  async #applyProjection(items: LaneItem[], skip: boolean[]): Promise<ApplyResult> {
-    let upTo = items.length;
-    let failure: HandlerFailure | null = null;
-    for (;;) {
-      try {
-        const { handled, row } = await this.ctx.store.transaction(async (tx) => {
-          await checkFence(tx, this.ctx.q, this.ctx.lease);
-          const context: ProjectionContext = {
-            sql: (strings, ...values) => tx.sql(strings, ...values),
-            query: (text, params) => tx.query(text, params),
-          };
-          const { consumer } = this.ctx;
-          if (consumer.kind !== 'projection') throw new Error('unreachable');
-          let handled = 0;
-          const limit = failure ? { index: failure.index, position: failure.event.streamPosition } : null;
-          const positions = await this.#guard(tx, items, skip, upTo, limit, async (event, index) => {
-            const handler = consumer.handlers[event.type];
-            if (!handler) return;
-            try {
-              await callHandler(
-                `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
-                () => handler(event, context),
-              );
-            } catch (error) {
-              throw new HandlerFailure(index, event, error as Error);
-            }
-            handled++;
-          });
-          const row = await this.#commit(tx, items, positions, failure);
-          return { handled, row };
-        });
-        this.ctx.stats.addApplied(handled);
-        return { consumed: upTo, handled, failure, failureRow: row };
-      } catch (error) {
-        if (!(error instanceof HandlerFailure)) throw error;
-        this.ctx.stats.addFailure();
-        this.ctx.breaker.failure();
-        failure = error;
-        upTo = error.index + 1;
-      }
-    }
-  }
-
-  /**
-   * Reactors run their handlers outside any transaction (their effects are outside the database and journaled on
-   * their own), then commit the order guard, checkpoint and any failure together.
-   */
-  async #applyReactor(items: LaneItem[], skip: boolean[]): Promise<ApplyResult> {
-    const { consumer, store, q } = this.ctx;
-    if (consumer.kind !== 'reactor') throw new Error('unreachable');
-    let handled = 0;
-    let failure: HandlerFailure | null = null;
-    let positions: Map<string, number>;
-    try {
-      const reader = {
-        query: <R extends object>(text: string, params?: readonly unknown[]) =>
-          store.executor.query<R>(text, params),
-        readStream: (stream: string, options?: { from?: number; limit?: number }) =>
-          store.readStream(stream, options),
-      };
-      positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
-        const handler = consumer.handlers[event.type];
-        if (!handler) return;
-        const context: ReactorContext = {
-          effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
-            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease))
-              .result as T,
-        };
-        try {
-          await callHandler(
-            `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
-            () => handler(event, context),
-          );
-        } catch (error) {
-          // Losing the lease is not the handler's failure: stop the lane, the new owner takes over.
-          if (isEventlaneError(error, ErrorCodes.LEASE_LOST)) throw error;
-          throw new HandlerFailure(index, event, error as Error);
-        }
-        handled++;
-      });
-    } catch (error) {
-      if (!(error instanceof PartialGuard)) throw error;
-      failure = error.failure;
-      positions = error.positions;
-      this.ctx.stats.addFailure();
-      this.ctx.breaker.failure();
-    }
-    const row = await store.transaction(async (tx) => {
-      await checkFence(tx, q, this.ctx.lease);
-      return this.#commit(tx, items, positions, failure);
-    });
-    this.ctx.stats.addApplied(handled);
-    return { consumed: failure ? failure.index + 1 : items.length, handled, failure, failureRow: row };
-  }
-
-  /**
-   * The order guard. For each item before `upTo`: at or below the stream's last applied position it is a duplicate;
-   * the next one is applied; a later one is early, and the missing events are read from the store first.
-   * Returns the streams' new positions. Reactors get the positions reached before a failure back (PartialGuard).
-   * With `limit` (a projection applying the prefix before a failure), the item at `limit.index` only gets its missing
-   * events below the failing position applied, so the stream stops exactly at the failing event.
-   */
-  async #guard(
-    ex: Queryable & Pick<EventStore, 'readStream'>,
-    items: LaneItem[],
-    skip: boolean[],
-    upTo: number,
-    limit: { index: number; position: number } | null,
-    run: (event: StoredEvent, index: number) => Promise<void>,
-  ): Promise<Map<string, number>> {
-    const { q, consumer } = this.ctx;
-    const streams = new Set<string>();
-    for (let i = 0; i < upTo; i++) if (!skip[i]) streams.add(items[i]!.event.stream);
-    const lock = consumer.kind === 'projection';
-    const known =
-      streams.size > 0
-        ? await loadPositions(ex, q, consumer.name, [...streams], lock)
-        : new Map<string, number>();
-    const changed = new Map<string, number>();
-    let duplicates = 0;
-    for (let i = 0; i < upTo; i++) {
-      if (skip[i]) continue;
-      const e = items[i]!.event;
-      let last = changed.get(e.stream) ?? known.get(e.stream) ?? 0;
-      if (e.streamPosition <= last) {
-        duplicates++;
-        continue;
-      }
-      const stopAt = limit && limit.index === i ? limit.position : Infinity;
-      try {
-        if (e.streamPosition > last + 1 && last + 1 < stopAt) {
-          const missing = await ex.readStream(e.stream, {
-            from: last + 1,
-            limit: e.streamPosition - last - 1,
-          });
-          for (const m of missing) {
-            if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;
-            await run(m, i);
-            last = m.streamPosition;
-            changed.set(e.stream, last);
-          }
-        }
-        if (e.streamPosition !== last + 1 || e.streamPosition >= stopAt) continue;
-        await run(e, i);
-      } catch (error) {
-        if (error instanceof HandlerFailure && !lock) {
-          this.ctx.stats.duplicates += duplicates;
-          throw new PartialGuard(error, changed);
-        }
-        throw error;
-      }
-      changed.set(e.stream, e.streamPosition);
-    }
-    this.ctx.stats.duplicates += duplicates;
-    return changed;
-  }
-
-  /** Writes the guard's positions, the checkpoint, resolved failures and a new failure, in the caller's transaction. */
-  async #commit(
-    tx: Queryable,
-    items: LaneItem[],
-    positions: Map<string, number>,
-    failure: HandlerFailure | null,
-  ): Promise<FailureRow | null> {
-    const { q, consumer, options } = this.ctx;
-    await savePositions(tx, q, consumer.name, positions);
-    const consumedLast = items[failure ? failure.index : items.length - 1];
-    if (consumedLast?.pos) {
-      await saveCheckpoint(
-        tx,
-        q,
-        consumer.name,
-        this.partition,
-        formatCheckpoint(consumedLast.pos.txOrder, consumedLast.pos.globalPosition),
-      );
-    }
-    const resolved: string[] = [];
-    for (const [stream, position] of positions) {
-      const entry = this.#blocked.get(stream);
-      if (entry?.id && position >= entry.position) resolved.push(entry.id);
-    }
-    await resolveFailures(tx, q, resolved);
-    for (const [stream, position] of positions) {
-      const entry = this.#blocked.get(stream);
-      if (entry?.id && position >= entry.position) entry.id = null;
-    }
-    if (!failure) return null;
-    const e = failure.event;
-    const code = (failure.error as { code?: unknown }).code;
-    return recordFailure(tx, q, {
-      consumer: consumer.name,
-      partition: this.partition,
-      stream: e.stream,
-      streamPosition: e.streamPosition,
-      eventId: e.id,
-      eventType: e.type,
-      error: failure.error.message || String(failure.error),
-      errorCode: typeof code === 'string' ? code : null,
-      stack: failure.error.stack ?? null,
-      maxAttempts: options.retry.maxAttempts,
-      delayMs: (attempt) => backoffDelay(options.retry, attempt),
-    });
-  }
-}
-
-/** A reactor failure partway through the guard, with the positions reached before it. */
-class PartialGuard extends Error {
-  constructor(
-    readonly failure: HandlerFailure,
-    readonly positions: Map<string, number>,
-  ) {
-    super(failure.message);
   }
 }

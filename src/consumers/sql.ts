@@ -14,19 +14,6 @@ export interface LeaseRef {
   token: number;
 }
 
-/**
- * Checks, under a share lock held until commit, that this worker still owns the partition with this token.
- * A takeover (which updates the row) waits for our commit, and our later transactions see the new owner and fail.
- */
-export async function checkFence(ex: Queryable, q: string, lease: LeaseRef): Promise<void> {
-  const rows = await ex.query(
-    `select 1 from ${q}.partition_leases
-      where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for share`,
-    [lease.group, lease.partition, lease.owner, lease.token],
-  );
-  if (rows.length === 0) throw new LeaseLostError(lease.group, lease.partition, lease.token);
-}
-
 export async function loadPositions(
   ex: Queryable,
   q: string,
@@ -55,23 +42,6 @@ export async function loadPosition(
   return row ? Number(row.position) : 0;
 }
 
-/** Positions only move forward, even if two writers raced (they cannot while the fence holds). */
-export async function savePositions(
-  ex: Queryable,
-  q: string,
-  consumer: string,
-  positions: Map<string, number>,
-): Promise<void> {
-  if (positions.size === 0) return;
-  await ex.query(
-    `insert into ${q}.consumer_streams as c (consumer, stream, position)
-     select $1, s, p from unnest($2::text[], $3::bigint[]) as x(s, p)
-     on conflict (consumer, stream) do update set position = excluded.position, updated_at = now()
-       where c.position < excluded.position`,
-    [consumer, [...positions.keys()], [...positions.values()]],
-  );
-}
-
 export async function loadCheckpoint(
   ex: Queryable,
   q: string,
@@ -85,20 +55,6 @@ export async function loadCheckpoint(
   return row ? row.checkpoint : null;
 }
 
-export async function saveCheckpoint(
-  ex: Queryable,
-  q: string,
-  consumer: string,
-  partition: number,
-  checkpoint: string,
-): Promise<void> {
-  await ex.query(
-    `insert into ${q}.consumer_checkpoints (consumer, partition, checkpoint) values ($1, $2, $3)
-     on conflict (consumer, partition) do update set checkpoint = excluded.checkpoint, updated_at = now()`,
-    [consumer, partition, checkpoint],
-  );
-}
-
 export interface FailureRow {
   id: string;
   consumer: string;
@@ -106,7 +62,8 @@ export interface FailureRow {
   stream: string;
   stream_position: string;
   event_id: string;
-  status: 'retrying' | 'parked';
+  /** 'skipped' and 'resolved' rows are loaded only while their stream is not caught up yet. */
+  status: 'retrying' | 'parked' | 'skipped' | 'resolved';
   attempts: number;
   next_attempt_at: Date | null;
 }
@@ -180,13 +137,14 @@ export async function recordFailure(ex: Queryable, q: string, f: FailureInput): 
   return row!;
 }
 
+/** Marks rows resolved (when still failing) and their streams caught up. */
+const RESOLVE_SET = `status = case when status in ('retrying', 'parked') then 'resolved' else status end,
+       resolved_at = case when status in ('retrying', 'parked') then now() else resolved_at end,
+       caught_up_at = now()`;
+
 export async function resolveFailures(ex: Queryable, q: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  await ex.query(
-    `update ${q}.parked_events set status = 'resolved', resolved_at = now()
-      where id = any($1::bigint[]) and status in ('retrying', 'parked')`,
-    [ids],
-  );
+  await ex.query(`update ${q}.parked_events set ${RESOLVE_SET} where id = any($1::bigint[])`, [ids]);
 }
 
 export async function loadActiveFailures(
@@ -198,7 +156,80 @@ export async function loadActiveFailures(
   return ex.query<FailureRow>(
     `select id, consumer, partition, stream, stream_position, event_id, status, attempts, next_attempt_at
        from ${q}.parked_events
-      where consumer = any($1::text[]) and partition = any($2::int[]) and status in ('retrying', 'parked')`,
+      where consumer = any($1::text[]) and partition = any($2::int[])
+        and (status in ('retrying', 'parked') or caught_up_at is null)`,
     [consumers, partitions],
   );
+}
+
+/**
+ * The fence and the order guard's positions in one round trip (projections: at the start of the transaction).
+ * Both row locks are held until commit.
+ */
+export async function fenceAndLoadPositions(
+  ex: Queryable,
+  q: string,
+  lease: LeaseRef,
+  consumer: string,
+  streams: readonly string[],
+): Promise<Map<string, number>> {
+  const [row] = await ex.query<{ fenced: number; positions: [string, string | number][] | null }>(
+    `select (select count(*) from (select 1 from ${q}.partition_leases
+               where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for share) f)::int as fenced,
+            (select json_agg(json_build_array(p.stream, p.position)) from (
+               select stream, position from ${q}.consumer_streams
+                where consumer = $5 and stream = any($6::text[]) for update) p) as positions`,
+    [lease.group, lease.partition, lease.owner, lease.token, consumer, streams],
+  );
+  if (!row || row.fenced === 0) throw new LeaseLostError(lease.group, lease.partition, lease.token);
+  return new Map((row.positions ?? []).map(([s, p]) => [s, Number(p)]));
+}
+
+/**
+ * The order guard's new positions, the checkpoint and resolved failures in one statement. With `lease`, every write
+ * is conditional on the fence (checked under a share lock in the same statement) and a lost lease throws.
+ */
+export async function saveProgress(
+  ex: Queryable,
+  q: string,
+  p: {
+    consumer: string;
+    partition: number;
+    positions: Map<string, number>;
+    checkpoint: string | null;
+    resolved: readonly string[];
+    lease: LeaseRef | null;
+  },
+): Promise<void> {
+  const fence = p.lease
+    ? `select 1 from ${q}.partition_leases
+        where group_name = $7 and partition = $2 and owner = $8 and fencing_token = $9 for share`
+    : 'select 1';
+  const [row] = await ex.query<{ fenced: number }>(
+    `with fence as (${fence}),
+     pos as (
+       insert into ${q}.consumer_streams as c (consumer, stream, position)
+       select $1, s, v from unnest($3::text[], $4::bigint[]) as x(s, v) where exists (select 1 from fence)
+       on conflict (consumer, stream) do update set position = excluded.position, updated_at = now()
+         where c.position < excluded.position),
+     cp as (
+       insert into ${q}.consumer_checkpoints (consumer, partition, checkpoint)
+       select $1, $2, $5 where $5::text is not null and exists (select 1 from fence)
+       on conflict (consumer, partition) do update set checkpoint = excluded.checkpoint, updated_at = now()),
+     res as (
+       update ${q}.parked_events set ${RESOLVE_SET}
+        where id = any($6::bigint[]) and exists (select 1 from fence))
+     select (select count(*) from fence)::int as fenced`,
+    [
+      p.consumer,
+      p.partition,
+      [...p.positions.keys()],
+      [...p.positions.values()],
+      p.checkpoint,
+      p.resolved,
+      ...(p.lease ? [p.lease.group, p.lease.owner, p.lease.token] : []),
+    ],
+  );
+  if (p.lease && (!row || row.fenced === 0))
+    throw new LeaseLostError(p.lease.group, p.lease.partition, p.lease.token);
 }

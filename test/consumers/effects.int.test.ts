@@ -86,6 +86,49 @@ describe.skipIf(!pgAvailable())('effect journal (PostgreSQL)', () => {
   });
 });
 
+describe.skipIf(!pgAvailable())('reactor parking (PostgreSQL)', () => {
+  it('parks a reactor event, holds its stream, retries it in order without repeating done effects', async () => {
+    const store = await setup();
+    for (let i = 0; i < 40; i++) await store.append(`r-${i % 4}`, [{ type: 'order.paid', data: { i } }]);
+    let broken = true;
+    const calls: string[] = [];
+    const seen = new Map<string, number[]>();
+    const reactor = defineReactor({
+      name: 'notifier',
+      handlers: {
+        'order.paid': async (e, { effect }) => {
+          await effect('first', async (key) => void calls.push(key));
+          if (broken && e.stream === 'r-1' && e.streamPosition === 3)
+            throw new Error('downstream refuses r-1@3');
+          await effect('second', async (key) => void calls.push(key));
+          seen.set(e.stream, [...(seen.get(e.stream) ?? []), e.streamPosition]);
+        },
+      },
+    });
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [reactor],
+      partitions: 2,
+      retry: { maxAttempts: 3, baseDelayMs: 5 },
+      parkedPollMs: 50,
+    });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    const parked = parkedEvents(store);
+    await waitFor('parked', async () => (await parked.list()).length === 1);
+    await waitFor('others done', () => ['r-0', 'r-2', 'r-3'].every((s) => seen.get(s)?.length === 10));
+    expect(seen.get('r-1')).toEqual([1, 2]);
+    expect((await worker.health())[0]!.parked).toBe(1);
+    broken = false;
+    await parked.retry((await parked.list())[0]!.id);
+    await waitFor('drained', async () => (await worker.health())[0]!.eventsBehind === 0);
+    expect(seen.get('r-1')).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // 'first' of r-1@3 ran once although the handler ran 4 times for it; every key was called exactly once.
+    expect(calls.length).toBe(80);
+    expect(new Set(calls).size).toBe(80);
+  });
+});
+
 describe.skipIf(!pgAvailable())('handlers that break their contract (PostgreSQL)', () => {
   it('parks an event whose handler returns a non-promise or throws a non-error, with EVENTLANE_HANDLER_CONTRACT', async () => {
     const store = await setup();

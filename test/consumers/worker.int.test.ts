@@ -267,6 +267,7 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
       stream: 's-3',
       status: 'resolved',
     });
+    expect((await parked.list({ status: ['resolved'] }))[0]!.caughtUpAt).toBeInstanceOf(Date);
 
     // Skip: a second poison event, skipped by an operator; the stream continues after it.
     broken = true;
@@ -295,6 +296,10 @@ describe.skipIf(!pgAvailable())('createWorker from the log (PostgreSQL)', () => 
     );
     expect(s4!.last).toBe(await store.streamVersion('s-4'));
     expect((await parked.list({ consumer: 'totals2', status: ['skipped'] }))[0]!.skippedBy).toBe('alice');
+    await waitFor(
+      'skip caught up',
+      async () => (await parked.list({ consumer: 'totals2', status: ['skipped'] }))[0]!.caughtUpAt !== null,
+    );
   });
 
   it('opens the breaker on a failing dependency and drops calls to the probe rate', async () => {

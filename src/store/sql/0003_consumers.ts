@@ -24,7 +24,8 @@ create table :SCHEMA:.consumer_streams (
   primary key (consumer, stream)
 );
 
--- Failing and parked events. While a row is 'retrying' or 'parked', the rest of its stream waits behind it.
+-- Failing and parked events. While a row is 'retrying' or 'parked', the rest of its stream waits behind it; while a
+-- 'resolved' or 'skipped' row has no caught_up_at, the rest of its stream is being read from the store.
 -- Rows are kept after 'resolved' / 'skipped' as the record of what happened (who skipped, when, why).
 create table :SCHEMA:.parked_events (
   id                bigint generated always as identity primary key,
@@ -44,6 +45,9 @@ create table :SCHEMA:.parked_events (
   next_attempt_at   timestamptz,
   parked_at         timestamptz,
   resolved_at       timestamptz,
+  -- Set when the stream has been read to its end after the row was resolved or skipped. Until then the worker that
+  -- owns the partition keeps catching the stream up (its later events were left to the store while it waited).
+  caught_up_at      timestamptz,
   skipped_by        text,
   skipped_at        timestamptz,
   skip_reason       text
@@ -51,6 +55,7 @@ create table :SCHEMA:.parked_events (
 create unique index parked_events_active_key on :SCHEMA:.parked_events (consumer, stream)
   where status in ('retrying', 'parked');
 create index parked_events_consumer_idx on :SCHEMA:.parked_events (consumer, status, partition);
+create index parked_events_catchup_idx on :SCHEMA:.parked_events (consumer, partition) where caught_up_at is null;
 
 -- The effect journal of reactors: one row per (consumer, event, effect). 'pending' is written before the
 -- effect runs and 'done' (with its result) after, so a completed effect is never performed again and a
