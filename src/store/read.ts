@@ -42,7 +42,7 @@ export interface LogHead {
 /** Raw row of the events table, as selected by EVENT_COLUMNS. */
 interface EventRow {
   global_position: string | number | bigint;
-  tx_order: string;
+  tx_order_text: string;
   id: string;
   stream: string;
   stream_position: string | number | bigint;
@@ -57,7 +57,7 @@ interface EventRow {
 // Timestamps travel as epoch milliseconds: building a Date from a number is several times cheaper than the
 // driver parsing timestamptz text, and log reads are dominated by row decoding (see BENCHMARKS.md, read-log).
 const EVENT_COLUMNS =
-  'global_position, tx_order::text as tx_order, id, stream, stream_position, type, version, data, metadata, ' +
+  'global_position, tx_order::text as tx_order_text, id, stream, stream_position, type, version, data, metadata, ' +
   '(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms';
 
 export function toStoredEvent(row: EventRow): StoredEvent {
@@ -69,7 +69,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     stream: row.stream,
     streamPosition: Number(row.stream_position),
     globalPosition,
-    checkpoint: formatCheckpoint(row.tx_order, globalPosition),
+    checkpoint: formatCheckpoint(row.tx_order_text, globalPosition),
     data: row.data,
     metadata: row.metadata,
     occurredAt: new Date(Math.floor(row.occurred_ms)),
@@ -169,12 +169,12 @@ export async function* iterateLog(
   // A page comes back short while an older transaction anywhere on the server is still open; stopping there
   // would end the iteration early, so the iterator waits for those events instead (a long transaction delays
   // it, never truncates it).
-  const [end] = await executor.query<{ tx_order: string; global_position: string }>(
-    `select tx_order::text as tx_order, global_position::text as global_position from ${schemaQ}.events
+  const [end] = await executor.query<{ tx_order_text: string; position_text: string }>(
+    `select tx_order::text as tx_order_text, global_position::text as position_text from ${schemaQ}.events
       order by tx_order desc, global_position desc limit 1`,
   );
   if (!end) return;
-  const target = formatCheckpoint(end.tx_order, end.global_position);
+  const target = formatCheckpoint(end.tx_order_text, end.position_text);
   let pause = 1;
   while (compareCheckpoints(after, target) < 0) {
     const page = await readLog(executor, schemaQ, { after, limit: pageSize });
@@ -191,15 +191,15 @@ export async function* iterateLog(
 }
 
 export async function readHead(executor: SqlExecutor, schemaQ: string): Promise<LogHead> {
-  const [row] = await executor.query<{ tx_order: string; global_position: string; recorded_at: Date }>(
-    `select tx_order::text as tx_order, global_position, recorded_at from ${schemaQ}.events
+  const [row] = await executor.query<{ tx_order_text: string; global_position: string; recorded_at: Date }>(
+    `select tx_order::text as tx_order_text, global_position, recorded_at from ${schemaQ}.events
       where tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
       order by tx_order desc, global_position desc
       limit 1`,
   );
   if (!row) return { checkpoint: LOG_START, globalPosition: 0n, recordedAt: null };
   return {
-    checkpoint: formatCheckpoint(row.tx_order, BigInt(row.global_position)),
+    checkpoint: formatCheckpoint(row.tx_order_text, BigInt(row.global_position)),
     globalPosition: BigInt(row.global_position),
     recordedAt: row.recorded_at,
   };

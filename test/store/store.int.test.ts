@@ -386,3 +386,24 @@ describe.skipIf(!storeTargets()[0]!.available)(
     });
   },
 );
+
+describe('commit order across transaction ids of different lengths (embedded)', () => {
+  it('orders numerically, not as text, when ids pass 999 → 1000', async () => {
+    const { createEventStore } = await import('../../src/index.js');
+    const store = await createEventStore();
+    try {
+      // A fresh PGlite hands out ids in the hundreds: 400 single-event transactions cross into four digits.
+      const ids: string[] = [];
+      for (let i = 0; i < 400; i++)
+        ids.push(...(await store.append(`digits-${i % 7}`, [ev('x.a', { i })])).ids);
+      const read: string[] = [];
+      for await (const e of store.iterateLog({ pageSize: 64 })) read.push(e.id);
+      expect(read).toEqual(ids);
+      const head = await store.head();
+      expect(head.checkpoint).toBe((await store.readLog({ limit: 1000 })).checkpoint);
+      expect(Number(head.checkpoint.split(':')[0])).toBeGreaterThanOrEqual(1000);
+    } finally {
+      await store.close();
+    }
+  });
+});
