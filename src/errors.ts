@@ -46,6 +46,12 @@ export const ErrorCodes = {
   WORKER_STATE: 'EVENTLANE_WORKER_STATE',
   /** No parked event has the given id, or it is not in a state that allows the operation. */
   PARKED_EVENT_NOT_FOUND: 'EVENTLANE_PARKED_EVENT_NOT_FOUND',
+  /** Two projections given together have the same name. */
+  DUPLICATE_PROJECTION: 'EVENTLANE_DUPLICATE_PROJECTION',
+  /** A projection's version is lower than the version already registered in the database. */
+  PROJECTION_VERSION: 'EVENTLANE_PROJECTION_VERSION',
+  /** A projection declares a table that another projection already owns. */
+  PROJECTION_TABLE_CLASH: 'EVENTLANE_PROJECTION_TABLE_CLASH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -280,6 +286,39 @@ export class ParkedEventNotFoundError extends EventlaneError {
       ErrorCodes.PARKED_EVENT_NOT_FOUND,
       `No ${wanted} event has id ${JSON.stringify(id)}. List them with listParked() and pass an id from there.`,
       { details: { id } },
+    );
+  }
+}
+
+export class DuplicateProjectionError extends EventlaneError {
+  constructor(name: string) {
+    super(
+      ErrorCodes.DUPLICATE_PROJECTION,
+      `Two projections are named ${JSON.stringify(name)}. Projection names key their tables, versions and ` +
+        'checkpoints: give each projection its own name.',
+      { details: { name } },
+    );
+  }
+}
+
+export class ProjectionVersionError extends EventlaneError {
+  constructor(name: string, version: number, registered: number) {
+    super(
+      ErrorCodes.PROJECTION_VERSION,
+      `Projection ${JSON.stringify(name)} is defined at version ${version}, but the database already has version ` +
+        `${registered}. Versions only go up: to return to older logic, release it as version ${registered + 1}.`,
+      { details: { name, version, registered } },
+    );
+  }
+}
+
+export class ProjectionTableClashError extends EventlaneError {
+  constructor(table: string, name: string, owner: string) {
+    super(
+      ErrorCodes.PROJECTION_TABLE_CLASH,
+      `Projection ${JSON.stringify(name)} declares table ${JSON.stringify(table)}, which projection ` +
+        `${JSON.stringify(owner)} already owns. Rename the table, or retire ${JSON.stringify(owner)} first.`,
+      { details: { table, name, owner } },
     );
   }
 }
