@@ -3,7 +3,8 @@
  *   rebuild   a simple read model (one row per stream: event count, last event type, a status) rebuilt from the
  *             whole log by createProjections with a batch handler, side by side with the ceiling: a hand-written
  *             paged rebuild (pages of 5,000 events in commit order, one multi-row upsert per page).
- * Options: --events=N (default 1,000,000), --streams=N (default 10,000), --page=N (default 5,000).
+ * Options: --events=N (default 1,000,000), --streams=N (default 10,000), --page=N (default 5,000), --no-emmett.
+ * Emmett (bench/rebuild-emmett.ts) rebuilds the same projection over the same events in its own store.
  * Every implementation's table is checked: the sum of its per-stream counts must equal the events in the log.
  */
 import { performance } from 'node:perf_hooks';
@@ -16,6 +17,7 @@ import {
 } from '../src/index.js';
 import { quoteIdent } from '../src/store/names.js';
 import { round, rssMb, type Reporter } from './report.js';
+import { emmettRebuild } from './rebuild-emmett.js';
 
 const URL = process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TYPES = ['order.created', 'order.paid', 'order.shipped'];
@@ -148,13 +150,21 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
     const applied = await sumCounts(store, `${q}.order_summary`);
     const rate = inLog / ours.result;
 
+    const emmett = args.includes('--no-emmett')
+      ? { error: 'skipped (--no-emmett)' }
+      : await emmettRebuild(total, streams, TYPES);
+    const emmettRate = 'seconds' in emmett ? emmett.inLog / emmett.seconds : null;
     reporter.add({
       scenario: 'rebuild',
       events: inLog,
       eventsPerSec: Math.round(rate),
       ceilingEventsPerSec: Math.round(ceilingRate),
       vsCeiling: round(rate / ceilingRate),
-      vsEmmett: null,
+      vsEmmett: emmettRate === null ? null : round(rate / emmettRate),
+      emmettEventsPerSec: emmettRate === null ? null : Math.round(emmettRate),
+      emmettApplied: 'applied' in emmett ? emmett.applied : null,
+      emmettComplete: 'applied' in emmett ? emmett.applied === emmett.inLog : null,
+      emmettError: 'error' in emmett ? emmett.error : undefined,
       applied,
       ceilingApplied,
       complete: applied === inLog && ceilingApplied === inLog,
