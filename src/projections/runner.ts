@@ -4,7 +4,7 @@ import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '..
 import type { StoredEvent } from '../events/envelope.js';
 import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore, EventStoreTransaction } from '../store/event-store.js';
-import { checkSchemaName, LOG_START, quoteIdent } from '../store/names.js';
+import { checkSchemaName, compareCheckpoints, LOG_START, quoteIdent } from '../store/names.js';
 import { checkDrift, type DriftReport } from './drift.js';
 import { lagAfter, readCommittedAfter } from './log.js';
 import { readVersion, registerDefinitions, type DbProjectionVersion } from './registry.js';
@@ -376,7 +376,6 @@ class ProjectionsImpl implements Projections {
     const def = this.#def(name);
     const head = (await this.#base.head()).checkpoint;
     const deadline = Date.now() + timeoutMs;
-    const { compareCheckpoints } = await import('../store/names.js');
     for (;;) {
       const row = await readVersion(this.#db, this.#q, name, def.version);
       if (row?.status === 'live' && (def.mode === 'inline' || compareCheckpoints(row.checkpoint, head) >= 0))
