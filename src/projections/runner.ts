@@ -219,9 +219,9 @@ class ProjectionsImpl implements Projections {
         }
         // A short page means the reader is at the readable head; the lag count also includes events committed
         // but not yet readable (a long transaction elsewhere holds the head back), so a version never goes live
-        // far behind what has been committed.
+        // far behind what has been committed. Only short pages pay for the count, which scans the rest of the log.
         if (
-          page.events.length < this.#switchLag &&
+          page.events.length < Math.min(this.#switchLag, this.#pageSize) &&
           row.status === 'building' &&
           (await lagAfter(this.#base, state.checkpoint)).events < this.#switchLag
         ) {
