@@ -58,6 +58,7 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
 
     let writing = true;
     let written = 0;
+    const writeStarted = Date.now();
     const writer = (async () => {
       // ~1,000 events/s: 10 events every 10 ms, spread over the streams.
       for (let i = 0; writing; i++) {
@@ -105,6 +106,11 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
     await v2.waitLive('order_summary', 30_000);
     reading = false;
     await reader;
+    const seconds = (Date.now() - writeStarted) / 1000;
+    console.log(
+      `rebuild under load: ${written} events appended in ${seconds.toFixed(1)} s (${Math.round(written / seconds)}/s), ` +
+        `${reads.ok} reads of the stable name (${reads.sawV2} saw v2), ${reads.empty} empty, ${reads.errors.length} errors`,
+    );
 
     expect(reads.errors).toEqual([]);
     expect(reads.empty).toBe(0);
