@@ -112,6 +112,27 @@ create table :SCHEMA:.partition_leases (
   constraint partition_leases_pkey PRIMARY KEY (group_name, partition)
 );
 
+create table :SCHEMA:.projections (
+  name text not null,
+  version integer not null,
+  status text not null,
+  mode text not null,
+  read_schema text not null,
+  tables text[] not null,
+  checkpoint text not null default '0:0'::text,
+  applied bigint not null default 0,
+  created_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  live_at timestamp with time zone,
+  retired_at timestamp with time zone,
+  constraint projections_mode_check CHECK ((mode = ANY (ARRAY['inline'::text, 'async'::text]))),
+  constraint projections_pkey PRIMARY KEY (name, version),
+  constraint projections_status_check CHECK ((status = ANY (ARRAY['building'::text, 'live'::text, 'retired'::text, 'dropped'::text]))),
+  constraint projections_version_check CHECK ((version >= 1))
+);
+
+CREATE UNIQUE INDEX projections_one_live ON :SCHEMA:.projections USING btree (name) WHERE (status = 'live'::text);
+
 create table :SCHEMA:.relay_checkpoints (
   name text not null,
   checkpoint text not null default '0:0'::text,

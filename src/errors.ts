@@ -56,6 +56,12 @@ export const ErrorCodes = {
   BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
   /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
   TIMEOUT: 'EVENTLANE_TIMEOUT',
+  /** Two projections given together have the same name. */
+  DUPLICATE_PROJECTION: 'EVENTLANE_DUPLICATE_PROJECTION',
+  /** A projection's version is lower than the version already registered in the database. */
+  PROJECTION_VERSION: 'EVENTLANE_PROJECTION_VERSION',
+  /** A projection declares a table that another projection already owns. */
+  PROJECTION_TABLE_CLASH: 'EVENTLANE_PROJECTION_TABLE_CLASH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -317,6 +323,39 @@ export class BusError extends EventlaneError {
 export class TimeoutError extends EventlaneError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super(ErrorCodes.TIMEOUT, message, { details });
+  }
+}
+
+export class DuplicateProjectionError extends EventlaneError {
+  constructor(name: string) {
+    super(
+      ErrorCodes.DUPLICATE_PROJECTION,
+      `Two projections are named ${JSON.stringify(name)}. Projection names key their tables, versions and ` +
+        'checkpoints: give each projection its own name.',
+      { details: { name } },
+    );
+  }
+}
+
+export class ProjectionVersionError extends EventlaneError {
+  constructor(name: string, version: number, registered: number) {
+    super(
+      ErrorCodes.PROJECTION_VERSION,
+      `Projection ${JSON.stringify(name)} is defined at version ${version}, but the database already has version ` +
+        `${registered}. Versions only go up: to return to older logic, release it as version ${registered + 1}.`,
+      { details: { name, version, registered } },
+    );
+  }
+}
+
+export class ProjectionTableClashError extends EventlaneError {
+  constructor(table: string, name: string, owner: string) {
+    super(
+      ErrorCodes.PROJECTION_TABLE_CLASH,
+      `Projection ${JSON.stringify(name)} declares table ${JSON.stringify(table)}, which projection ` +
+        `${JSON.stringify(owner)} already owns. Rename the table, or retire ${JSON.stringify(owner)} first.`,
+      { details: { table, name, owner } },
+    );
   }
 }
 

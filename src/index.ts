@@ -66,6 +66,9 @@ export {
   ParkedEventNotFoundError,
   BusError,
   TimeoutError,
+  DuplicateProjectionError,
+  ProjectionVersionError,
+  ProjectionTableClashError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -113,8 +116,12 @@ export type {
   ProjectionContext,
   ReactorContext,
   ProjectionHandler,
+  ProjectionBatchHandler,
   ReactorHandler,
 } from './consumers/define.js';
+export { createProjections } from './projections/runner.js';
+export type { Projections, ProjectionsOptions, ProjectionProgress } from './projections/runner.js';
+export type { DriftReport, DriftTableReport, DriftDifference } from './projections/drift.js';
 export { createWorker } from './consumers/worker.js';
 export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';
 export type { WorkerOptions } from './consumers/options.js';

@@ -87,6 +87,7 @@ export class BatchApplier {
           const context: ProjectionContext = {
             sql: (strings, ...values) => tx.sql(strings, ...values),
             query: (text, params) => tx.query(text, params),
+            tables: {},
           };
           const { consumer } = this.ctx;
           if (consumer.kind !== 'projection') throw new Error('unreachable');

@@ -158,6 +158,13 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
         },
       );
     }
+    if (c.kind === 'projection' && (Object.keys(c.tables).length > 0 || c.batch !== undefined)) {
+      throw new InvalidConsumerError(
+        `Projection ${JSON.stringify(c.name)} declares tables or a batch handler: it is a versioned read model, run it ` +
+          'with createProjections (blue/green rebuilds need its version registry), not createWorker.',
+        { name: c.name },
+      );
+    }
     if (names.has(c.name)) {
       throw new InvalidConsumerError(
         `Two consumers are named ${JSON.stringify(c.name)}; names key checkpoints, so they must be unique.`,

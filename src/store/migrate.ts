@@ -4,12 +4,14 @@ import { quoteIdent } from './names.js';
 import m0001 from './sql/0001_event_log.js';
 import m0002 from './sql/0002_relay.js';
 import m0003 from './sql/0003_consumers.js';
+import m0004 from './sql/0004_projections.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
   { id: 1, name: '0001_event_log', sql: m0001 },
   { id: 2, name: '0002_relay', sql: m0002 },
   { id: 3, name: '0003_consumers', sql: m0003 },
+  { id: 4, name: '0004_projections', sql: m0004 },
 ];
 
 export interface MigrationResult {

@@ -40,7 +40,7 @@ export interface LogHead {
 }
 
 /** Raw row of the events table, as selected by EVENT_COLUMNS. */
-interface EventRow {
+export interface EventRow {
   global_position: string | number | bigint;
   tx_order_text: string;
   id: string;
@@ -56,7 +56,7 @@ interface EventRow {
 
 // Timestamps travel as epoch milliseconds: building a Date from a number is several times cheaper than the
 // driver parsing timestamptz text, and log reads are dominated by row decoding (see BENCHMARKS.md, read-log).
-const EVENT_COLUMNS =
+export const EVENT_COLUMNS =
   'global_position, tx_order::text as tx_order_text, id, stream, stream_position, type, version, data, metadata, ' +
   '(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms';
 
