@@ -10,7 +10,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createEventStore, LOG_START, type EventStore } from '../src/index.js';
 import { round, rssMb, type Reporter } from './report.js';
-import { freshBenchDatabase, runConcurrently, sampleData } from './support.js';
+import { freshBenchDatabase, runConcurrently, sampleData } from './_support.js';
 
 const RAW_TABLE = `
   create table raw_events (

@@ -17,7 +17,7 @@ import {
 } from '../src/index.js';
 import { quoteIdent } from '../src/store/names.js';
 import { round, rssMb, type Reporter } from './report.js';
-import { emmettRebuild } from './rebuild-emmett.js';
+import { emmettRebuild } from './_rebuild-emmett.js';
 
 const URL = process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TYPES = ['order.created', 'order.paid', 'order.shipped'];
