@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createRelay } from '../../src/index.js';
+import { natsBus } from '../../src/bus/nats/index.js';
+import { cleanupBus } from '../relay/support/buses.js';
 import { readLag } from '../../src/consumers/health.js';
 import type { EventStore } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
@@ -98,8 +101,25 @@ async function appendAll(
   await Promise.all(Array.from({ length: 4 }, work));
 }
 
-async function chaosRun(mode: 'log' | 'bus'): Promise<void> {
+async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
   const store = await openPgStore();
+  // From NATS: a relay in this process publishes the log to JetStream; the workers subscribe. Killed workers leave
+  // deliveries unacknowledged, which JetStream redelivers (duplicates), while the order guard keeps streams in order.
+  const natsStream = `EL_CHAOS_${Date.now().toString(36).toUpperCase()}`;
+  const relay =
+    mode === 'nats'
+      ? createRelay(store, {
+          bus: natsBus({
+            servers: SERVICES.nats.url,
+            stream: natsStream,
+            subjectPrefix: natsStream.toLowerCase(),
+            storage: 'memory',
+          }),
+          name: natsStream,
+          registry: null,
+        })
+      : undefined;
+  await relay?.start();
   const q = quoteIdent(store.schema);
   await store.executor.query(
     `create table ${q}.chaos_totals (stream text primary key, total bigint not null, n int not null, last int not null)`,
@@ -108,7 +128,14 @@ async function chaosRun(mode: 'log' | 'bus'): Promise<void> {
     `create table ${q}.chaos_violations (consumer text, stream text, expected int, got int)`,
   );
   const endpoint = await startEndpoint();
-  const env = { PG_URL: SERVICES.postgres.url, SCHEMA: store.schema, MODE: mode, ENDPOINT: endpoint.url };
+  const env = {
+    PG_URL: SERVICES.postgres.url,
+    SCHEMA: store.schema,
+    MODE: mode,
+    ENDPOINT: endpoint.url,
+    NATS_URL: SERVICES.nats.url,
+    NATS_STREAM: natsStream,
+  };
   let generation = 0;
   const children: Child[] = await Promise.all([
     spawnWorker(env, `w${generation++}`),
@@ -120,6 +147,8 @@ async function chaosRun(mode: 'log' | 'bus'): Promise<void> {
     // Whatever happened, leave no worker process behind.
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
     endpoint.server.close();
+    await relay?.stop();
+    if (mode === 'nats') await cleanupBus('nats', natsStream);
   }
   await store.close();
   await dropSchema(store.schema);
@@ -225,4 +254,11 @@ describe.skipIf(!pgAvailable())('chaos: duplicates, reordering, 5% failures, kil
   it('from a bus that duplicates and reorders (chaos transport)', async () => {
     await chaosRun('bus');
   }, 300_000);
+  it.skipIf(!inject('services').nats)(
+    'from NATS JetStream, through the relay',
+    async () => {
+      await chaosRun('nats');
+    },
+    300_000,
+  );
 });
