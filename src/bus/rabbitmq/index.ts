@@ -11,6 +11,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
+import { redactUrl } from '../../redact.js';
 
 export interface RabbitMqBusOptions {
   /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. */
@@ -44,16 +45,6 @@ function connectError(error: unknown, where: string): BusError {
   );
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 /**
  * RabbitMQ: a direct exchange, one quorum queue per partition and consumer (`<exchange>.<consumer>.p<n>`) with
  * single active consumer (per-partition order with failover) and a delivery limit that dead-letters poison
@@ -66,7 +57,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
       `rabbitmqBus needs url such as 'amqp://guest:guest@127.0.0.1:5672', got ${JSON.stringify(url)}.`,
     );
   }
-  const where = redact(url);
+  const where = redactUrl(url);
   const exchange = checkName(options.exchange ?? 'eventlane', 'exchange', /^[A-Za-z0-9_.-]{1,100}$/);
   const declared = (options.consumers ?? []).map((c) =>
     checkName(c, 'consumers[]', /^[A-Za-z0-9_-]{1,100}$/),

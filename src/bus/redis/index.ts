@@ -12,6 +12,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
+import { redactUrl } from '../../redact.js';
 
 export interface RedisBusOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, `redis://:password@host`). */
@@ -54,16 +55,6 @@ function connectError(error: unknown, where: string): BusError {
   );
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 type StreamEntry = [id: string, fields: string[] | null];
 
 function fieldOf(fields: string[] | null, name: string): string | undefined {
@@ -102,7 +93,7 @@ export function redisBus(options: RedisBusOptions): Bus {
       `redisBus needs url such as 'redis://127.0.0.1:6379', got ${JSON.stringify(url)}.`,
     );
   }
-  const where = redact(url);
+  const where = redactUrl(url);
   const prefix = checkName(options.keyPrefix ?? 'eventlane', 'keyPrefix', /^[A-Za-z0-9_.:-]{1,100}$/);
   const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
   const claimIdleMs = checkPositiveInt(options.claimIdleMs, 'claimIdleMs', 30_000);

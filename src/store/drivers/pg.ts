@@ -1,6 +1,9 @@
 import pg from 'pg';
 import type { Driver, SqlExecutor } from './driver.js';
 import { connectionErrorOrSelf } from './errors.js';
+import { redactUrl } from '../../redact.js';
+
+export { redactUrl };
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -42,17 +45,6 @@ async function runTransaction<T>(
       // The connection is gone; PostgreSQL rolls back on its own. The original error is the one to report.
     }
     throw error;
-  }
-}
-
-/** Describes a connection string without its password, for error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
   }
 }
 
