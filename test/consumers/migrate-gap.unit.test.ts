@@ -6,7 +6,7 @@ describe('migrate() with a gap in the applied migration ids', () => {
   it('applies a migration with a lower id after higher ones were applied, in id order', async () => {
     const list = MIGRATIONS as { id: number; name: string; sql: string }[];
     const latest = list[list.length - 1]!.id;
-    // A store migrated by a build that did not have migration 2 yet (two branches merged in either order).
+    // A store migrated by a build that did not have migration 2 yet, opened by one that has it.
     const [second] = list.splice(1, 1);
     let store: EventStore;
     try {

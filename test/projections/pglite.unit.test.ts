@@ -30,9 +30,6 @@ async function expectFold(store: EventStore, version: number): Promise<void> {
 }
 
 describe('projections on the embedded store (PGlite)', () => {
-  // Kept under ~100 transactions: PGlite (0.5.x) sorts xid8 as text in ORDER BY ('1000' before '999') while its
-  // comparison operators are numeric, so the store's commit-order reads go wrong once transaction ids gain a digit.
-  // That is a store-level bug on PGlite (reported), not a projections one; this test stays below the boundary.
   it('builds v1, rebuilds v2 behind the stable view, drift check clean then names a corrupted key', async () => {
     const store = await open();
     await writeEvents(store, 2_000, { streams: 40, perCall: 50 });
