@@ -57,7 +57,6 @@ interface Shape {
 }
 
 async function measureAppend(
-  url: string,
   shape: Shape,
   eventlane: EventStore,
   raw: pg.Pool,
@@ -100,7 +99,6 @@ async function measureAppend(
     events: total,
     rssMb: rssMb(),
   });
-  void url;
 }
 
 async function measureReadLog(url: string, count: number, reporter: Reporter): Promise<void> {
@@ -193,7 +191,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
   ];
   try {
     for (const shape of shapes)
-      if (want(shape.scenario)) await measureAppend(url, shape, eventlane, raw, emmett, reporter);
+      if (want(shape.scenario)) await measureAppend(shape, eventlane, raw, emmett, reporter);
   } finally {
     await eventlane.close();
     await raw.end();
