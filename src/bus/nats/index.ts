@@ -20,6 +20,7 @@ import type {
   Subscription,
 } from '../types.js';
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { parsesAsUrl, redactedError, redactText, redactUrls } from '../../redact.js';
 
 export interface NatsBusOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -56,17 +57,18 @@ export interface NatsBusOptions {
 const ms = (n: number): number => n * 1_000_000; // JetStream durations are nanoseconds.
 
 /** Maps a failure to open the connection to a typed error. */
-function connectError(error: unknown, servers: string[]): BusError {
+function connectError(error: unknown, where: string): BusError {
   const e = error as { name?: string; message?: string; code?: string };
   const auth = e.name === 'AuthorizationError' || /authori[sz]ation|auth/i.test(e.message ?? '');
+  const message = redactText(e?.message ?? String(error));
   return new BusError(
     auth ? ErrorCodes.BUS_AUTHENTICATION : ErrorCodes.BUS_UNREACHABLE,
     'nats',
     auth
-      ? `NATS at ${servers.join(', ')} refused the credentials (${e.message}). Check user, pass, token or creds.`
-      : `Cannot connect to NATS at ${servers.join(', ')} (${e.message ?? String(error)}). ` +
+      ? `NATS at ${where} refused the credentials (${message}). Check user, pass, token or creds.`
+      : `Cannot connect to NATS at ${where} (${message}). ` +
           'Check that the server runs with JetStream enabled (-js) and that the URL is right.',
-    { cause: error },
+    { cause: redactedError(error) },
   );
 }
 
@@ -79,12 +81,14 @@ export function natsBus(options: NatsBusOptions): Bus {
   if (
     !Array.isArray(servers) ||
     servers.length === 0 ||
-    servers.some((s) => typeof s !== 'string' || !/^(nats|tls|wss?):\/\/[^/]+/.test(s))
+    servers.some((s) => typeof s !== 'string' || !/^(nats|tls|wss?):\/\/[^/]+/.test(s) || !parsesAsUrl(s))
   ) {
+    const given = Array.isArray(servers) ? `[${redactUrls(servers)}]` : typeof options?.servers;
     throw new InvalidArgumentError(
-      `natsBus needs servers such as 'nats://127.0.0.1:4222', got ${JSON.stringify(options?.servers)}.`,
+      `natsBus needs servers such as 'nats://127.0.0.1:4222' (user and password percent-encoded), got ${given}.`,
     );
   }
+  const where = redactUrls(servers);
   const streamName = checkName(options.stream ?? 'EVENTLANE', 'stream', /^[A-Za-z0-9_-]{1,64}$/);
   const prefix = checkName(
     options.subjectPrefix ?? 'eventlane',
@@ -135,7 +139,7 @@ export function natsBus(options: NatsBusOptions): Bus {
         () => new Error(`no answer within ${connectTimeoutMs} ms`),
       );
     } catch (error) {
-      throw connectError(error, servers);
+      throw connectError(error, where);
     }
     nc = conn;
     js = jetstream(conn, { timeout: publishTimeoutMs });
@@ -147,7 +151,7 @@ export function natsBus(options: NatsBusOptions): Bus {
       throw new BusError(
         ErrorCodes.BUS_UNREACHABLE,
         'nats',
-        `NATS at ${servers.join(', ')} answered but JetStream is not available (${(error as Error).message}). ` +
+        `NATS at ${where} answered but JetStream is not available (${redactText((error as Error).message)}). ` +
           'Start the server with JetStream enabled (nats-server -js).',
         { cause: error },
       );

@@ -11,7 +11,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
-import { redactUrl } from '../../redact.js';
+import { parsesAsUrl, redactedError, redactText, redactUrl } from '../../redact.js';
 
 export interface RabbitMqBusOptions {
   /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. */
@@ -33,7 +33,8 @@ export interface RabbitMqBusOptions {
 }
 
 function connectError(error: unknown, where: string): BusError {
-  const message = (error as Error)?.message ?? String(error);
+  // The driver's message may quote the URL it was given.
+  const message = redactText((error as Error)?.message ?? String(error));
   const auth = /ACCESS[-_]REFUSED|403|authenticat|NOT_ALLOWED|530/i.test(message);
   return new BusError(
     auth ? ErrorCodes.BUS_AUTHENTICATION : ErrorCodes.BUS_UNREACHABLE,
@@ -41,7 +42,7 @@ function connectError(error: unknown, where: string): BusError {
     auth
       ? `RabbitMQ at ${where} refused the login or the virtual host (${message}). Check user, password and vhost in the URL.`
       : `Cannot connect to RabbitMQ at ${where} (${message}). Check that the broker runs and the URL is right.`,
-    { cause: error },
+    { cause: redactedError(error) },
   );
 }
 
@@ -52,9 +53,11 @@ function connectError(error: unknown, where: string): BusError {
  */
 export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const url = options?.url;
-  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]+/.test(url)) {
+  if (typeof url !== 'string' || !/^amqps?:\/\/[^/]+/.test(url) || !parsesAsUrl(url)) {
     throw new InvalidArgumentError(
-      `rabbitmqBus needs url such as 'amqp://guest:guest@127.0.0.1:5672', got ${JSON.stringify(url)}.`,
+      `rabbitmqBus needs url such as 'amqp://guest:guest@127.0.0.1:5672' (user and password percent-encoded), got ${
+        typeof url === 'string' ? JSON.stringify(redactUrl(url)) : typeof url
+      }.`,
     );
   }
   const where = redactUrl(url);

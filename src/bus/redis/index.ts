@@ -12,7 +12,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
-import { redactUrl } from '../../redact.js';
+import { parsesAsUrl, redactedError, redactText, redactUrl } from '../../redact.js';
 
 export interface RedisBusOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, `redis://:password@host`). */
@@ -43,7 +43,8 @@ export interface RedisBusOptions {
 }
 
 function connectError(error: unknown, where: string): BusError {
-  const message = (error as Error)?.message ?? String(error);
+  // The driver's message may quote the URL it was given.
+  const message = redactText((error as Error)?.message ?? String(error));
   const auth = /WRONGPASS|NOAUTH|NOPERM|invalid password|AUTH/i.test(message);
   return new BusError(
     auth ? ErrorCodes.BUS_AUTHENTICATION : ErrorCodes.BUS_UNREACHABLE,
@@ -51,7 +52,7 @@ function connectError(error: unknown, where: string): BusError {
     auth
       ? `Redis at ${where} refused the credentials (${message}). Check the username and password.`
       : `Cannot connect to Redis at ${where} (${message}). Check that Redis runs and the URL is right.`,
-    { cause: error },
+    { cause: redactedError(error) },
   );
 }
 
@@ -88,9 +89,11 @@ function streamsReply(reply: unknown): [string, StreamEntry[]][] {
  */
 export function redisBus(options: RedisBusOptions): Bus {
   const url = options?.url;
-  if (typeof url !== 'string' || !/^rediss?:\/\/[^/]*/.test(url)) {
+  if (typeof url !== 'string' || !/^rediss?:\/\/[^/]*/.test(url) || !parsesAsUrl(url)) {
     throw new InvalidArgumentError(
-      `redisBus needs url such as 'redis://127.0.0.1:6379', got ${JSON.stringify(url)}.`,
+      `redisBus needs url such as 'redis://127.0.0.1:6379' (user and password percent-encoded), got ${
+        typeof url === 'string' ? JSON.stringify(redactUrl(url)) : typeof url
+      }.`,
     );
   }
   const where = redactUrl(url);
@@ -108,15 +111,23 @@ export function redisBus(options: RedisBusOptions): Bus {
   const subscriptions = new Set<Subscription>();
 
   const newClient = async (): Promise<Redis> => {
-    const c = new Redis(url, {
-      lazyConnect: true,
-      connectTimeout: connectTimeoutMs,
-      // Fail commands at once while disconnected, so the relay backs off instead of queueing in memory.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => 250,
-      ...options.redis,
-    });
+    let c: Redis;
+    try {
+      c = new Redis(url, {
+        lazyConnect: true,
+        connectTimeout: connectTimeoutMs,
+        // Fail commands at once while disconnected, so the relay backs off instead of queueing in memory.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 250,
+        ...options.redis,
+      });
+    } catch (error) {
+      // ioredis parses the URL here; its error may carry the raw URL (as `input`), so it is not kept as the cause.
+      throw new InvalidArgumentError(
+        `redisBus could not use url ${JSON.stringify(where)} (${redactText((error as Error)?.message ?? String(error))}).`,
+      );
+    }
     let lastError: unknown;
     c.on('error', (error) => {
       // Reconnection is automatic; failed commands reject and the relay retries. Without a listener, Node would

@@ -1,4 +1,5 @@
 import { ConnectionError } from '../../errors.js';
+import { redactText } from '../../redact.js';
 
 /**
  * PostgreSQL SQLSTATEs and Node.js socket errors that mean "the database is not there or will not let us in".
@@ -25,7 +26,8 @@ const CONNECTION_CODES: Record<string, string> = {
 
 export function connectionErrorOrSelf(error: unknown, where: string): unknown {
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  // A driver message may quote the connection string: it is redacted before it becomes part of ours.
+  const message = redactText(error instanceof Error ? error.message : String(error));
   const known = typeof code === 'string' ? CONNECTION_CODES[code] : undefined;
   const timeout = /timeout exceeded when trying to connect|Connection terminated/i.test(message);
   if (known === undefined && !timeout) return error;

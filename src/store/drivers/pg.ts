@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { Driver, SqlExecutor } from './driver.js';
 import { connectionErrorOrSelf } from './errors.js';
-import { redactUrl } from '../../redact.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { redactText, redactUrl } from '../../redact.js';
 
 export { redactUrl };
 
@@ -173,6 +174,23 @@ export function pgClientDriver(client: pg.Client, where: string): Driver {
       await tail;
     },
   };
+}
+
+/**
+ * Parses `url` as the driver will, so that a malformed connection string fails at once with a typed error
+ * rather than later inside a migration; the message carries the URL without its secrets.
+ */
+export function checkPgUrl(url: string): void {
+  try {
+    // Constructing a client parses the connection string (and reads any ssl files it names); it does not connect.
+    new pg.Client({ connectionString: url });
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `url ${JSON.stringify(redactUrl(url))} is not a connection string the PostgreSQL driver can read ` +
+        `(${redactText(error instanceof Error ? error.message : String(error))}). ` +
+        'Use postgres://user:password@host:5432/database, with special characters in the password percent-encoded.',
+    );
+  }
 }
 
 export function createPgPool(url: string, max: number): pg.Pool {
