@@ -62,6 +62,13 @@ export const ErrorCodes = {
   PROJECTION_VERSION: 'EVENTLANE_PROJECTION_VERSION',
   /** A projection declares a table that another projection already owns. */
   PROJECTION_TABLE_CLASH: 'EVENTLANE_PROJECTION_TABLE_CLASH',
+  /**
+   * A name a projection needs in its read schema (a stable view or a versioned table) is held by a table, view or
+   * other object eventlane did not create; eventlane leaves it as it is.
+   */
+  PROJECTION_OBJECT_TAKEN: 'EVENTLANE_PROJECTION_OBJECT_TAKEN',
+  /** A contract snapshot names a file outside its folder, a symbolic link out of it, or a file it cannot read. */
+  INVALID_SNAPSHOT: 'EVENTLANE_INVALID_SNAPSHOT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -355,6 +362,19 @@ export class ProjectionTableClashError extends EventlaneError {
       `Projection ${JSON.stringify(name)} declares table ${JSON.stringify(table)}, which projection ` +
         `${JSON.stringify(owner)} already owns. Rename the table, or retire ${JSON.stringify(owner)} first.`,
       { details: { table, name, owner } },
+    );
+  }
+}
+
+export class ProjectionObjectTakenError extends EventlaneError {
+  constructor(name: string, schema: string, object: string, kind: string, role: string) {
+    const where = `${schema}.${object}`;
+    super(
+      ErrorCodes.PROJECTION_OBJECT_TAKEN,
+      `Projection ${JSON.stringify(name)} needs ${JSON.stringify(where)} for its ${role}, but a ${kind} of that ` +
+        'name exists that eventlane did not create; it was left untouched. Rename the projection’s table, give ' +
+        `createProjections another \`schema\`, or drop or rename ${JSON.stringify(where)} if it is no longer needed.`,
+      { details: { name, schema, object, kind } },
     );
   }
 }

@@ -2,7 +2,8 @@ import type { ProjectionDefinition } from '../consumers/define.js';
 import { DuplicateProjectionError, ProjectionTableClashError, ProjectionVersionError } from '../errors.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { quoteIdent } from '../store/names.js';
-import { createTables } from './tables.js';
+import { claimStableNames, claimVersionTables } from './ownership.js';
+import { createTables, versionedName } from './tables.js';
 
 export type VersionStatus = 'building' | 'live' | 'retired' | 'dropped';
 
@@ -37,7 +38,8 @@ export function checkDefinitions(definitions: readonly ProjectionDefinition[]): 
 /**
  * Registers each definition's version: a new version gets its row ('building') and its tables, in one transaction
  * under an advisory lock so that two processes starting together agree. Refuses a version lower than one already
- * registered, and a table another projection owns.
+ * registered, a table another projection owns, and a name in the read schema held by an object eventlane did not
+ * create.
  */
 export async function registerDefinitions(
   db: { transaction<T>(fn: (ex: SqlExecutor) => Promise<T>): Promise<T> },
@@ -50,7 +52,7 @@ export async function registerDefinitions(
     await ex.query('select pg_advisory_xact_lock(hashtext($1))', [`eventlane.projections:${q}`]);
     await ex.exec(`create schema if not exists ${quoteIdent(schema)}`);
     const rows = await ex.query<DbProjectionVersion>(
-      `select name, version, status, tables from ${q}.projections where status <> 'dropped'`,
+      `select name, version, status, read_schema, tables from ${q}.projections where status <> 'dropped'`,
     );
     for (const d of definitions) {
       const mine = rows.filter((r) => r.name === d.name);
@@ -61,7 +63,18 @@ export async function registerDefinitions(
         const clash = r.tables.find((t) => Object.hasOwn(d.tables, t));
         if (clash !== undefined) throw new ProjectionTableClashError(clash, d.name, r.name);
       }
+      // A view an earlier release made for this projection carries no mark yet: it is one when a live or retired
+      // version of this projection, in this read schema, lists the table.
+      await claimStableNames(ex, d, schema, (table) =>
+        mine.some((r) => r.read_schema === schema && r.status !== 'building' && r.tables.includes(table)),
+      );
       if (mine.some((r) => r.version === d.version)) continue;
+      await claimVersionTables(
+        ex,
+        d,
+        schema,
+        Object.keys(d.tables).map((t) => versionedName(t, d.version)),
+      );
       await ex.query(
         `insert into ${q}.projections (name, version, status, mode, read_schema, tables)
          values ($1, $2, 'building', $3, $4, $5)`,

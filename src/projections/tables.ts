@@ -3,6 +3,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { quoteIdent } from '../store/names.js';
 import { sqlStatement } from '../store/sql-template.js';
+import { claimStableNames, markView } from './ownership.js';
 
 /** The table a version writes: `order_summary__v2`. `suffix` names shadow copies (`order_summary__drift`). */
 export function versionedName(table: string, version: number | string): string {
@@ -55,7 +56,8 @@ export async function dropTables(
  * Points every stable name at `version`'s tables. `create or replace view` swaps the definition in place, so a
  * reader never sees the name missing: it reads the old version until this transaction commits and the new one
  * after. When the new version's columns are not compatible with the old view's (PostgreSQL refuses to replace
- * then), the view is dropped and created in the same transaction, which readers see just as atomically.
+ * then), the view is dropped and created in the same transaction, which readers see just as atomically. Only views
+ * carrying eventlane's mark are replaced or dropped: any other object of the name is refused, untouched.
  */
 export async function pointViews(
   executor: SqlExecutor,
@@ -64,6 +66,8 @@ export async function pointViews(
   version: number,
 ): Promise<void> {
   const s = quoteIdent(schema);
+  // Checked in this transaction: the object may have appeared since start (a rebuild can take hours).
+  await claimStableNames(executor, definition, schema);
   for (const table of Object.keys(definition.tables)) {
     const view = `${s}.${quoteIdent(table)}`;
     const target = `${s}.${quoteIdent(versionedName(table, version))}`;
@@ -76,6 +80,7 @@ export async function pointViews(
       await executor.query(`drop view if exists ${view}`);
       await executor.query(`create view ${view} as select * from ${target}`);
     }
+    await markView(executor, schema, table, definition, version);
   }
 }
 
