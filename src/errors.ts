@@ -379,6 +379,13 @@ export class ProjectionObjectTakenError extends EventlaneError {
   }
 }
 
+/** A contract snapshot folder holds a file eventlane refuses to read; the message names the file, not its content. */
+export class InvalidSnapshotError extends EventlaneError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.INVALID_SNAPSHOT, message, { details });
+  }
+}
+
 /** True when `error` is an eventlane error, optionally of the given code. Works across package copies. */
 export function isEventlaneError(error: unknown, code?: ErrorCode): error is EventlaneError {
   if (typeof error !== 'object' || error === null) return false;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,5 +88,37 @@ describe('eventlane contracts (CLI)', () => {
     expect(broken.stderr).toMatch(
       /Loading .*throwing.config.ts failed: the config could not reach its secrets/,
     );
+  });
+
+  it('a type holding "/" round-trips: a breaking change fails check, --prune keeps its snapshot', async () => {
+    const snap = join(await mkdtemp(join(tmpdir(), 'eventlane-slash-')), 'contracts');
+    const slash = 'test/fixtures/contracts/slash.config.ts';
+    const written = await cli(['contracts', 'snapshot', '--config', slash, '--dir', snap, '--prune']);
+    expect(written.code).toBe(0);
+    expect(await readdir(snap)).toEqual(['billing%2Finvoice.paid']);
+    expect((await cli(['contracts', 'check', '--config', slash, '--dir', snap])).code).toBe(0);
+
+    const broken = await cli(['contracts', 'check', '--config', slash, '--dir', snap], {
+      EVENTLANE_TEST_BREAK: '1',
+    });
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/billing\/invoice\.paid[\s\S]*field-removed/);
+
+    const again = await cli(['contracts', 'snapshot', '--config', slash, '--dir', snap, '--prune']);
+    expect(again.code).toBe(0);
+    expect(await readdir(snap)).toEqual(['billing%2Finvoice.paid']);
+  });
+
+  it('refuses a snapshot whose contract.json points at /etc/passwd, exit 2, without echoing it', async () => {
+    const snap = join(await mkdtemp(join(tmpdir(), 'eventlane-passwd-')), 'contracts');
+    expect((await cli(['contracts', 'snapshot', '--config', good, '--dir', snap])).code).toBe(0);
+    const file = join(snap, 'order.paid', 'contract.json');
+    const index = JSON.parse(await readFile(file, 'utf8'));
+    index.versions['1'].schema = `${'../'.repeat(30)}etc/passwd`;
+    await writeFile(file, JSON.stringify(index));
+    const refused = await cli(['contracts', 'check', '--config', good, '--dir', snap]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/outside its folder/);
+    expect(`${refused.stdout}${refused.stderr}`).not.toMatch(/root:/);
   });
 });
