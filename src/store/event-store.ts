@@ -10,14 +10,7 @@ import {
 import type { AnyEventContract } from '../contracts/types.js';
 import { appendToStream, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
-import {
-  checkPgUrl,
-  createPgPool,
-  pgClientDriver,
-  pgClientExecutor,
-  pgPoolDriver,
-  redactUrl,
-} from './drivers/pg.js';
+import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { checkSchemaName, DEFAULT_SCHEMA, quoteIdent } from './names.js';
@@ -187,7 +180,6 @@ function checkOptions(options: EventStoreOptions): void {
         }.`,
       );
     }
-    checkPgUrl(options.url);
   }
   if (options.dataDir !== undefined && (sources.length > 0 || typeof options.dataDir !== 'string')) {
     throw new InvalidArgumentError('dataDir is for the embedded store only, and must be a directory path.');

@@ -193,7 +193,9 @@ export function checkPgUrl(url: string): void {
   }
 }
 
+/** A pool for `url`; a URL the driver cannot parse is refused here, before any connection or migration. */
 export function createPgPool(url: string, max: number): pg.Pool {
+  checkPgUrl(url);
   return new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
 }
 
