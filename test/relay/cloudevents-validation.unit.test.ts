@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCloudEvent, toCloudEvent } from '../../src/bus/cloudevents.js';
 import type { StoredEvent } from '../../src/events/envelope.js';
-import { InvalidBusMessageError, isEventlaneError } from '../../src/errors.js';
+import { isEventlaneError, type InvalidBusMessageError } from '../../src/errors.js';
 
 const event: StoredEvent = {
   id: '0191e5f0-0000-7000-8000-000000000001',

@@ -224,27 +224,18 @@ export function redisBus(options: RedisBusOptions): Bus {
         }
         // An entry without the `ce` field was not written by the relay: refused like any other bad message.
         const ce = fieldOf(fields, 'ce') ?? JSON.stringify(fields);
-        if (attempt > maxDeliveries) {
-          // Poison: park it where an operator can look, and stop it from coming back.
-          void c
-            .multi()
-            .xadd(
-              deadKey(group),
-              '*',
-              'partition',
-              String(p),
-              'entry',
-              id,
-              'attempts',
-              String(attempt - 1),
-              'ce',
-              ce,
-            )
+        // Copy (when `why` is given) and acknowledgement in one MULTI; when it fails the entry stays pending, is
+        // claimed again after claimIdleMs and handled again: never lost silently.
+        const setAside = (why: string[] | undefined): void => {
+          const move = c.multi();
+          if (why) move.xadd(deadKey(group), '*', 'partition', String(p), 'entry', id, ...why, 'ce', ce);
+          void move
             .xack(k, group, id)
             .exec()
             .catch(() => undefined);
-          return;
-        }
+        };
+        // Poison: park it where an operator can look, and stop it from coming back.
+        if (attempt > maxDeliveries) return setAside(['attempts', String(attempt - 1)]);
         const decoded = intake(ce, {
           consumer: group,
           partition: p,
@@ -253,30 +244,7 @@ export function redisBus(options: RedisBusOptions): Bus {
         });
         if ('rejection' in decoded) {
           const { reason, error } = decoded.rejection;
-          const move = c.multi();
-          if (dead) {
-            move.xadd(
-              dead,
-              '*',
-              'partition',
-              String(p),
-              'entry',
-              id,
-              'reason',
-              reason,
-              'error',
-              headerText(error.message),
-              'ce',
-              ce,
-            );
-          }
-          // Copy and acknowledgement in one MULTI; when it fails the entry stays pending, is claimed again after
-          // claimIdleMs and refused again: never lost silently.
-          void move
-            .xack(k, group, id)
-            .exec()
-            .catch(() => undefined);
-          return;
+          return setAside(dead ? ['reason', reason, 'error', headerText(error.message)] : undefined);
         }
         inFlight++;
         let settled = false;

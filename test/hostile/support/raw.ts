@@ -67,7 +67,8 @@ export async function rabbitmqRaw(id: string): Promise<RawBroker> {
         const m = await ch.get(`${id}.${consumer}.dead`, { noAck: true });
         if (!m) break;
         const headers = (m.properties.headers ?? {}) as Record<string, unknown>;
-        seen.push({ reason: String(headers['x-eventlane-reject-reason'] ?? ''), body: m.content });
+        const reason = headers['x-eventlane-reject-reason'];
+        seen.push({ reason: typeof reason === 'string' ? reason : '', body: m.content });
       }
       return [...seen];
     },
@@ -79,6 +80,7 @@ export async function rabbitmqRaw(id: string): Promise<RawBroker> {
 
 export async function redisRaw(id: string): Promise<RawBroker & { redis: Redis }> {
   const r = new Redis(SERVICES.redis.url);
+  await r.ping();
   return {
     redis: r,
     async publish(p, body) {
