@@ -1,7 +1,7 @@
 import { InvalidBusMessageError, type BusRejectReason } from '../errors.js';
 import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import { isUuid } from '../events/ids.js';
-import { toJsonText, type JsonValue } from '../events/json.js';
+import { checkJsonValue, type JsonValue } from '../events/json.js';
 import { checkEventType, checkStreamName } from '../events/names.js';
 
 /**
@@ -199,7 +199,7 @@ export function decodeCloudEvent(input: string | Uint8Array | Record<string, unk
   if (o.elpartition !== undefined && !(Number.isSafeInteger(o.elpartition) && (o.elpartition as number) >= 0))
     bad(`attribute elpartition ${shown(o.elpartition)} is not a partition number`, 'elpartition');
   if (!Object.hasOwn(o, 'data')) bad('attribute data is missing', 'data');
-  as('data', () => toJsonText(o.data, 'data'));
+  as('data', () => checkJsonValue(o.data, 'data'));
 
   let metadata: EventMetadata = {};
   if (o.elmetadata !== undefined) {
@@ -215,14 +215,14 @@ export function decodeCloudEvent(input: string | Uint8Array | Record<string, unk
         `attribute elmetadata is ${Array.isArray(parsed) ? 'an array' : shown(parsed)}, not a JSON object`,
         'elmetadata',
       );
-    as('elmetadata', () => toJsonText(parsed, 'elmetadata'));
+    as('elmetadata', () => checkJsonValue(parsed, 'elmetadata'));
     metadata = parsed as EventMetadata;
   }
   for (const [key, attribute] of MAPPED_METADATA) {
     const v = Object.hasOwn(o, attribute) ? o[attribute] : undefined;
     if (v === undefined) continue;
     if (typeof v !== 'string') bad(`attribute ${attribute} is ${shown(v)}, not a string`, attribute);
-    as(attribute, () => toJsonText(v, attribute));
+    as(attribute, () => checkJsonValue(v, attribute));
     metadata[key] = v;
   }
   return {
