@@ -54,6 +54,12 @@ export const ErrorCodes = {
   BUS_PUBLISH: 'EVENTLANE_BUS_PUBLISH',
   /** A bus was used before `connect()` or after `close()`. */
   BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
+  /**
+   * A message taken from a bus is not an event the eventlane relay could have published (not JSON, not a
+   * CloudEvent, an attribute out of range, too large). The bus reports it, moves it to its dead-letter place and
+   * goes on; `details.reason` says which kind of problem it is.
+   */
+  INVALID_BUS_MESSAGE: 'EVENTLANE_INVALID_BUS_MESSAGE',
   /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
   TIMEOUT: 'EVENTLANE_TIMEOUT',
   /** Two projections given together have the same name. */
@@ -324,6 +330,24 @@ export class BusError extends EventlaneError {
   ) {
     super(code, message, { ...options, details: { bus, ...options.details } });
     this.bus = bus;
+  }
+}
+
+/** Why a bus refused a message it received: the `reason` label of `eventlane_bus_rejected_total`. */
+export type BusRejectReason = 'not_json' | 'not_cloudevent' | 'invalid_attribute' | 'too_large';
+
+export class InvalidBusMessageError extends EventlaneError {
+  readonly reason: BusRejectReason;
+  /** The CloudEvents attribute at fault (e.g. `id`, `sequence`); empty when the message as a whole is. */
+  readonly attribute: string;
+
+  constructor(reason: BusRejectReason, message: string, attribute = '', options: EventlaneErrorOptions = {}) {
+    super(ErrorCodes.INVALID_BUS_MESSAGE, message, {
+      ...options,
+      details: { reason, attribute, ...options.details },
+    });
+    this.reason = reason;
+    this.attribute = attribute;
   }
 }
 

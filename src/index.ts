@@ -31,6 +31,7 @@ export {
   CLOUDEVENTS_CONTENT_TYPE,
 } from './bus/cloudevents.js';
 export type { CloudEvent, EncodeOptions } from './bus/cloudevents.js';
+export type { BusIntakeOptions, BusRejection, BusRejectHandler } from './bus/intake.js';
 export type {
   Bus,
   BusConnectOptions,
@@ -65,6 +66,7 @@ export {
   WorkerStateError,
   ParkedEventNotFoundError,
   BusError,
+  InvalidBusMessageError,
   TimeoutError,
   DuplicateProjectionError,
   ProjectionVersionError,
@@ -72,7 +74,7 @@ export {
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export type { BusRejectReason, ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
 export { defineEvent, isEventContract } from './contracts/define-event.js';
 export { createContractRegistry } from './contracts/registry.js';
 export type {

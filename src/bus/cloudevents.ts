@@ -1,6 +1,8 @@
-import { InvalidEventError } from '../errors.js';
+import { InvalidBusMessageError, type BusRejectReason } from '../errors.js';
 import type { EventMetadata, StoredEvent } from '../events/envelope.js';
-import type { JsonValue } from '../events/json.js';
+import { isUuid } from '../events/ids.js';
+import { checkJsonValue, type JsonValue } from '../events/json.js';
+import { checkEventType, checkStreamName } from '../events/names.js';
 
 /**
  * The wire format of every bus: a CloudEvents 1.0 event in the JSON event format (structured mode,
@@ -99,75 +101,141 @@ export function encodeCloudEvent(event: StoredEvent, options: EncodeOptions = {}
   return JSON.stringify(toCloudEvent(event, options));
 }
 
-function bad(message: string, path: string): never {
-  throw new InvalidEventError(
+const MAX_VERSION = 2_147_483_647;
+const MAX_BIGINT = 2n ** 63n - 1n;
+// Same shape as the store's checkpoints (src/store/names.ts); the bus sits beside the store, not above it.
+const CHECKPOINT = /^\d{1,20}:\d{1,19}$/;
+
+function bad(message: string, attribute: string, reason: BusRejectReason = 'invalid_attribute'): never {
+  throw new InvalidBusMessageError(
+    reason,
     `A message on the bus is not an eventlane CloudEvent: ${message}. ` +
-      'Only the eventlane relay should publish to eventlane subjects, queues and streams.',
-    path,
+      'Only the eventlane relay should publish to eventlane subjects, queues and streams; the message was set aside.',
+    attribute,
   );
 }
 
+function shown(v: unknown): string {
+  if (typeof v !== 'string') return v === null ? 'null' : typeof v;
+  return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+}
+
 function str(ce: Record<string, unknown>, key: string): string {
-  const v = ce[key];
+  const v = Object.hasOwn(ce, key) ? ce[key] : undefined;
   if (typeof v !== 'string')
-    bad(`attribute ${key} is ${v === undefined ? 'missing' : typeof v}, not a string`, key);
+    bad(`attribute ${key} is ${v === undefined ? 'missing' : shown(v)}, not a string`, key);
   return v;
 }
 
 function date(ce: Record<string, unknown>, key: string): Date {
-  const d = new Date(str(ce, key));
-  if (Number.isNaN(d.getTime())) bad(`attribute ${key} is not an RFC 3339 time`, key);
+  const text = str(ce, key);
+  const d = new Date(text);
+  // A time the store wrote is an ISO-8601 instant; Date would also take "1" or "Tuesday".
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(d.getTime()))
+    bad(`attribute ${key} ${shown(text)} is not an RFC 3339 time`, key);
   return d;
 }
 
-/** Rebuilds the StoredEvent from a CloudEvent produced by `toCloudEvent` (text, bytes or parsed object). */
+/** A decimal attribute that must be a whole number from 1 to `max`, as the store would have written it. */
+function whole(ce: Record<string, unknown>, key: string, max: number): number {
+  const text = str(ce, key);
+  const n = /^\d{1,20}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max)
+    bad(`attribute ${key} ${shown(text)} is not a whole number from 1 to ${max}`, key);
+  return n;
+}
+
+/** Runs one of the append checks and turns its error into a bus rejection of `attribute`. */
+function as<T>(attribute: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    // RangeError included: data nested too deep to walk is no more acceptable here than at append.
+    return bad(`attribute ${attribute}: ${(error as Error).message}`, attribute);
+  }
+}
+
+/**
+ * Rebuilds the StoredEvent from a CloudEvent produced by `toCloudEvent` (text, bytes or parsed object), checking
+ * it as strictly as `append` checks a new event: a UUID id, a valid stream name (`subject`) and event type,
+ * positions and version in range, metadata a JSON object, data and metadata plain JSON the store could hold,
+ * valid times and checkpoint. Throws `InvalidBusMessageError` (code `EVENTLANE_INVALID_BUS_MESSAGE`) with the
+ * `reason` and the attribute at fault.
+ */
 export function decodeCloudEvent(input: string | Uint8Array | Record<string, unknown>): StoredEvent {
-  let ce: Record<string, unknown>;
+  let ce: unknown;
   if (typeof input === 'string' || input instanceof Uint8Array) {
     try {
-      ce = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8')) as Record<
-        string,
-        unknown
-      >;
+      ce = JSON.parse(typeof input === 'string' ? input : Buffer.from(input).toString('utf8'));
     } catch (error) {
-      return bad(`not JSON (${(error as Error).message})`, '');
+      return bad(`not JSON (${(error as Error).message})`, '', 'not_json');
     }
   } else ce = input;
-  if (typeof ce !== 'object' || ce === null || Array.isArray(ce)) bad('not a JSON object', '');
-  if (ce.specversion !== '1.0')
-    bad(`specversion is ${JSON.stringify(ce.specversion)}, expected "1.0"`, 'specversion');
-  const sequence = str(ce, 'sequence');
-  if (!/^\d+$/.test(sequence))
-    bad(`sequence ${JSON.stringify(sequence)} is not a decimal number`, 'sequence');
-  const dataversion = str(ce, 'dataversion');
-  if (!/^\d+$/.test(dataversion))
-    bad(`dataversion ${JSON.stringify(dataversion)} is not a whole number`, 'dataversion');
-  const globalPosition = str(ce, 'elglobalposition');
-  if (!/^\d+$/.test(globalPosition)) bad('elglobalposition is not a decimal number', 'elglobalposition');
-  if (!('data' in ce)) bad('attribute data is missing', 'data');
+  if (typeof ce !== 'object' || ce === null || Array.isArray(ce))
+    bad(`the JSON is ${Array.isArray(ce) ? 'an array' : shown(ce)}, not an object`, '', 'not_cloudevent');
+  const o = ce as Record<string, unknown>;
+  if (o.specversion !== '1.0')
+    bad(
+      `specversion is ${JSON.stringify(o.specversion) ?? 'missing'}, expected "1.0"`,
+      'specversion',
+      'not_cloudevent',
+    );
+
+  const id = str(o, 'id');
+  if (!isUuid(id)) bad(`attribute id ${shown(id)} is not a UUID`, 'id');
+  const type = str(o, 'type');
+  as('type', () => checkEventType(type, 'type'));
+  const stream = str(o, 'subject');
+  as('subject', () => checkStreamName(stream));
+  const streamPosition = whole(o, 'sequence', Number.MAX_SAFE_INTEGER);
+  const version = whole(o, 'dataversion', MAX_VERSION);
+  const gp = str(o, 'elglobalposition');
+  const globalPosition = /^\d{1,19}$/.test(gp) ? BigInt(gp) : 0n;
+  if (globalPosition < 1n || globalPosition > MAX_BIGINT)
+    bad(`attribute elglobalposition ${shown(gp)} is not a whole number from 1 to 2^63-1`, 'elglobalposition');
+  const checkpoint = str(o, 'elcheckpoint');
+  if (!CHECKPOINT.test(checkpoint))
+    bad(`attribute elcheckpoint ${shown(checkpoint)} is not a checkpoint`, 'elcheckpoint');
+  if (o.elpartition !== undefined && !(Number.isSafeInteger(o.elpartition) && (o.elpartition as number) >= 0))
+    bad(`attribute elpartition ${shown(o.elpartition)} is not a partition number`, 'elpartition');
+  if (!Object.hasOwn(o, 'data')) bad('attribute data is missing', 'data');
+  as('data', () => checkJsonValue(o.data, 'data'));
 
   let metadata: EventMetadata = {};
-  if (ce.elmetadata !== undefined) {
+  if (o.elmetadata !== undefined) {
+    const text = str(o, 'elmetadata');
+    let parsed: unknown;
     try {
-      metadata = JSON.parse(str(ce, 'elmetadata')) as EventMetadata;
+      parsed = JSON.parse(text);
     } catch {
-      bad('elmetadata is not JSON text', 'elmetadata');
+      bad('attribute elmetadata is not JSON text', 'elmetadata');
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      bad(
+        `attribute elmetadata is ${Array.isArray(parsed) ? 'an array' : shown(parsed)}, not a JSON object`,
+        'elmetadata',
+      );
+    as('elmetadata', () => checkJsonValue(parsed, 'elmetadata'));
+    metadata = parsed as EventMetadata;
   }
   for (const [key, attribute] of MAPPED_METADATA) {
-    if (typeof ce[attribute] === 'string') metadata[key] = ce[attribute];
+    const v = Object.hasOwn(o, attribute) ? o[attribute] : undefined;
+    if (v === undefined) continue;
+    if (typeof v !== 'string') bad(`attribute ${attribute} is ${shown(v)}, not a string`, attribute);
+    as(attribute, () => checkJsonValue(v, attribute));
+    metadata[key] = v;
   }
   return {
-    id: str(ce, 'id'),
-    type: str(ce, 'type'),
-    version: Number(dataversion),
-    stream: str(ce, 'subject'),
-    streamPosition: Number(sequence),
-    globalPosition: BigInt(globalPosition),
-    checkpoint: str(ce, 'elcheckpoint'),
-    data: ce.data as JsonValue,
+    id,
+    type,
+    version,
+    stream,
+    streamPosition,
+    globalPosition,
+    checkpoint,
+    data: o.data as JsonValue,
     metadata,
-    occurredAt: date(ce, 'time'),
-    recordedAt: date(ce, 'elrecordedat'),
+    occurredAt: date(o, 'time'),
+    recordedAt: date(o, 'elrecordedat'),
   };
 }

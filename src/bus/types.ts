@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../events/envelope.js';
+import type { BusRejectHandler } from './intake.js';
 
 /**
  * A transport between the relay and consumers. Delivery is at least once; order within a partition is kept
@@ -40,6 +41,12 @@ export interface SubscribeOptions {
   onMessage: (delivery: Delivery) => Promise<void>;
   /** Most unacknowledged deliveries in flight per partition. @defaultValue adapter-specific */
   maxInFlight?: number;
+  /**
+   * Called for each message of this subscription the bus refuses (not an event the relay could have published);
+   * the bus has set it aside and acknowledged it, and `onMessage` never sees it. Called besides the bus's own
+   * `onReject` option. @defaultValue none
+   */
+  onReject?: BusRejectHandler;
 }
 
 export interface Delivery {

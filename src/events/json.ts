@@ -16,6 +16,11 @@ export function toJsonText(value: unknown, root: string): string {
   return JSON.stringify(value);
 }
 
+/** The checks of `toJsonText` without the serialization: for values that are already parsed JSON. */
+export function checkJsonValue(value: unknown, root: string): void {
+  checkJson(value, root, new Set());
+}
+
 // eslint-disable-next-line no-control-regex
 const BAD_STRING = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

@@ -14,7 +14,9 @@ const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
   id: fc.uuid(),
   type: fc.stringMatching(/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*){0,3}$/),
   version: fc.integer({ min: 1, max: 1000 }),
-  stream: fc.string({ minLength: 1, maxLength: 40 }),
+  stream: fc
+    .string({ minLength: 1, maxLength: 40 })
+    .filter((s) => s.trim().length > 0 && [...s].every((c) => c >= ' ' && c !== '\u007f')),
   streamPosition: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   globalPosition: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
   checkpoint: fc
@@ -102,7 +104,7 @@ describe('CloudEvents wire format', () => {
       } catch (error) {
         caught = error;
       }
-      expect(isEventlaneError(caught, 'EVENTLANE_INVALID_EVENT')).toBe(true);
+      expect(isEventlaneError(caught, 'EVENTLANE_INVALID_BUS_MESSAGE')).toBe(true);
     }
   });
 });

@@ -7,10 +7,17 @@ import {
   type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import {
+  connect,
+  headers as natsHeaders,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { decodeCloudEvent, encodeCloudEvent } from '../cloudevents.js';
+import { encodeCloudEvent } from '../cloudevents.js';
+import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -22,7 +29,7 @@ import type {
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
 import { parsesAsUrl, redactedError, redactText, redactUrls } from '../../redact.js';
 
-export interface NatsBusOptions {
+export interface NatsBusOptions extends BusIntakeOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
   servers: string | string[];
   /** JetStream stream holding the events; created when missing. @defaultValue 'EVENTLANE' */
@@ -52,6 +59,13 @@ export interface NatsBusOptions {
   backoffMs?: number[];
   /** Unacknowledged deliveries in flight per partition (`max_ack_pending`). @defaultValue 256 */
   maxInFlight?: number;
+  /**
+   * Refused messages are published to `<deadLetterSubject>.<consumer>` with headers telling why. Under the
+   * default, the subject belongs to the bus's own stream (which takes `<subjectPrefix>.>`) and no partition
+   * consumer sees it; a subject outside `<subjectPrefix>.` needs a stream of its own, or the message stays
+   * unacknowledged and is refused again after a delay. @defaultValue '<subjectPrefix>.dlq'
+   */
+  deadLetterSubject?: string;
 }
 
 const ms = (n: number): number => n * 1_000_000; // JetStream durations are nanoseconds.
@@ -70,6 +84,39 @@ function connectError(error: unknown, where: string): BusError {
           'Check that the server runs with JetStream enabled (-js) and that the URL is right.',
     { cause: redactedError(error) },
   );
+}
+
+/** Copies a refused message to the dead-letter subject (when on), then acknowledges it. */
+async function setAside(
+  js: JetStreamClient,
+  m: JsMsg,
+  dlq: string | undefined,
+  reason: string,
+  error: string,
+  consumer: string,
+  partition: number,
+): Promise<void> {
+  try {
+    if (dlq) {
+      const h = natsHeaders();
+      h.set('Eventlane-Reject-Reason', reason);
+      h.set('Eventlane-Reject-Error', headerText(error));
+      h.set('Eventlane-Consumer', consumer);
+      h.set('Eventlane-Partition', String(partition));
+      h.set('Eventlane-Original-Subject', m.subject);
+      h.set('Eventlane-Original-Sequence', String(m.seq));
+      // The id makes a copy made twice (a redelivery after a lost ack) one message within the duplicate window.
+      await js.publish(dlq, m.data, { headers: h, msgID: `dlq-${consumer}-${m.info.stream}-${m.seq}` });
+    }
+    m.ack();
+  } catch {
+    // No copy, no ack: the message comes back after a while and is refused again, never lost silently.
+    try {
+      m.nak(1000);
+    } catch {
+      // The connection is gone: the server redelivers after ack wait.
+    }
+  }
 }
 
 /**
@@ -102,6 +149,18 @@ export function natsBus(options: NatsBusOptions): Bus {
   const maxDeliver = checkPositiveInt(options.maxDeliver, 'maxDeliver', 10);
   const replicas = checkPositiveInt(options.replicas, 'replicas', 1);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
+  const deadLetterSubject = checkName(
+    options.deadLetterSubject ?? `${prefix}.dlq`,
+    'deadLetterSubject',
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+  );
+  if (new RegExp(`^${prefix.replace(/\./g, '\\.')}\\.p\\d+(\\.|$)`).test(deadLetterSubject)) {
+    throw new InvalidArgumentError(
+      `deadLetterSubject ${deadLetterSubject} would be read by a partition consumer; choose another, e.g. ${prefix}.dlq.`,
+    );
+  }
+  const deadLetter = options.deadLetter ?? true;
+  const intake = createIntake('nats', options);
   const storage = options.storage ?? 'file';
   if (storage !== 'file' && storage !== 'memory') {
     throw new InvalidArgumentError(`storage must be 'file' or 'memory', got ${JSON.stringify(storage)}.`);
@@ -261,10 +320,26 @@ export function natsBus(options: NatsBusOptions): Bus {
         }
         const c = await js.consumers.get(streamName, durable);
         const messages = await c.consume({ max_messages: perPartition });
+        const onReject = subscribeOptions.onReject;
+        const dlq = deadLetter ? `${deadLetterSubject}.${consumer}` : undefined;
         const loop = (async () => {
           for await (const m of messages) {
+            const decoded = intake(m.data, { consumer, partition: p, onReject, deadLetter: dlq });
+            if ('rejection' in decoded) {
+              // Set aside without holding up the loop: later messages of the partition go on meanwhile.
+              void setAside(
+                js,
+                m,
+                dlq,
+                decoded.rejection.reason,
+                decoded.rejection.error.message,
+                consumer,
+                p,
+              );
+              continue;
+            }
             const delivery: Delivery = {
-              event: decodeCloudEvent(m.data),
+              event: decoded.event,
               partition: p,
               attempt: m.info.deliveryCount,
               ack: () => {
@@ -277,7 +352,11 @@ export function natsBus(options: NatsBusOptions): Bus {
               },
             };
             // Handlers are called in delivery order and may overlap up to max_ack_pending.
-            subscribeOptions.onMessage(delivery).catch(() => m.nak());
+            try {
+              subscribeOptions.onMessage(delivery).catch(() => m.nak());
+            } catch {
+              m.nak();
+            }
           }
         })();
         stops.push(async () => {

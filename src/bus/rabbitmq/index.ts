@@ -1,7 +1,8 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { CLOUDEVENTS_CONTENT_TYPE, decodeCloudEvent, encodeCloudEvent } from '../cloudevents.js';
+import { CLOUDEVENTS_CONTENT_TYPE, encodeCloudEvent } from '../cloudevents.js';
+import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
@@ -13,7 +14,7 @@ import type {
 } from '../types.js';
 import { parsesAsUrl, redactedError, redactText, redactUrl } from '../../redact.js';
 
-export interface RabbitMqBusOptions {
+export interface RabbitMqBusOptions extends BusIntakeOptions {
   /** AMQP URL, e.g. `amqp://guest:guest@127.0.0.1:5672`. */
   url: string;
   /** Direct exchange the relay publishes to (routing key `p<partition>`); queues are named after it. @defaultValue 'eventlane' */
@@ -69,6 +70,8 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const deliveryLimit = checkPositiveInt(options.deliveryLimit, 'deliveryLimit', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const deadExchange = `${exchange}.dead`;
+  const deadLetter = options.deadLetter ?? true;
+  const intake = createIntake('rabbitmq', options);
 
   let conn: ChannelModel | undefined;
   let channel: ConfirmChannel | undefined;
@@ -204,6 +207,52 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
       await declareConsumer(admin, consumer);
       const ch = await conn!.createChannel();
       await ch.prefetch(subscribeOptions.maxInFlight ?? maxInFlight, false);
+      // A refused message is copied, with why, to the consumer's dead-letter queue (through the dead-letter
+      // exchange, confirmed), then acknowledged. Rejecting it to the queue's own dead-lettering would lose the why.
+      const setAside = async (
+        msg: ConsumeMessage,
+        p: number,
+        reason: string,
+        error: string,
+      ): Promise<void> => {
+        try {
+          if (deadLetter) {
+            const confirm = await usable();
+            await new Promise<void>((resolve, reject) => {
+              confirm.publish(
+                deadExchange,
+                consumer,
+                msg.content,
+                {
+                  ...msg.properties,
+                  persistent: true,
+                  headers: {
+                    ...(msg.properties.headers ?? {}),
+                    'x-eventlane-reject-reason': reason,
+                    'x-eventlane-reject-error': headerText(error),
+                    'x-eventlane-partition': p,
+                    'x-eventlane-queue': queueOf(consumer, p),
+                  },
+                },
+                (err: unknown) =>
+                  err
+                    ? reject(err instanceof Error ? err : new Error('negative acknowledgement'))
+                    : resolve(),
+              );
+            });
+          }
+          ch.ack(msg);
+        } catch {
+          // No copy: put it back after a while; it is refused (and reported) again rather than lost silently.
+          setTimeout(() => {
+            try {
+              ch.nack(msg, false, true);
+            } catch {
+              // The channel closed: the broker requeues unacknowledged messages itself.
+            }
+          }, 1000).unref();
+        }
+      };
       const tags: string[] = [];
       for (const p of subscribeOptions.partitions) {
         if (!Number.isInteger(p) || p < 0 || p >= partitions) {
@@ -211,12 +260,24 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
             `Partition ${String(p)} does not exist: this store has partitions 0 to ${partitions - 1}.`,
           );
         }
+        const dead = deadLetter ? `${exchange}.${consumer}.dead` : undefined;
         const reply = await ch.consume(queueOf(consumer, p), (msg: ConsumeMessage | null) => {
           if (!msg) return;
+          const decoded = intake(msg.content, {
+            consumer,
+            partition: p,
+            onReject: subscribeOptions.onReject,
+            deadLetter: dead,
+          });
+          if ('rejection' in decoded) {
+            const { reason, error } = decoded.rejection;
+            void setAside(msg, p, reason, error.message);
+            return;
+          }
           let settled = false;
           const count = Number((msg.properties.headers ?? {})['x-delivery-count'] ?? 0);
           const delivery: Delivery = {
-            event: decodeCloudEvent(msg.content),
+            event: decoded.event,
             partition: p,
             attempt: count + 1,
             ack: () => {
@@ -243,7 +304,11 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
               return Promise.resolve();
             },
           };
-          subscribeOptions.onMessage(delivery).catch(() => delivery.nack());
+          try {
+            subscribeOptions.onMessage(delivery).catch(() => delivery.nack());
+          } catch {
+            void delivery.nack();
+          }
         });
         tags.push(reply.consumerTag);
       }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
-import { decodeCloudEvent, encodeCloudEvent } from '../cloudevents.js';
+import { encodeCloudEvent } from '../cloudevents.js';
+import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
@@ -14,7 +15,7 @@ import type {
 } from '../types.js';
 import { parsesAsUrl, redactedError, redactText, redactUrl } from '../../redact.js';
 
-export interface RedisBusOptions {
+export interface RedisBusOptions extends BusIntakeOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, `redis://:password@host`). */
   url: string;
   /** Streams are `<keyPrefix>:p<partition>`. @defaultValue 'eventlane' */
@@ -104,6 +105,9 @@ export function redisBus(options: RedisBusOptions): Bus {
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const maxLen = options.maxLen === undefined ? undefined : checkPositiveInt(options.maxLen, 'maxLen', 1);
   const key = (p: number): string => `${prefix}:p${p}`;
+  const deadKey = (group: string): string => `${prefix}:dead:${group}`;
+  const deadLetter = options.deadLetter ?? true;
+  const intake = createIntake('redis', options);
 
   let partitions = 0;
   let closed = false;
@@ -215,6 +219,7 @@ export function redisBus(options: RedisBusOptions): Bus {
       }
       // Blocking reads need a connection of their own.
       const reader = await newClient();
+      const dead = deadLetter ? deadKey(group) : undefined;
       const me = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
       const limit = subscribeOptions.maxInFlight ?? maxInFlight;
       let open = true;
@@ -223,32 +228,34 @@ export function redisBus(options: RedisBusOptions): Bus {
 
       const deliver = (k: string, id: string, fields: string[] | null, attempt: number): void => {
         const p = partitionOfKey.get(k)!;
-        const ce = fieldOf(fields, 'ce');
-        if (ce === undefined) {
-          // Trimmed or foreign entry: nothing to deliver; acknowledge so it does not come back.
+        if (fields === null) {
+          // Deleted or trimmed since it was read: nothing to deliver; acknowledge so it does not come back.
           void c.xack(k, group, id).catch(() => undefined);
           return;
         }
-        if (attempt > maxDeliveries) {
-          // Poison: park it where an operator can look, and stop it from coming back.
-          void c
-            .multi()
-            .xadd(
-              `${prefix}:dead:${group}`,
-              '*',
-              'partition',
-              String(p),
-              'entry',
-              id,
-              'attempts',
-              String(attempt - 1),
-              'ce',
-              ce,
-            )
+        // An entry without the `ce` field was not written by the relay: refused like any other bad message.
+        const ce = fieldOf(fields, 'ce') ?? JSON.stringify(fields);
+        // Copy (when `why` is given) and acknowledgement in one MULTI; when it fails the entry stays pending, is
+        // claimed again after claimIdleMs and handled again: never lost silently.
+        const setAside = (why: string[] | undefined): void => {
+          const move = c.multi();
+          if (why) move.xadd(deadKey(group), '*', 'partition', String(p), 'entry', id, ...why, 'ce', ce);
+          void move
             .xack(k, group, id)
             .exec()
             .catch(() => undefined);
-          return;
+        };
+        // Poison: park it where an operator can look, and stop it from coming back.
+        if (attempt > maxDeliveries) return setAside(['attempts', String(attempt - 1)]);
+        const decoded = intake(ce, {
+          consumer: group,
+          partition: p,
+          onReject: subscribeOptions.onReject,
+          deadLetter: dead,
+        });
+        if ('rejection' in decoded) {
+          const { reason, error } = decoded.rejection;
+          return setAside(dead ? ['reason', reason, 'error', headerText(error.message)] : undefined);
         }
         inFlight++;
         let settled = false;
@@ -258,7 +265,7 @@ export function redisBus(options: RedisBusOptions): Bus {
           wakeReader?.();
         };
         const delivery: Delivery = {
-          event: decodeCloudEvent(ce),
+          event: decoded.event,
           partition: p,
           attempt,
           ack: async () => {
@@ -285,7 +292,11 @@ export function redisBus(options: RedisBusOptions): Bus {
             return Promise.resolve();
           },
         };
-        subscribeOptions.onMessage(delivery).catch(() => delivery.nack());
+        try {
+          subscribeOptions.onMessage(delivery).catch(() => delivery.nack());
+        } catch {
+          void delivery.nack();
+        }
       };
 
       const readLoop = (async () => {
