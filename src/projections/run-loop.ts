@@ -57,9 +57,18 @@ export class ProjectionRun {
       } catch (error) {
         if (this.breaker.probing) this.breaker.release();
         if (this.ctx.stopping()) return;
-        this.ctx.onError(error as Error, this.def.name);
+        this.#report(error as Error);
         await this.#sleep(this.ctx.pollMs * 20);
       }
+    }
+  }
+
+  /** A throwing onError callback must not end the loop. */
+  #report(error: Error): void {
+    try {
+      this.ctx.onError(error, this.def.name);
+    } catch {
+      // The callback's own failure has nowhere better to go.
     }
   }
 
@@ -122,8 +131,11 @@ export class ProjectionRun {
         }
         // A short page means the reader is at the readable head; the lag count also includes events committed
         // but not yet readable (a long transaction elsewhere holds the head back), so a version never goes live
-        // far behind what has been committed. Only short pages pay for the count, which scans the rest of the log.
-        if (page.events.length < Math.min(ctx.switchLag, ctx.pageSize)) {
+        // far behind what has been committed.
+        // Only short pages pay for the count, which scans the rest of the log; an empty page of a live version
+        // (the idle poll) pays nothing.
+        const short = page.events.length < Math.min(ctx.switchLag, ctx.pageSize);
+        if (short && (row.status === 'building' || page.events.length > 0)) {
           const lag = await lagAfter(ctx.base, state.checkpoint);
           state.total = state.done + lag.events;
           if (row.status === 'building' && lag.events < ctx.switchLag) {
@@ -175,7 +187,7 @@ export class ProjectionRun {
     this.#checkFailures = true;
     this.breaker.failure();
     state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
-    ctx.onError(outcome.error!, def.name);
+    this.#report(outcome.error!);
     return false;
   }
 

@@ -5,16 +5,16 @@ import type { BreakerOptions } from '../consumers/breaker.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
 import { resolveBreaker, resolveRetry } from '../consumers/options.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
-import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
-import type { EventStore, EventStoreTransaction } from '../store/event-store.js';
+import type { Driver } from '../store/drivers/driver.js';
+import type { EventStore } from '../store/event-store.js';
 import { checkSchemaName, compareCheckpoints, quoteIdent } from '../store/names.js';
 import { checkDrift, type DriftReport } from './drift.js';
-import { retryParked, skipFailing } from './failures.js';
+import { failureKey, retryParked, skipFailing } from './failures.js';
 import { lagAfter } from './log.js';
 import { toProgress, type ProjectionProgress, type RunState } from './progress.js';
 import { readVersion, registerDefinitions, type DbProjectionVersion } from './registry.js';
+import { inlineStore } from './inline.js';
 import { dropVersion, ProjectionRun } from './run-loop.js';
-import { applyEvents, tableMap } from './tables.js';
 
 export type { ProjectionFailure, ProjectionProgress } from './progress.js';
 
@@ -158,7 +158,7 @@ class ProjectionsImpl implements Projections {
       throw new InvalidArgumentError('onError must be a function (error, projection) => void.');
     }
     this.#onError = options.onError ?? (() => undefined);
-    this.store = this.#inlineStore();
+    this.store = inlineStore(store, this.#q, this.#schema, this.#defs);
   }
 
   #def(name: string): ProjectionDefinition {
@@ -304,69 +304,48 @@ class ProjectionsImpl implements Projections {
         for (const l of await read()) this.set({ projection: l.name, version: String(l.version) }, l.seconds);
       },
     });
-  }
-
-  /**
-   * The store seen through inline projections: every append (alone or in `transaction`) also runs the inline
-   * projections whose defined version is live, in the same transaction. A handler that throws rolls back the
-   * append with it. Each inline append first takes a share lock on the version's row, which the switch of a
-   * rebuild takes exclusively: a switch never misses an append in flight.
-   */
-  #inlineStore(): EventStore {
-    const inline = this.#defs.filter((d) => d.mode === 'inline');
-    const base = this.#base;
-    if (inline.length === 0) return base;
-    const q = this.#q;
-    const schema = this.#schema;
-    const wrap = (tx: EventStoreTransaction): EventStoreTransaction => ({
-      ...tx,
-      append: async (stream, events, appendOptions) => {
-        const rows = await tx.query<{ name: string; version: number; status: string }>(
-          `select name, version, status from ${q}.projections
-            where name = any($1) and version = any($2) for share`,
-          [inline.map((d) => d.name), inline.map((d) => d.version)],
-        );
-        const result = await tx.append(stream, events, appendOptions);
-        if (result.duplicate) return result;
-        const live = inline.filter((d) =>
-          rows.some((r) => r.name === d.name && r.version === d.version && r.status === 'live'),
-        );
-        if (live.length === 0) return result;
-        const stored = await tx.readStream(stream, {
-          from: result.positions[0]!,
-          limit: result.positions.length,
-        });
-        const ex: Pick<SqlExecutor, 'query'> = { query: (text, params) => tx.query(text, params) };
-        for (const d of live) await applyEvents(d, ex, tableMap(d, schema, d.version), stored);
-        return result;
+    const defs = this.#defs;
+    const failing = async (): Promise<Map<string, { stalled: number; parked: number }>> => {
+      const rows = await this.#db.query<{ consumer: string; n: number; parked: number }>(
+        `select consumer, count(*)::int as n, count(*) filter (where status = 'parked')::int as parked
+           from ${this.#q}.parked_events where consumer = any($1) and status in ('retrying', 'parked')
+          group by consumer`,
+        [defs.map((d) => failureKey(d.name, d.version))],
+      );
+      const byKey = new Map(rows.map((r) => [r.consumer, r]));
+      return new Map(
+        defs.map((d) => {
+          const r = byKey.get(failureKey(d.name, d.version));
+          return [d.name, { stalled: r && r.n > 0 ? 1 : 0, parked: r?.parked ?? 0 }];
+        }),
+      );
+    };
+    // Each gauge reads what it shows in its own collect: prom-client collects gauges concurrently.
+    new Gauge({
+      name: 'eventlane_projection_stalled',
+      help: 'The defined version of a projection is stopped at a failing event (retrying or parked): 1, else 0.',
+      labelNames: ['projection', 'version'],
+      registers: [registry],
+      async collect() {
+        for (const [name, f] of await failing())
+          this.set(
+            { projection: name, version: String(defs.find((d) => d.name === name)!.version) },
+            f.stalled,
+          );
       },
     });
-    // Explicit delegation: the store keeps its state in private fields, so a prototype-based proxy would break.
-    const store: EventStore = {
-      get schema() {
-        return base.schema;
+    new Gauge({
+      name: 'eventlane_projection_parked_events',
+      help: 'Parked events of the defined version of a projection, waiting for an operator retry or skip.',
+      labelNames: ['projection', 'version'],
+      registers: [registry],
+      async collect() {
+        for (const [name, f] of await failing())
+          this.set(
+            { projection: name, version: String(defs.find((d) => d.name === name)!.version) },
+            f.parked,
+          );
       },
-      get driver() {
-        return base.driver;
-      },
-      get executor() {
-        return base.executor;
-      },
-      get contracts() {
-        return base.contracts;
-      },
-      migrate: () => base.migrate(),
-      append: (stream, events, o) => base.transaction((tx) => wrap(tx).append(stream, events, o)),
-      transaction: (fn) => base.transaction((tx) => fn(wrap(tx))),
-      enlist: (connection) => wrap(base.enlist(connection)),
-      readStream: (stream, o) => base.readStream(stream, o),
-      streamVersion: (stream) => base.streamVersion(stream),
-      readLog: (o) => base.readLog(o),
-      iterateLog: (o) => base.iterateLog(o),
-      head: () => base.head(),
-      onCommit: (listener) => base.onCommit(listener),
-      close: () => base.close(),
-    };
-    return store;
+    });
   }
 }

@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  createEventStore,
   createProjections,
   parkedEvents,
   type EventStore,
@@ -16,7 +18,19 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
+const TARGETS = [
+  ...(pgAvailable() ? ['postgres' as const] : []),
+  // The embedded store has its own cluster: no other test's open transaction holds its log back.
+  'pglite' as const,
+];
+let target: (typeof TARGETS)[number] = 'pglite';
+
 async function setup(): Promise<EventStore> {
+  if (target === 'pglite') {
+    const store = await createEventStore();
+    cleanups.push(() => store.close());
+    return store;
+  }
   const store = await openPgStore();
   cleanups.push(async () => {
     await store.close();
@@ -47,11 +61,16 @@ async function writePoisoned(store: EventStore): Promise<void> {
 }
 
 const counts = async (store: EventStore) =>
-  Object.fromEntries([...(await readTable(store, 'order_summary__v1'))].map(([s, r]) => [s, r.n]));
+  Object.fromEntries(
+    [...(await readTable(store, `${quoteIdent(store.schema)}.order_summary__v1`))].map(([s, r]) => [s, r.n]),
+  );
 
-describe.skipIf(!pgAvailable())(
-  'versioned projections: retries, parking, operator retry/skip, breaker',
-  () => {
+describe.each(TARGETS)(
+  'versioned projections on %s: retries, parking, operator retry/skip, breaker',
+  (name) => {
+    beforeEach(() => {
+      target = name;
+    });
     it('retries a poison event with backoff, parks it, reports it in progress(), and an operator retry catches up', async () => {
       const store = await setup();
       await writePoisoned(store);
@@ -94,9 +113,15 @@ describe.skipIf(!pgAvailable())(
       expect(errors).toHaveLength(3);
       // Stopped exactly at the poison event: what came before it is applied, nothing after it.
       expect(await counts(store)).toEqual({ 'order-a': 1, 'order-b': 1 });
+      const registry = new Registry();
+      p.registerMetrics(registry);
+      const metrics = await registry.metrics();
+      expect(metrics).toContain('eventlane_projection_stalled{projection="order_summary",version="1"} 1');
+      expect(metrics).toContain(
+        'eventlane_projection_parked_events{projection="order_summary",version="1"} 1',
+      );
       const [row] = await parkedEvents(store).list({ consumer: 'order_summary@v1' });
       expect(row).toMatchObject({ status: 'parked', stream: 'order-b', eventType: 'order.boom' });
-
       failing = false;
       const retried = await p.retry('order_summary');
       expect(retried.status).toBe('retrying');
