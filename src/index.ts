@@ -122,7 +122,12 @@ export type {
   ReactorHandler,
 } from './consumers/define.js';
 export { createProjections } from './projections/runner.js';
-export type { Projections, ProjectionsOptions, ProjectionProgress } from './projections/runner.js';
+export type {
+  Projections,
+  ProjectionsOptions,
+  ProjectionProgress,
+  ProjectionFailure,
+} from './projections/runner.js';
 export type { DriftReport, DriftTableReport, DriftDifference } from './projections/drift.js';
 export { createWorker } from './consumers/worker.js';
 export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';

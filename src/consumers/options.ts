@@ -200,27 +200,8 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
       `heartbeatMs (${heartbeatMs}) must be at most a third of leaseTtlMs (${leaseTtlMs}), so a healthy worker never loses its leases.`,
     );
   }
-  const r = subOptions('retry', o.retry, DEFAULT_RETRY);
-  const retry: RetryOptions = {
-    maxAttempts: positiveInt('retry.maxAttempts', r.maxAttempts, DEFAULT_RETRY.maxAttempts),
-    baseDelayMs: positiveInt('retry.baseDelayMs', r.baseDelayMs, DEFAULT_RETRY.baseDelayMs, 0),
-    maxDelayMs: positiveInt('retry.maxDelayMs', r.maxDelayMs, DEFAULT_RETRY.maxDelayMs, 0),
-    jitter: DEFAULT_RETRY.jitter,
-  };
-  if (r.jitter !== undefined) {
-    if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1)) {
-      throw new InvalidArgumentError(
-        `retry.jitter must be a number from 0 to 1, got ${JSON.stringify(r.jitter) ?? typeof r.jitter}.`,
-      );
-    }
-    retry.jitter = r.jitter;
-  }
-  const b = subOptions('breaker', o.breaker, DEFAULT_BREAKER);
-  const breaker: BreakerOptions = {
-    threshold: positiveInt('breaker.threshold', b.threshold, DEFAULT_BREAKER.threshold),
-    windowMs: positiveInt('breaker.windowMs', b.windowMs, DEFAULT_BREAKER.windowMs),
-    coolDownMs: positiveInt('breaker.coolDownMs', b.coolDownMs, DEFAULT_BREAKER.coolDownMs),
-  };
+  const retry = resolveRetry(o.retry);
+  const breaker = resolveBreaker(o.breaker);
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new InvalidArgumentError('onError must be a function (error) => void.');
   }
@@ -242,4 +223,35 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     registry: o.registry,
     onError: o.onError ?? (() => undefined),
   };
+}
+
+/** Resolves and checks `retry` options (shared by createWorker and createProjections). */
+export function resolveRetry(value: unknown): RetryOptions {
+  const r = subOptions('retry', value, DEFAULT_RETRY);
+  const retry: RetryOptions = {
+    maxAttempts: positiveInt('retry.maxAttempts', r.maxAttempts, DEFAULT_RETRY.maxAttempts),
+    baseDelayMs: positiveInt('retry.baseDelayMs', r.baseDelayMs, DEFAULT_RETRY.baseDelayMs, 0),
+    maxDelayMs: positiveInt('retry.maxDelayMs', r.maxDelayMs, DEFAULT_RETRY.maxDelayMs, 0),
+    jitter: DEFAULT_RETRY.jitter,
+  };
+  if (r.jitter !== undefined) {
+    if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1)) {
+      throw new InvalidArgumentError(
+        `retry.jitter must be a number from 0 to 1, got ${JSON.stringify(r.jitter) ?? typeof r.jitter}.`,
+      );
+    }
+    retry.jitter = r.jitter;
+  }
+  return retry;
+}
+
+/** Resolves and checks `breaker` options (shared by createWorker and createProjections). */
+export function resolveBreaker(value: unknown): BreakerOptions {
+  const b = subOptions('breaker', value, DEFAULT_BREAKER);
+  const breaker: BreakerOptions = {
+    threshold: positiveInt('breaker.threshold', b.threshold, DEFAULT_BREAKER.threshold),
+    windowMs: positiveInt('breaker.windowMs', b.windowMs, DEFAULT_BREAKER.windowMs),
+    coolDownMs: positiveInt('breaker.coolDownMs', b.coolDownMs, DEFAULT_BREAKER.coolDownMs),
+  };
+  return breaker;
 }

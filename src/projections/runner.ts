@@ -1,14 +1,22 @@
 import { Gauge, type Registry } from 'prom-client';
+import type { ParkedEvent } from '../consumers/admin.js';
+import type { RetryOptions } from '../consumers/backoff.js';
+import type { BreakerOptions } from '../consumers/breaker.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
+import { resolveBreaker, resolveRetry } from '../consumers/options.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
-import type { StoredEvent } from '../events/envelope.js';
-import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
-import type { EventStore, EventStoreTransaction } from '../store/event-store.js';
-import { checkSchemaName, compareCheckpoints, LOG_START, quoteIdent } from '../store/names.js';
+import type { Driver } from '../store/drivers/driver.js';
+import type { EventStore } from '../store/event-store.js';
+import { checkSchemaName, compareCheckpoints, quoteIdent } from '../store/names.js';
 import { checkDrift, type DriftReport } from './drift.js';
-import { lagAfter, readCommittedAfter } from './log.js';
+import { failureKey, retryParked, skipFailing } from './failures.js';
+import { lagAfter } from './log.js';
+import { toProgress, type ProjectionProgress, type RunState } from './progress.js';
 import { readVersion, registerDefinitions, type DbProjectionVersion } from './registry.js';
-import { applyEvents, dropTables, pointViews, tableMap } from './tables.js';
+import { inlineStore } from './inline.js';
+import { dropVersion, ProjectionRun } from './run-loop.js';
+
+export type { ProjectionFailure, ProjectionProgress } from './progress.js';
 
 export interface ProjectionsOptions {
   /** The versioned read models to run (defineProjection with `tables`). Names must be unique. */
@@ -28,23 +36,27 @@ export interface ProjectionsOptions {
   maxEventsPerSecond?: number;
   /** Wait between reads when a projection is caught up. @defaultValue 50 */
   pollMs?: number;
-  /** Called when a run step fails (it is retried after `pollMs` × 20). @defaultValue ignore */
+  /**
+   * Retries of a failing event before it is parked, with exponential backoff and jitter (as `createWorker`'s).
+   * The version stops right before the failing event until it applies, is retried by an operator, or skipped.
+   * @defaultValue { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 30000, jitter: 0.5 }
+   */
+  retry?: Partial<RetryOptions>;
+  /**
+   * The retry-storm breaker, per projection and process: past `threshold` failures within `windowMs`, attempts
+   * pause for `coolDownMs`, then one probe decides. @defaultValue { threshold: 50, windowMs: 10000, coolDownMs: 30000 }
+   */
+  breaker?: Partial<BreakerOptions>;
+  /**
+   * How often a stalled projection looks for an operator's retry or skip (from any process). Shorter reacts sooner
+   * at one small query per interval while stalled. @defaultValue 1000
+   */
+  parkedPollMs?: number;
+  /**
+   * Called with each failed attempt of an event (the handler's error) and each failing step (database errors;
+   * retried after `pollMs` × 20). @defaultValue ignore
+   */
   onError?: (error: Error, projection: string) => void;
-}
-
-export interface ProjectionProgress {
-  name: string;
-  version: number;
-  status: 'building' | 'live' | 'retired' | 'dropped' | 'unknown';
-  /** Events applied to this version so far (all runs, from its checkpoint row). */
-  done: number;
-  /** Events in the log when this run measured it (done + what was behind the checkpoint then). */
-  total: number;
-  /** Events per second applied by this process over its run. */
-  rate: number;
-  /** Estimated milliseconds to catch up; null when the rate is unknown. */
-  etaMs: number | null;
-  checkpoint: string;
 }
 
 export interface Projections {
@@ -63,18 +75,16 @@ export interface Projections {
   checkDrift(name: string, options?: { maxKeys?: number }): Promise<DriftReport>;
   /** Registers lag gauges (events and seconds behind the head, per projection and version). */
   registerMetrics(registry: Registry): void;
-}
-
-class Stopped extends Error {}
-
-interface RunState {
-  def: ProjectionDefinition;
-  checkpoint: string;
-  done: number;
-  total: number;
-  startedAt: number;
-  appliedThisRun: number;
-  status: ProjectionProgress['status'];
+  /**
+   * Operator retry of the parked event the defined version of `name` is stopped at: attempts start again, now.
+   * Throws `EVENTLANE_WORKER_STATE` when nothing is parked.
+   */
+  retry(name: string): Promise<ParkedEvent>;
+  /**
+   * Operator skip of the failing event (parked or retrying) the defined version of `name` is stopped at: the version
+   * moves past it without applying it; the skip is recorded with `by` and `reason`.
+   */
+  skip(name: string, options: { by: string; reason?: string }): Promise<ParkedEvent>;
 }
 
 export function createProjections(store: EventStore, options: ProjectionsOptions): Projections {
@@ -97,6 +107,17 @@ function positive(value: unknown, name: string, fallback: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function wholeMs(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 10 || value > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(
+      `${name} must be a whole number of milliseconds from 10 to ${2 ** 31 - 1}, got ${JSON.stringify(value) ?? typeof value}.`,
+      { [name]: value },
+    );
+  }
+  return value;
+}
+
 class ProjectionsImpl implements Projections {
   readonly #base: EventStore;
   readonly #db: Driver;
@@ -108,8 +129,12 @@ class ProjectionsImpl implements Projections {
   readonly #graceMs: number;
   readonly #maxRate: number;
   readonly #pollMs: number;
+  readonly #parkedPollMs: number;
+  readonly #retry: RetryOptions;
+  readonly #breaker: BreakerOptions;
   readonly #onError: (error: Error, projection: string) => void;
   readonly #state = new Map<string, RunState>();
+  readonly #runs = new Map<string, ProjectionRun>();
   #loops: Promise<void>[] = [];
   #running = false;
   #stopping = false;
@@ -126,8 +151,14 @@ class ProjectionsImpl implements Projections {
     this.#graceMs = options.graceMs === 0 ? 0 : positive(options.graceMs, 'graceMs', 600_000);
     this.#maxRate = positive(options.maxEventsPerSecond, 'maxEventsPerSecond', Infinity);
     this.#pollMs = positive(options.pollMs, 'pollMs', 50);
+    this.#parkedPollMs = wholeMs(options.parkedPollMs, 'parkedPollMs', 1000);
+    this.#retry = resolveRetry(options.retry);
+    this.#breaker = resolveBreaker(options.breaker);
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new InvalidArgumentError('onError must be a function (error, projection) => void.');
+    }
     this.#onError = options.onError ?? (() => undefined);
-    this.store = this.#inlineStore();
+    this.store = inlineStore(store, this.#q, this.#schema, this.#defs);
   }
 
   #def(name: string): ProjectionDefinition {
@@ -144,11 +175,27 @@ class ProjectionsImpl implements Projections {
     if (this.#running) throw new WorkerStateError('createProjections(…).start() was called twice.');
     await registerDefinitions(this.#db, this.#q, this.#schema, this.#defs);
     this.#running = true;
+    const ctx = {
+      base: this.#base,
+      db: this.#db,
+      q: this.#q,
+      schema: this.#schema,
+      pageSize: this.#pageSize,
+      switchLag: this.#switchLag,
+      graceMs: this.#graceMs,
+      maxRate: this.#maxRate,
+      pollMs: this.#pollMs,
+      parkedPollMs: this.#parkedPollMs,
+      retry: this.#retry,
+      breaker: this.#breaker,
+      onError: this.#onError,
+      stopping: () => this.#stopping,
+    };
     for (const def of this.#defs) {
       const row = await readVersion(this.#db, this.#q, def.name, def.version);
       const lag = await lagAfter(this.#base, row!.checkpoint);
       const done = Number(row!.applied);
-      this.#state.set(def.name, {
+      const state: RunState = {
         def,
         checkpoint: row!.checkpoint,
         done,
@@ -156,8 +203,12 @@ class ProjectionsImpl implements Projections {
         startedAt: Date.now(),
         appliedThisRun: 0,
         status: row!.status,
-      });
-      this.#loops.push(this.#loop(def));
+        failure: null,
+      };
+      this.#state.set(def.name, state);
+      const run = new ProjectionRun(ctx, def, state);
+      this.#runs.set(def.name, run);
+      this.#loops.push(run.run());
     }
   }
 
@@ -169,207 +220,27 @@ class ProjectionsImpl implements Projections {
     this.#stopping = false;
   }
 
-  async #loop(def: ProjectionDefinition): Promise<void> {
-    while (!this.#stopping) {
-      try {
-        await this.#step(def);
-      } catch (error) {
-        if (error instanceof Stopped) return;
-        this.#onError(error as Error, def.name);
-        await this.#sleep(this.#pollMs * 20);
-      }
-    }
-  }
-
-  async #sleep(ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      if (this.#stopping) throw new Stopped();
-      await sleep(Math.min(50, until - Date.now()));
-    }
-  }
-
-  /**
-   * One pass: read pages and apply them until caught up (reading the next page while the current one is being
-   * applied), then switch a building version live, drop expired retired versions, and wait for new events.
-   */
-  async #step(def: ProjectionDefinition): Promise<void> {
-    const state = this.#state.get(def.name)!;
-    const row = await readVersion(this.#db, this.#q, def.name, def.version);
-    if (row === undefined || row.status === 'retired' || row.status === 'dropped') {
-      // A newer version took over (another deploy): this process has nothing left to do for it.
-      state.status = row?.status ?? 'unknown';
-      await this.#sleep(this.#pollMs * 20);
-      return;
-    }
-    state.status = row.status;
-    state.checkpoint = row.checkpoint;
-    state.done = Number(row.applied);
-    const inlineLive = def.mode === 'inline' && row.status === 'live';
-    if (!inlineLive) {
-      let next = this.#base.readLog({ after: state.checkpoint, limit: this.#pageSize });
-      for (;;) {
-        const page = await next;
-        if (page.events.length === this.#pageSize) {
-          next = this.#base.readLog({ after: page.checkpoint, limit: this.#pageSize });
-        }
-        if (page.events.length > 0) {
-          await this.#applyPage(def, state, page.events, page.checkpoint);
-          await this.#throttle(state);
-        }
-        // A short page means the reader is at the readable head; the lag count also includes events committed
-        // but not yet readable (a long transaction elsewhere holds the head back), so a version never goes live
-        // far behind what has been committed. Only short pages pay for the count, which scans the rest of the log.
-        if (
-          page.events.length < Math.min(this.#switchLag, this.#pageSize) &&
-          row.status === 'building' &&
-          (await lagAfter(this.#base, state.checkpoint)).events < this.#switchLag
-        ) {
-          await this.#switch(def, state);
-          state.status = 'live';
-          break;
-        }
-        if (page.events.length < this.#pageSize) break;
-        if (this.#stopping) throw new Stopped();
-      }
-    }
-    await this.#dropExpired(def);
-    await this.#sleep(inlineLive ? this.#pollMs * 20 : this.#pollMs);
-  }
-
-  async #throttle(state: RunState): Promise<void> {
-    if (this.#maxRate === Infinity) return;
-    const due = state.startedAt + (state.appliedThisRun / this.#maxRate) * 1000;
-    if (due > Date.now()) await this.#sleep(due - Date.now());
-  }
-
-  /**
-   * Applies one page and moves the version's checkpoint in the same transaction. The row lock and the checkpoint
-   * comparison fence out a second process building the same version: its page then rolls back and it re-reads.
-   */
-  async #applyPage(
-    def: ProjectionDefinition,
-    state: RunState,
-    events: readonly StoredEvent[],
-    checkpoint: string,
-  ): Promise<void> {
-    const tables = tableMap(def, this.#schema, def.version);
-    const moved = await this.#db.transaction(async (ex) => {
-      const row = await readVersion(ex, this.#q, def.name, def.version, 'for update');
-      if (row === undefined || row.checkpoint !== state.checkpoint) return false;
-      await applyEvents(def, ex, tables, events);
-      await ex.query(
-        `update ${this.#q}.projections set checkpoint = $3, applied = applied + $4, updated_at = now()
-          where name = $1 and version = $2`,
-        [def.name, def.version, checkpoint, events.length],
-      );
-      return true;
-    });
-    if (!moved) throw new Error(`projection ${def.name} v${def.version} was moved by another process`);
-    state.checkpoint = checkpoint;
-    state.done += events.length;
-    state.appliedThisRun += events.length;
-    if (state.done > state.total) state.total = state.done;
-  }
-
-  /**
-   * Makes the building version live in one transaction: views switched with `create or replace view`, the old
-   * live version marked retired. For an inline projection the row lock held here is the one every inline append
-   * takes first, so the events committed since the last page are applied here, with nothing in flight.
-   */
-  async #switch(def: ProjectionDefinition, state: RunState): Promise<void> {
-    const tables = tableMap(def, this.#schema, def.version);
-    await this.#db.transaction(async (ex) => {
-      const row = await readVersion(ex, this.#q, def.name, def.version, 'for update');
-      if (row === undefined || row.checkpoint !== state.checkpoint || row.status !== 'building') {
-        throw new Error(`projection ${def.name} v${def.version} was moved by another process`);
-      }
-      let checkpoint = row.checkpoint;
-      let applied = 0;
-      if (def.mode === 'inline') {
-        for (;;) {
-          const events = await readCommittedAfter(this.#base, ex, checkpoint, this.#pageSize);
-          if (events.length === 0) break;
-          await applyEvents(def, ex, tables, events);
-          checkpoint = events[events.length - 1]!.checkpoint;
-          applied += events.length;
-        }
-      }
-      await ex.query(
-        `update ${this.#q}.projections set status = 'retired', retired_at = now(), updated_at = now()
-          where name = $1 and status = 'live'`,
-        [def.name],
-      );
-      await ex.query(
-        `update ${this.#q}.projections set status = 'live', live_at = now(), updated_at = now(),
-                checkpoint = $3, applied = applied + $4
-          where name = $1 and version = $2`,
-        [def.name, def.version, checkpoint, applied],
-      );
-      await pointViews(ex, def, this.#schema, def.version);
-      state.checkpoint = checkpoint;
-      state.done += applied;
-    });
-  }
-
-  async #dropExpired(def: ProjectionDefinition): Promise<void> {
-    const rows = await this.#db.query<DbProjectionVersion>(
-      `select version, tables, read_schema from ${this.#q}.projections
-        where name = $1 and status = 'retired' and retired_at < now() - make_interval(secs => $2)`,
-      [def.name, this.#graceMs / 1000],
-    );
-    for (const r of rows) await this.#dropVersion(def.name, r);
-  }
-
-  async #dropVersion(name: string, r: DbProjectionVersion): Promise<void> {
-    await this.#db.transaction(async (ex) => {
-      await dropTables(ex, { tables: r.tables }, r.read_schema, r.version);
-      await ex.query(
-        `update ${this.#q}.projections set status = 'dropped', updated_at = now()
-          where name = $1 and version = $2 and status = 'retired'`,
-        [name, r.version],
-      );
-    });
-  }
-
   async dropRetired(name: string): Promise<number[]> {
     this.#def(name);
     const rows = await this.#db.query<DbProjectionVersion>(
       `select version, tables, read_schema from ${this.#q}.projections where name = $1 and status = 'retired'`,
       [name],
     );
-    for (const r of rows) await this.#dropVersion(name, r);
+    for (const r of rows) await dropVersion(this.#db, this.#q, name, r);
     return rows.map((r) => r.version);
   }
 
   progress(name: string): ProjectionProgress {
     const def = this.#def(name);
-    const s = this.#state.get(name);
-    if (s === undefined) {
-      return {
-        name,
-        version: def.version,
-        status: 'unknown',
-        done: 0,
-        total: 0,
-        rate: 0,
-        etaMs: null,
-        checkpoint: LOG_START,
-      };
-    }
-    const seconds = (Date.now() - s.startedAt) / 1000;
-    const rate = seconds > 0 ? s.appliedThisRun / seconds : 0;
-    const left = Math.max(0, s.total - s.done);
-    return {
-      name,
-      version: def.version,
-      status: s.status,
-      done: s.done,
-      total: s.total,
-      rate,
-      etaMs: left === 0 ? 0 : rate > 0 ? (left / rate) * 1000 : null,
-      checkpoint: s.checkpoint,
-    };
+    return toProgress(def, this.#state.get(name), this.#runs.get(name)?.breaker.state ?? 'closed');
+  }
+
+  retry(name: string): Promise<ParkedEvent> {
+    return retryParked(this.#base, this.#def(name));
+  }
+
+  skip(name: string, options: { by: string; reason?: string }): Promise<ParkedEvent> {
+    return skipFailing(this.#base, this.#def(name), options);
   }
 
   async waitLive(name: string, timeoutMs = 60_000): Promise<void> {
@@ -381,9 +252,13 @@ class ProjectionsImpl implements Projections {
       if (row?.status === 'live' && (def.mode === 'inline' || compareCheckpoints(row.checkpoint, head) >= 0))
         return;
       if (Date.now() > deadline) {
+        const f = this.#state.get(name)?.failure;
+        const stalled = f
+          ? `; stalled at ${f.eventType} ${f.eventId} (${f.stream}@${f.streamPosition}), ${f.status}: ${f.error}`
+          : '';
         throw new WorkerStateError(
           `Projection ${JSON.stringify(name)} v${def.version} was not live and caught up within ${timeoutMs} ms ` +
-            `(status ${row?.status ?? 'unregistered'}, checkpoint ${row?.checkpoint ?? '-'}, head ${head}).`,
+            `(status ${row?.status ?? 'unregistered'}, checkpoint ${row?.checkpoint ?? '-'}, head ${head}${stalled}).`,
         );
       }
       await sleep(20);
@@ -429,69 +304,48 @@ class ProjectionsImpl implements Projections {
         for (const l of await read()) this.set({ projection: l.name, version: String(l.version) }, l.seconds);
       },
     });
-  }
-
-  /**
-   * The store seen through inline projections: every append (alone or in `transaction`) also runs the inline
-   * projections whose defined version is live, in the same transaction. A handler that throws rolls back the
-   * append with it. Each inline append first takes a share lock on the version's row, which the switch of a
-   * rebuild takes exclusively: a switch never misses an append in flight.
-   */
-  #inlineStore(): EventStore {
-    const inline = this.#defs.filter((d) => d.mode === 'inline');
-    const base = this.#base;
-    if (inline.length === 0) return base;
-    const q = this.#q;
-    const schema = this.#schema;
-    const wrap = (tx: EventStoreTransaction): EventStoreTransaction => ({
-      ...tx,
-      append: async (stream, events, appendOptions) => {
-        const rows = await tx.query<{ name: string; version: number; status: string }>(
-          `select name, version, status from ${q}.projections
-            where name = any($1) and version = any($2) for share`,
-          [inline.map((d) => d.name), inline.map((d) => d.version)],
-        );
-        const result = await tx.append(stream, events, appendOptions);
-        if (result.duplicate) return result;
-        const live = inline.filter((d) =>
-          rows.some((r) => r.name === d.name && r.version === d.version && r.status === 'live'),
-        );
-        if (live.length === 0) return result;
-        const stored = await tx.readStream(stream, {
-          from: result.positions[0]!,
-          limit: result.positions.length,
-        });
-        const ex: Pick<SqlExecutor, 'query'> = { query: (text, params) => tx.query(text, params) };
-        for (const d of live) await applyEvents(d, ex, tableMap(d, schema, d.version), stored);
-        return result;
+    const defs = this.#defs;
+    const failing = async (): Promise<Map<string, { stalled: number; parked: number }>> => {
+      const rows = await this.#db.query<{ consumer: string; n: number; parked: number }>(
+        `select consumer, count(*)::int as n, count(*) filter (where status = 'parked')::int as parked
+           from ${this.#q}.parked_events where consumer = any($1) and status in ('retrying', 'parked')
+          group by consumer`,
+        [defs.map((d) => failureKey(d.name, d.version))],
+      );
+      const byKey = new Map(rows.map((r) => [r.consumer, r]));
+      return new Map(
+        defs.map((d) => {
+          const r = byKey.get(failureKey(d.name, d.version));
+          return [d.name, { stalled: r && r.n > 0 ? 1 : 0, parked: r?.parked ?? 0 }];
+        }),
+      );
+    };
+    // Each gauge reads what it shows in its own collect: prom-client collects gauges concurrently.
+    new Gauge({
+      name: 'eventlane_projection_stalled',
+      help: 'The defined version of a projection is stopped at a failing event (retrying or parked): 1, else 0.',
+      labelNames: ['projection', 'version'],
+      registers: [registry],
+      async collect() {
+        for (const [name, f] of await failing())
+          this.set(
+            { projection: name, version: String(defs.find((d) => d.name === name)!.version) },
+            f.stalled,
+          );
       },
     });
-    // Explicit delegation: the store keeps its state in private fields, so a prototype-based proxy would break.
-    const store: EventStore = {
-      get schema() {
-        return base.schema;
+    new Gauge({
+      name: 'eventlane_projection_parked_events',
+      help: 'Parked events of the defined version of a projection, waiting for an operator retry or skip.',
+      labelNames: ['projection', 'version'],
+      registers: [registry],
+      async collect() {
+        for (const [name, f] of await failing())
+          this.set(
+            { projection: name, version: String(defs.find((d) => d.name === name)!.version) },
+            f.parked,
+          );
       },
-      get driver() {
-        return base.driver;
-      },
-      get executor() {
-        return base.executor;
-      },
-      get contracts() {
-        return base.contracts;
-      },
-      migrate: () => base.migrate(),
-      append: (stream, events, o) => base.transaction((tx) => wrap(tx).append(stream, events, o)),
-      transaction: (fn) => base.transaction((tx) => fn(wrap(tx))),
-      enlist: (connection) => wrap(base.enlist(connection)),
-      readStream: (stream, o) => base.readStream(stream, o),
-      streamVersion: (stream) => base.streamVersion(stream),
-      readLog: (o) => base.readLog(o),
-      iterateLog: (o) => base.iterateLog(o),
-      head: () => base.head(),
-      onCommit: (listener) => base.onCommit(listener),
-      close: () => base.close(),
-    };
-    return store;
+    });
   }
 }

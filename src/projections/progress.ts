@@ -1,0 +1,97 @@
+import type { BreakerState } from '../consumers/breaker.js';
+import type { ProjectionDefinition } from '../consumers/define.js';
+import { LOG_START } from '../store/names.js';
+import type { VersionStatus } from './registry.js';
+
+/** The event a projection version is stopped at, as `progress()` reports it. */
+export interface ProjectionFailure {
+  /** The row id in `parked_events` (consumer `<name>@v<version>`), as `parkedEvents(store)` lists it. */
+  id: string;
+  /** 'retrying': attempts go on with backoff; 'parked': attempts used up, waiting for an operator retry or skip. */
+  status: 'retrying' | 'parked';
+  eventId: string;
+  eventType: string;
+  stream: string;
+  streamPosition: number;
+  /** The handler's error of the last attempt. */
+  error: string;
+  attempts: number;
+  /** When the next attempt is due; null when parked. */
+  nextAttemptAt: Date | null;
+}
+
+export interface ProjectionProgress {
+  name: string;
+  version: number;
+  /**
+   * The version's state: its registry status, or 'stalled' while a failing event blocks it (retrying or parked;
+   * see `failure`). A stalled version does not move; `versionStatus` still says whether it is building or live.
+   */
+  status: VersionStatus | 'stalled' | 'unknown';
+  /** The version's status in the registry (building, live, retired, dropped). */
+  versionStatus: VersionStatus | 'unknown';
+  /** Events applied to this version so far (all runs, from its checkpoint row). */
+  done: number;
+  /** Events in the log when this run last measured it (done + what was behind the checkpoint then). */
+  total: number;
+  /** Events per second applied by this process over its run. */
+  rate: number;
+  /** Estimated milliseconds to catch up; null when the rate is unknown or the version is stalled. */
+  etaMs: number | null;
+  checkpoint: string;
+  /** The event the version is stopped at, or null when it runs. */
+  failure: ProjectionFailure | null;
+  /** The retry-storm breaker of this projection in this process. */
+  breaker: BreakerState;
+}
+
+/** What the runner knows of one projection in this process. */
+export interface RunState {
+  def: ProjectionDefinition;
+  checkpoint: string;
+  done: number;
+  total: number;
+  startedAt: number;
+  appliedThisRun: number;
+  status: VersionStatus | 'unknown';
+  failure: ProjectionFailure | null;
+}
+
+export function toProgress(
+  def: ProjectionDefinition,
+  s: RunState | undefined,
+  breaker: BreakerState,
+): ProjectionProgress {
+  if (s === undefined) {
+    return {
+      name: def.name,
+      version: def.version,
+      status: 'unknown',
+      versionStatus: 'unknown',
+      done: 0,
+      total: 0,
+      rate: 0,
+      etaMs: null,
+      checkpoint: LOG_START,
+      failure: null,
+      breaker,
+    };
+  }
+  const seconds = (Date.now() - s.startedAt) / 1000;
+  const rate = seconds > 0 ? s.appliedThisRun / seconds : 0;
+  const left = Math.max(0, s.total - s.done);
+  const stalled = s.failure !== null;
+  return {
+    name: def.name,
+    version: def.version,
+    status: stalled ? 'stalled' : s.status,
+    versionStatus: s.status,
+    done: s.done,
+    total: s.total,
+    rate,
+    etaMs: stalled ? null : left === 0 ? 0 : rate > 0 ? (left / rate) * 1000 : null,
+    checkpoint: s.checkpoint,
+    failure: s.failure === null ? null : { ...s.failure },
+    breaker,
+  };
+}
