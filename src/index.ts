@@ -14,6 +14,7 @@ export type {
   LogHead,
 } from './store/read.js';
 export type { MigrationResult } from './store/migrate.js';
+export type { StoreHealth } from './store/health.js';
 export { LOG_START, compareCheckpoints, parseCheckpoint, DEFAULT_SCHEMA } from './store/names.js';
 export type { LogPosition } from './store/names.js';
 export type { NewEvent, StoredEvent, EventMetadata, JsonValue, JsonObject } from './events/envelope.js';

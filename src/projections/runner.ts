@@ -489,6 +489,7 @@ class ProjectionsImpl implements Projections {
       readLog: (o) => base.readLog(o),
       iterateLog: (o) => base.iterateLog(o),
       head: () => base.head(),
+      health: () => base.health(),
       onCommit: (listener) => base.onCommit(listener),
       close: () => base.close(),
     };

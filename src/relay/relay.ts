@@ -202,7 +202,12 @@ class RelayImpl implements Relay {
   ) {
     this.#q = quoteIdent(store.schema);
     this.#metrics = settings.registry === null ? undefined : relayMetrics(settings.registry);
-    this.#metricsSource = { name, isLeader: () => this.isLeader(), backlog: () => this.#backlog() };
+    this.#metricsSource = {
+      name,
+      isLeader: () => this.isLeader(),
+      backlog: () => this.#backlog(),
+      oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
+    };
   }
 
   isLeader(): boolean {

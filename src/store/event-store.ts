@@ -12,6 +12,7 @@ import { appendToStream, type AppendOptions, type AppendResult } from './append.
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
+import { readStoreHealth, type StoreHealth } from './health.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { checkSchemaName, DEFAULT_SCHEMA, quoteIdent } from './names.js';
 import {
@@ -118,6 +119,8 @@ export interface EventStore {
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;
+  /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
+  health(): Promise<StoreHealth>;
   /** Closes what the store opened; connections the caller handed in stay open. */
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
@@ -453,6 +456,11 @@ class EventStoreImpl implements EventStore {
   head(): Promise<LogHead> {
     this.#open();
     return readHead(this.#db, this.#q);
+  }
+
+  health(): Promise<StoreHealth> {
+    this.#open();
+    return readStoreHealth(this.#db, this.driver);
   }
 
   async close(): Promise<void> {
