@@ -140,7 +140,7 @@ export function registerMetrics(registry: Registry, source: MetricsSource): void
     'Events parked for a consumer, waiting for an operator to retry or skip them.',
     (l) => l.parked,
   );
-  registerOldestTransactionMetric(registry, source.oldestTransactionAge);
+  registerOldestTransactionMetric(registry, () => source.oldestTransactionAge());
 }
 
 export function newRegistry(): Registry {
