@@ -7,6 +7,7 @@ import { backoffDelay } from './backoff.js';
 import { callHandler } from './call.js';
 import type { ProjectionContext, ReactorContext } from './define.js';
 import { performEffect } from './effects.js';
+import { MAX_READ_STREAM_LIMIT } from '../store/read.js';
 import type { LaneContext } from './lane.js';
 import {
   fenceAndLoadPositions,
@@ -216,10 +217,12 @@ export class BatchApplier {
       }
       const stopAt = limit && limit.index === i ? limit.position : Infinity;
       try {
-        if (e.streamPosition > last + 1 && last + 1 < stopAt) {
+        // The hole is read in pages (readStream returns at most MAX_READ_STREAM_LIMIT events per call).
+        while (e.streamPosition > last + 1 && last + 1 < stopAt) {
+          const before = last;
           const missing = await ex.readStream(e.stream, {
             from: last + 1,
-            limit: e.streamPosition - last - 1,
+            limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
           });
           for (const m of missing) {
             if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;
@@ -227,6 +230,7 @@ export class BatchApplier {
             last = m.streamPosition;
             changed.set(e.stream, last);
           }
+          if (last === before) break;
         }
         if (e.streamPosition !== last + 1 || e.streamPosition >= stopAt) continue;
         await run(e, i);

@@ -1,10 +1,12 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { ProjectionDefinition } from '../consumers/define.js';
-import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
+import { checkDuration, checkPositiveInt } from '../bus/options.js';
+import { describeValue, InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore, EventStoreTransaction } from '../store/event-store.js';
 import { checkSchemaName, compareCheckpoints, LOG_START, quoteIdent } from '../store/names.js';
+import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import { checkDrift, type DriftReport } from './drift.js';
 import { lagAfter, readCommittedAfter } from './log.js';
 import { readVersion, registerDefinitions, type DbProjectionVersion } from './registry.js';
@@ -17,16 +19,20 @@ export interface ProjectionsOptions {
   schema?: string;
   /**
    * Events read per page and handed to one transaction (one batch-handler call). Larger pages mean fewer
-   * round trips and commits during a rebuild; the bench chose 5,000. @defaultValue 5000
+   * round trips and commits during a rebuild; the bench chose 5,000. At most 10,000 (readLog's limit).
+   * @defaultValue 5000
    */
   pageSize?: number;
   /** A building version switches live once a page brings fewer events than this. @defaultValue 1000 */
   switchLag?: number;
-  /** How long a retired version's tables are kept after the switch before they are dropped. @defaultValue 600000 (10 min) */
+  /**
+   * How long a retired version's tables are kept after the switch before they are dropped; 0 to 2^31 − 1 ms.
+   * @defaultValue 600000 (10 min)
+   */
   graceMs?: number;
   /** Rebuild throttle: at most this many events per second per projection. @defaultValue no limit */
   maxEventsPerSecond?: number;
-  /** Wait between reads when a projection is caught up. @defaultValue 50 */
+  /** Wait between reads when a projection is caught up, in whole milliseconds up to 2^31 − 1. @defaultValue 50 */
   pollMs?: number;
   /** Called when a run step fails (it is retried after `pollMs` × 20). @defaultValue ignore */
   onError?: (error: Error, projection: string) => void;
@@ -87,10 +93,9 @@ export function createProjections(store: EventStore, options: ProjectionsOptions
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(
-      `${name} must be a number > 0, got ${typeof value === 'number' ? value : JSON.stringify(value)}.`,
-      { [name]: value },
-    );
+    throw new InvalidArgumentError(`${name} must be a number > 0, got ${describeValue(value)}.`, {
+      [name]: value,
+    });
   }
   return value;
 }
@@ -121,11 +126,11 @@ class ProjectionsImpl implements Projections {
     this.#q = quoteIdent(store.schema);
     this.#schema = checkSchemaName(options.schema ?? 'public');
     this.#defs = [...options.projections];
-    this.#pageSize = Math.floor(positive(options.pageSize, 'pageSize', 5000));
+    this.#pageSize = checkPositiveInt(options.pageSize, 'pageSize', 5000, MAX_READ_LOG_LIMIT);
     this.#switchLag = positive(options.switchLag, 'switchLag', 1000);
-    this.#graceMs = options.graceMs === 0 ? 0 : positive(options.graceMs, 'graceMs', 600_000);
+    this.#graceMs = checkDuration(options.graceMs, 'graceMs', 600_000, 0);
     this.#maxRate = positive(options.maxEventsPerSecond, 'maxEventsPerSecond', Infinity);
-    this.#pollMs = positive(options.pollMs, 'pollMs', 50);
+    this.#pollMs = checkDuration(options.pollMs, 'pollMs', 50);
     this.#onError = options.onError ?? (() => undefined);
     this.store = this.#inlineStore();
   }

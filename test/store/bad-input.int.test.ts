@@ -254,7 +254,7 @@ const cases: Case[] = [
     name: 'bad log limit',
     call: (s) => s.readLog({ limit: 0 }),
     code: ErrorCodes.INVALID_ARGUMENT,
-    message: /limit must be a whole number ≥ 1, got 0/,
+    message: /limit must be a whole number from 1 to 10000, got 0/,
   },
   {
     name: 'bad read direction',
@@ -268,7 +268,90 @@ const cases: Case[] = [
     code: ErrorCodes.INVALID_ARGUMENT,
     message: /from must be a stream position/,
   },
+  {
+    name: 'checkpoint position beyond bigint',
+    call: (s) => s.readLog({ after: '0:9999999999999999999' }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /"0:9999999999999999999" is not a log checkpoint.*out of range/,
+  },
+  {
+    name: 'checkpoint transaction beyond xid8',
+    call: (s) => s.readLog({ after: '99999999999999999999:0' }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /out of range/,
+  },
+  {
+    name: 'BigInt checkpoint',
+    call: (s) => s.readLog({ after: 10n as never }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /10n is not a log checkpoint/,
+  },
+  {
+    name: 'cyclic checkpoint',
+    call: (s) => s.readLog({ after: cyclic as never }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /an object is not a log checkpoint/,
+  },
+  {
+    name: 'BigInt log limit',
+    call: (s) => s.readLog({ limit: 10n as never }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 10000, got 10n/,
+  },
+  {
+    name: 'huge log limit',
+    call: (s) => s.readLog({ limit: Number.MAX_SAFE_INTEGER }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 10000, got 9007199254740991/,
+  },
+  {
+    name: 'huge stream read limit',
+    call: (s) => s.readStream('o-1', { limit: 1_000_000_000 }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 100000/,
+  },
+  {
+    name: 'BigInt stream position',
+    call: (s) => s.readStream('o-1', { from: 1n as never }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /from must be a stream position/,
+  },
+  {
+    name: 'occurredAt past year 9999',
+    call: (s) => s.append('o-1', [{ ...ok, occurredAt: new Date('+010000-01-01T00:00:00Z') }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /events\[0\]\.occurredAt \+010000-01-01T00:00:00\.000Z is outside the years 1 to 9999/,
+  },
+  {
+    name: 'occurredAt before year 1',
+    call: (s) => s.append('o-1', [{ ...ok, occurredAt: new Date('-000001-01-01T00:00:00Z') }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /outside the years 1 to 9999/,
+  },
+  {
+    name: 'data nested 20,000 deep',
+    call: (s) => s.append('o-1', [{ type: 'x.a', data: deep(20_000) }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /events\[0\]\.data.* is nested deeper than 512 levels/,
+  },
+  {
+    name: 'too many events in one append',
+    call: (s) =>
+      s.append(
+        'o-1',
+        Array.from({ length: 100_001 }, () => ok),
+      ),
+    code: ErrorCodes.APPEND_TOO_LARGE,
+    message: /100001 events; one call takes at most 100000/,
+  },
 ];
+
+/** `{ a: { a: … { a: 1 } } }`, `levels` objects deep. */
+function deep(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { a: 1 };
+  for (let i = 1; i < levels; i++) value = { a: value };
+  return value;
+}
 
 for (const target of storeTargets()) {
   describe.skipIf(!target.available)(`bad input on ${target.name}`, () => {
@@ -295,6 +378,46 @@ for (const target of storeTargets()) {
       expect(isEventlaneError(error, code)).toBe(true);
       expect((error as Error).message).toMatch(message);
       expect(await logState(store)).toEqual(before);
+    });
+
+    it('accepts data nested 512 deep and refuses 513', async () => {
+      await store.append('deep-1', [{ type: 'x.a', data: deep(512) }]);
+      const [read] = await store.readStream('deep-1');
+      expect(JSON.stringify(read!.data)).toBe(JSON.stringify(deep(512)));
+      await expect(store.append('deep-1', [{ type: 'x.a', data: deep(513) }])).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_EVENT,
+      });
+    });
+
+    it('caps the total size of one append', async () => {
+      const small = await target.open({ maxAppendBytes: 1000 });
+      try {
+        const event = { type: 'x.a', data: { s: 'x'.repeat(90) } };
+        await small.append(
+          's-1',
+          Array.from({ length: 9 }, () => event),
+        );
+        const error = await small
+          .append(
+            's-1',
+            Array.from({ length: 11 }, () => event),
+          )
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: ErrorCodes.APPEND_TOO_LARGE, limitBytes: 1000 });
+        expect((error as Error).message).toMatch(/over the store's limit of 1000 bytes per append/);
+        expect(await small.streamVersion('s-1')).toBe(9);
+      } finally {
+        await small.close();
+        if (target.name === 'pg') await dropSchema(small.schema);
+      }
+    });
+
+    it('readStream returns at most 10,000 events unless told otherwise', async () => {
+      const batch = Array.from({ length: 10_001 }, (_, i) => ({ type: 'x.a', data: { i } }));
+      await store.append('long-1', batch);
+      expect(await store.readStream('long-1')).toHaveLength(10_000);
+      expect(await store.readStream('long-1', { limit: 100_000 })).toHaveLength(10_001);
+      expect(await store.readStream('long-1', { from: 10_001 })).toHaveLength(1);
     });
 
     it('honours a configured size limit', async () => {
@@ -324,6 +447,13 @@ describe('bad store configuration', () => {
     [{ schema: 'x'.repeat(64) }, /not a usable PostgreSQL schema name/],
     [{ maxEventBytes: 0 }, /maxEventBytes must be/],
     [{ poolSize: 1.5 }, /poolSize must be/],
+    [{ maxAppendBytes: 0 }, /maxAppendBytes must be/],
+    [
+      { statementTimeoutMs: -1 },
+      /statementTimeoutMs must be a whole number of milliseconds from 0 to 2147483647/,
+    ],
+    [{ statementTimeoutMs: 2 ** 31 }, /statementTimeoutMs must be .* got 2147483648/],
+    [{ statementTimeoutMs: 5n }, /statementTimeoutMs must be .* got 5n/],
     [{ url: 'postgres://127.0.0.1/x', dataDir: '/tmp/x' }, /dataDir is for the embedded store only/],
     [{ url: 'postgres://127.0.0.1/x', pglite: {} }, /not url and pglite/],
     [{ shcema: 'typo' }, /Unknown option "shcema"/],

@@ -175,8 +175,16 @@ export function pgClientDriver(client: pg.Client, where: string): Driver {
   };
 }
 
-export function createPgPool(url: string, max: number): pg.Pool {
-  return new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+export function createPgPool(url: string, options: { max: number; statementTimeoutMs: number }): pg.Pool {
+  return new pg.Pool({
+    connectionString: url,
+    max: options.max,
+    connectionTimeoutMillis: 10_000,
+    // Without keepalive a connection whose peer vanished (failover, NAT timeout) hangs until the OS gives up.
+    keepAlive: true,
+    // Sent as a startup parameter, so it holds for every connection of the pool, the LISTEN one included.
+    statement_timeout: options.statementTimeoutMs,
+  });
 }
 
 /** An executor bound to a pg client that is already inside the caller's own transaction. */
