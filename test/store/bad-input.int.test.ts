@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, isEventlaneError, type ErrorCode, type EventStore } from '../../src/index.js';
-import { dropSchema, logState, storeTargets } from '../support/stores.js';
+import {
+  createEventStore,
+  ErrorCodes,
+  isEventlaneError,
+  type ErrorCode,
+  type EventStore,
+} from '../../src/index.js';
+import { SERVICES } from '../support/services.js';
+import { dropSchema, logState, pgAvailable, storeTargets, uniqueSchema } from '../support/stores.js';
 
 interface Case {
   name: string;
@@ -438,6 +445,30 @@ for (const target of storeTargets()) {
     });
   });
 }
+
+describe.skipIf(!pgAvailable())('statement timeout (PostgreSQL)', () => {
+  it('cancels a statement over statementTimeoutMs with a typed error, and migrates without it', async () => {
+    // 300 ms is shorter than a fresh schema's migration, which must still go through.
+    const store = await createEventStore({
+      url: SERVICES.postgres.url,
+      schema: uniqueSchema(),
+      statementTimeoutMs: 300,
+    });
+    try {
+      const error = await store.executor.query('select pg_sleep(2)').catch((e: unknown) => e);
+      expect(isEventlaneError(error, ErrorCodes.STATEMENT_TIMEOUT), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(
+        /cancelled a statement: it ran longer than the statement timeout/,
+      );
+      // The connection stays usable.
+      await store.append('after-timeout', [ok]);
+      expect(await store.streamVersion('after-timeout')).toBe(1);
+    } finally {
+      await store.close();
+      await dropSchema(store.schema);
+    }
+  });
+});
 
 describe('bad store configuration', () => {
   it.each([
