@@ -147,8 +147,11 @@ export class BatchApplier {
         if (!handler) return;
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
-            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease))
-              .result as T,
+            (
+              await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease, (e) =>
+                this.ctx.options.onError(e),
+              )
+            ).result as T,
         };
         try {
           await callHandler(
