@@ -27,8 +27,15 @@ export function registerOldestTransactionMetric(registry: Registry, source: AgeS
       registers: [registry],
       async collect() {
         if (all.size === 0) return;
-        // A scrape must not fail while the database is briefly away; the series disappears instead of lying.
-        const ages = await Promise.all([...all].map((s) => s().catch(() => undefined)));
+        // A scrape must not fail while the database is briefly away (or a store was closed); the series disappears
+        // instead of lying.
+        const ages = await Promise.all(
+          [...all].map((s) =>
+            Promise.resolve()
+              .then(s)
+              .catch(() => undefined),
+          ),
+        );
         const known = ages.filter((a): a is number => a !== undefined);
         if (known.length === 0) this.reset();
         else this.set(Math.max(...known));
