@@ -155,6 +155,11 @@ export function parkedEvents(store: EventStore): ParkedEvents {
           'skip needs { by: "<who>" } so the skip is recorded with its operator.',
         );
       }
+      if (options.reason !== undefined && typeof options.reason !== 'string') {
+        throw new InvalidArgumentError(
+          `skip's reason must be a string, got ${describeValue(options.reason)}.`,
+        );
+      }
       return store.transaction(async (tx) => {
         const [row] = await tx.query<ParkedRow>(
           `update ${q}.parked_events

@@ -133,6 +133,9 @@ for (const target of storeTargets()) {
       await expect(parked.list({ status: [cyclic] as never })).rejects.toMatchObject({
         code: ErrorCodes.INVALID_ARGUMENT,
       });
+      await expect(parked.skip('1', { by: 'ops', reason: cyclic as never })).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_ARGUMENT,
+      });
     });
   });
 }
