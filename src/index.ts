@@ -41,6 +41,9 @@ export type {
   Subscription,
 } from './bus/types.js';
 export { MAX_STREAM_NAME_LENGTH, MAX_EVENT_TYPE_LENGTH } from './events/names.js';
+export { MAX_JSON_DEPTH } from './events/json.js';
+export { DEFAULT_READ_STREAM_LIMIT, MAX_READ_STREAM_LIMIT, MAX_READ_LOG_LIMIT } from './store/read.js';
+export { MAX_EVENTS_PER_APPEND } from './store/append.js';
 export {
   ErrorCodes,
   EventlaneError,
@@ -49,9 +52,11 @@ export {
   InvalidEventError,
   InvalidStreamNameError,
   EventTooLargeError,
+  AppendTooLargeError,
   DuplicateEventIdError,
   InvalidArgumentError,
   ConnectionError,
+  StatementTimeoutError,
   MigrationError,
   StoreClosedError,
   InvalidCheckpointError,
