@@ -14,12 +14,19 @@ export const ErrorCodes = {
   INVALID_STREAM: 'EVENTLANE_INVALID_STREAM',
   /** An event's serialized data and metadata exceed the store's size limit. */
   EVENT_TOO_LARGE: 'EVENTLANE_EVENT_TOO_LARGE',
+  /** One append call holds more events, or more bytes of JSON in all, than the store takes per call. */
+  APPEND_TOO_LARGE: 'EVENTLANE_APPEND_TOO_LARGE',
   /** An event id is already stored with other content or at another position. */
   DUPLICATE_EVENT_ID: 'EVENTLANE_DUPLICATE_EVENT_ID',
   /** An option or argument has a value eventlane cannot use. */
   INVALID_ARGUMENT: 'EVENTLANE_INVALID_ARGUMENT',
   /** The database cannot be reached or refused the connection. */
   CONNECTION: 'EVENTLANE_CONNECTION',
+  /**
+   * PostgreSQL cancelled a statement (SQLSTATE 57014): it ran longer than the store's `statementTimeoutMs`, or an
+   * operator cancelled it. Nothing of the statement was kept; retrying is safe.
+   */
+  STATEMENT_TIMEOUT: 'EVENTLANE_STATEMENT_TIMEOUT',
   /** A migration could not be applied, or the database holds a newer schema than this code knows. */
   MIGRATION: 'EVENTLANE_MIGRATION',
   /** The store was used after `close()`. */
@@ -165,6 +172,16 @@ export class EventTooLargeError extends EventlaneError {
   }
 }
 
+export class AppendTooLargeError extends EventlaneError {
+  /** What was over: the number of events, or the bytes of JSON of all of them. */
+  readonly limitBytes: number | undefined;
+
+  constructor(message: string, details: { events: number; sizeBytes?: number; limitBytes?: number }) {
+    super(ErrorCodes.APPEND_TOO_LARGE, message, { details });
+    this.limitBytes = details.limitBytes;
+  }
+}
+
 export class DuplicateEventIdError extends EventlaneError {
   constructor(message: string, details: Record<string, unknown>, cause?: unknown) {
     super(ErrorCodes.DUPLICATE_EVENT_ID, message, { details, cause });
@@ -183,6 +200,12 @@ export class ConnectionError extends EventlaneError {
   }
 }
 
+export class StatementTimeoutError extends EventlaneError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.STATEMENT_TIMEOUT, message, { cause });
+  }
+}
+
 export class MigrationError extends EventlaneError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCodes.MIGRATION, message, { cause });
@@ -196,13 +219,39 @@ export class StoreClosedError extends EventlaneError {
 }
 
 export class InvalidCheckpointError extends EventlaneError {
-  constructor(value: unknown) {
+  constructor(value: unknown, reason = '') {
     super(
       ErrorCodes.INVALID_CHECKPOINT,
-      `${JSON.stringify(value)} is not a log checkpoint. Pass a checkpoint returned by eventlane ` +
+      `${describeValue(value)} is not a log checkpoint${reason}. Pass a checkpoint returned by eventlane ` +
         `("<txOrder>:<globalPosition>", e.g. "0:0" for the start of the log).`,
-      { details: { value } },
+      { details: { value: typeof value === 'string' ? value : describeValue(value) } },
     );
+  }
+}
+
+/**
+ * A short, safe rendering of a value someone passed, for error messages: never throws (BigInt, cycles, getters
+ * that throw), never runs to megabytes. Strings are quoted, BigInts get their `n`, objects are named, not dumped.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}…` : value);
+    case 'bigint':
+      return `${value}n`;
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `an array of ${value.length}`;
+      if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : 'a Date';
+      return 'an object';
   }
 }
 
@@ -255,9 +304,9 @@ export class UnknownConsumerError extends EventlaneError {
   constructor(name: unknown, known: readonly string[]) {
     super(
       ErrorCodes.UNKNOWN_CONSUMER,
-      `No consumer is named ${JSON.stringify(name)}. Known consumers: ${known.length ? known.join(', ') : '(none)'}. ` +
+      `No consumer is named ${describeValue(name)}. Known consumers: ${known.length ? known.join(', ') : '(none)'}. ` +
         'Pass the name given to defineProjection/defineReactor.',
-      { details: { name, known } },
+      { details: { name: describeValue(name), known } },
     );
   }
 }

@@ -14,6 +14,7 @@ export type {
   LogHead,
 } from './store/read.js';
 export type { MigrationResult } from './store/migrate.js';
+export type { StoreHealth } from './store/health.js';
 export { LOG_START, compareCheckpoints, parseCheckpoint, DEFAULT_SCHEMA } from './store/names.js';
 export type { LogPosition } from './store/names.js';
 export type { NewEvent, StoredEvent, EventMetadata, JsonValue, JsonObject } from './events/envelope.js';
@@ -41,6 +42,9 @@ export type {
   Subscription,
 } from './bus/types.js';
 export { MAX_STREAM_NAME_LENGTH, MAX_EVENT_TYPE_LENGTH } from './events/names.js';
+export { MAX_JSON_DEPTH } from './events/json.js';
+export { DEFAULT_READ_STREAM_LIMIT, MAX_READ_STREAM_LIMIT, MAX_READ_LOG_LIMIT } from './store/read.js';
+export { MAX_EVENTS_PER_APPEND } from './store/append.js';
 export {
   ErrorCodes,
   EventlaneError,
@@ -49,9 +53,11 @@ export {
   InvalidEventError,
   InvalidStreamNameError,
   EventTooLargeError,
+  AppendTooLargeError,
   DuplicateEventIdError,
   InvalidArgumentError,
   ConnectionError,
+  StatementTimeoutError,
   MigrationError,
   StoreClosedError,
   InvalidCheckpointError,

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, ParkedEventNotFoundError } from '../errors.js';
+import { describeValue, InvalidArgumentError, ParkedEventNotFoundError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { quoteIdent } from '../store/names.js';
 
@@ -82,7 +82,7 @@ export interface ListParkedOptions {
   consumer?: string;
   /** @defaultValue ['parked'] */
   status?: readonly ParkedEvent['status'][];
-  /** @defaultValue 100 */
+  /** At most 10,000. @defaultValue 100 */
   limit?: number;
 }
 
@@ -103,15 +103,18 @@ export interface ParkedEvents {
 
 const STATUSES = new Set(['retrying', 'parked', 'resolved', 'skipped']);
 const COLUMNS = '*';
+const MAX_ID = 2n ** 63n - 1n;
 
 export function parkedEvents(store: EventStore): ParkedEvents {
   const q = quoteIdent(store.schema);
-  const checkId = (id: unknown): string => {
+  const checkId = (id: unknown, wanted: string): string => {
     if (typeof id !== 'string' || !/^\d{1,19}$/.test(id)) {
       throw new InvalidArgumentError(
-        `A parked event id is a string of digits from list(), got ${JSON.stringify(id)}.`,
+        `A parked event id is a string of digits from list(), got ${describeValue(id)}.`,
       );
     }
+    // Ids are bigints: a larger number names no parked event, and PostgreSQL would refuse it (SQLSTATE 22003).
+    if (BigInt(id) > MAX_ID) throw new ParkedEventNotFoundError(id, wanted);
     return id;
   };
   return {
@@ -119,12 +122,14 @@ export function parkedEvents(store: EventStore): ParkedEvents {
       const status = options.status ?? ['parked'];
       if (!Array.isArray(status) || status.some((s: unknown) => typeof s !== 'string' || !STATUSES.has(s))) {
         throw new InvalidArgumentError(
-          `status must be a list of ${[...STATUSES].join(', ')}, got ${JSON.stringify(status)}.`,
+          `status must be a list of ${[...STATUSES].join(', ')}, got ${describeValue(status)}.`,
         );
       }
       const limit = options.limit ?? 100;
-      if (!Number.isSafeInteger(limit) || limit < 1)
-        throw new InvalidArgumentError(`limit must be a whole number ≥ 1, got ${String(limit)}.`);
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000)
+        throw new InvalidArgumentError(
+          `limit must be a whole number from 1 to 10000, got ${describeValue(limit)}.`,
+        );
       const rows = await store.executor.query<ParkedRow>(
         `select ${COLUMNS} from ${q}.parked_events
           where status = any($1::text[]) and ($2::text is null or consumer = $2)
@@ -134,7 +139,7 @@ export function parkedEvents(store: EventStore): ParkedEvents {
       return rows.map(toParked);
     },
     async retry(id) {
-      checkId(id);
+      checkId(id, 'parked');
       const [row] = await store.executor.query<ParkedRow>(
         `update ${q}.parked_events set status = 'retrying', attempts = 0, next_attempt_at = now(), parked_at = null
           where id = $1 and status = 'parked' returning ${COLUMNS}`,
@@ -144,10 +149,15 @@ export function parkedEvents(store: EventStore): ParkedEvents {
       return toParked(row);
     },
     async skip(id, options) {
-      checkId(id);
+      checkId(id, 'parked or retrying');
       if (typeof options?.by !== 'string' || options.by.length === 0) {
         throw new InvalidArgumentError(
           'skip needs { by: "<who>" } so the skip is recorded with its operator.',
+        );
+      }
+      if (options.reason !== undefined && typeof options.reason !== 'string') {
+        throw new InvalidArgumentError(
+          `skip's reason must be a string, got ${describeValue(options.reason)}.`,
         );
       }
       return store.transaction(async (tx) => {

@@ -7,6 +7,7 @@ import { backoffDelay } from './backoff.js';
 import { callHandler } from './call.js';
 import type { ProjectionContext, ReactorContext } from './define.js';
 import { performEffect } from './effects.js';
+import { MAX_READ_STREAM_LIMIT } from '../store/read.js';
 import type { LaneContext } from './lane.js';
 import {
   fenceAndLoadPositions,
@@ -146,8 +147,11 @@ export class BatchApplier {
         if (!handler) return;
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
-            (await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease))
-              .result as T,
+            (
+              await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease, (e) =>
+                this.ctx.options.onError(e),
+              )
+            ).result as T,
         };
         try {
           await callHandler(
@@ -216,10 +220,12 @@ export class BatchApplier {
       }
       const stopAt = limit && limit.index === i ? limit.position : Infinity;
       try {
-        if (e.streamPosition > last + 1 && last + 1 < stopAt) {
+        // The hole is read in pages (readStream returns at most MAX_READ_STREAM_LIMIT events per call).
+        while (e.streamPosition > last + 1 && last + 1 < stopAt) {
+          const before = last;
           const missing = await ex.readStream(e.stream, {
             from: last + 1,
-            limit: e.streamPosition - last - 1,
+            limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
           });
           for (const m of missing) {
             if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;
@@ -227,6 +233,7 @@ export class BatchApplier {
             last = m.streamPosition;
             changed.set(e.stream, last);
           }
+          if (last === before) break;
         }
         if (e.streamPosition !== last + 1 || e.streamPosition >= stopAt) continue;
         await run(e, i);

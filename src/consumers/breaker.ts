@@ -23,7 +23,7 @@ export class Breaker {
   #state: BreakerState = 'closed';
   #openUntil = 0;
   #probing = false;
-  /** How many times it opened; exposed as a metric. */
+  /** How many times it opened; exported as `eventlane_consumer_breaker_opened_total`. */
   opened = 0;
 
   constructor(

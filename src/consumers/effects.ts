@@ -1,4 +1,4 @@
-import { InvalidArgumentError, LeaseLostError } from '../errors.js';
+import { HandlerContractError, InvalidArgumentError, LeaseLostError } from '../errors.js';
 import { callHandler } from './call.js';
 import type { LeaseRef, Queryable } from './sql.js';
 
@@ -11,6 +11,34 @@ export interface EffectOutcome {
 /** The idempotency key handed to the outside system: stable across retries, crashes and workers. */
 export function idempotencyKey(consumer: string, eventId: string, effect: string): string {
   return `${consumer}:${eventId}:${effect}`;
+}
+
+/** The key of the marker recorded instead of a result JSON cannot hold. */
+export const UNSERIALIZABLE = 'eventlane:unserializable';
+
+// An escaped NUL or lone surrogate that is not itself an escaped backslash: JSON allows them, jsonb refuses them.
+const JSONB_REFUSES = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/**
+ * The JSON text the journal stores for an effect's result. A result JSON cannot hold (a cycle, a BigInt, a
+ * throwing toJSON, a string jsonb refuses) becomes a marker with the reason. The effect has already happened, so
+ * failing here would only make a retry perform it again; recording it as done with a marker, and reporting the
+ * breach through onError, keeps the one-effect promise and still tells someone.
+ */
+function journalJson(result: unknown): { text: string; error?: string } {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result === undefined ? null : result);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { text: JSON.stringify({ [UNSERIALIZABLE]: reason }), error: reason };
+  }
+  if (text === undefined) return { text: 'null' };
+  if (JSONB_REFUSES.test(text)) {
+    const reason = 'it holds a NUL character or an unpaired UTF-16 surrogate, which PostgreSQL jsonb refuses';
+    return { text: JSON.stringify({ [UNSERIALIZABLE]: reason }), error: reason };
+  }
+  return { text };
 }
 
 /**
@@ -26,6 +54,7 @@ export async function performEffect(
   name: unknown,
   fn: unknown,
   lease: LeaseRef,
+  report: (error: Error) => void = () => undefined,
 ): Promise<EffectOutcome> {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new InvalidArgumentError(
@@ -65,16 +94,22 @@ export async function performEffect(
     `effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)}`,
     () => (fn as (k: string) => unknown)(key),
   );
-  let json: string;
-  try {
-    json = JSON.stringify(result === undefined ? null : result);
-  } catch {
-    json = 'null';
+  const json = journalJson(result);
+  if (json.error !== undefined) {
+    report(
+      new HandlerContractError(
+        `effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)} returned a result that cannot be ` +
+          `stored as JSON (${json.error}). The effect happened and is recorded as done, so it will not run again; ` +
+          `a replay after a retry or a crash gets ${JSON.stringify({ [UNSERIALIZABLE]: '…' })} instead of the ` +
+          'result. Return plain JSON (ids, receipts) from effects.',
+        { consumer, eventId, effect: name, idempotencyKey: key },
+      ),
+    );
   }
   await ex.query(
     `update ${q}.effect_journal set status = 'done', result = $4::jsonb, completed_at = now()
       where consumer = $1 and event_id = $2 and effect = $3`,
-    [consumer, eventId, name, json],
+    [consumer, eventId, name, json.text],
   );
   return { replayed: false, result };
 }

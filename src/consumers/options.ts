@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
+import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { checkPartitionCount, DEFAULT_PARTITIONS } from '../bus/partition.js';
+import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import type { Bus } from '../bus/types.js';
-import { InvalidArgumentError, InvalidConsumerError } from '../errors.js';
+import { describeValue, InvalidArgumentError, InvalidConsumerError } from '../errors.js';
 import { DEFAULT_RETRY, type RetryOptions } from './backoff.js';
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
 import { isConsumerDefinition, type ConsumerDefinition } from './define.js';
@@ -84,15 +86,8 @@ const KEYS = new Set([
   'onError',
 ]);
 
-function positiveInt(name: string, value: unknown, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(
-      `${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value) ?? typeof value}.`,
-      { [name]: value },
-    );
-  }
-  return value;
+function positiveInt(name: string, value: unknown, fallback: number, max?: number): number {
+  return checkPositiveInt(value, name, fallback, max);
 }
 
 function subOptions<T extends object>(name: string, value: unknown, defaults: T): Record<string, unknown> {
@@ -179,19 +174,19 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
   const group = o.group ?? [...names].sort().join('+');
   if (typeof group !== 'string' || group.length === 0 || group.length > 200) {
     throw new InvalidArgumentError(
-      `group must be a non-empty string of at most 200 characters, got ${JSON.stringify(group)}.`,
+      `group must be a non-empty string of at most 200 characters, got ${describeValue(group)}.`,
     );
   }
   const workerId = o.workerId ?? randomUUID();
   if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
     throw new InvalidArgumentError(
-      `workerId must be a non-empty string of at most 200 characters, got ${JSON.stringify(workerId)}.`,
+      `workerId must be a non-empty string of at most 200 characters, got ${describeValue(workerId)}.`,
     );
   }
-  const leaseTtlMs = positiveInt('leaseTtlMs', o.leaseTtlMs, 10_000, 100);
-  const heartbeatMs = positiveInt(
-    'heartbeatMs',
+  const leaseTtlMs = checkDuration(o.leaseTtlMs, 'leaseTtlMs', 10_000, 100);
+  const heartbeatMs = checkDuration(
     o.heartbeatMs,
+    'heartbeatMs',
     Math.min(2_000, Math.floor(leaseTtlMs / 3)),
     10,
   );
@@ -211,13 +206,13 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     partitions,
     group,
     workerId,
-    batchSize: positiveInt('batchSize', o.batchSize, 500),
+    batchSize: positiveInt('batchSize', o.batchSize, 500, MAX_READ_LOG_LIMIT),
     maxQueuedPerLane: positiveInt('maxQueuedPerLane', o.maxQueuedPerLane, 5000),
-    readBatchSize: positiveInt('readBatchSize', o.readBatchSize, 2000),
-    pollIntervalMs: positiveInt('pollIntervalMs', o.pollIntervalMs, 50),
+    readBatchSize: positiveInt('readBatchSize', o.readBatchSize, 2000, MAX_READ_LOG_LIMIT),
+    pollIntervalMs: checkDuration(o.pollIntervalMs, 'pollIntervalMs', 50),
     leaseTtlMs,
     heartbeatMs,
-    parkedPollMs: positiveInt('parkedPollMs', o.parkedPollMs, 1000, 10),
+    parkedPollMs: checkDuration(o.parkedPollMs, 'parkedPollMs', 1000, 10),
     retry,
     breaker,
     registry: o.registry,
@@ -230,14 +225,14 @@ export function resolveRetry(value: unknown): RetryOptions {
   const r = subOptions('retry', value, DEFAULT_RETRY);
   const retry: RetryOptions = {
     maxAttempts: positiveInt('retry.maxAttempts', r.maxAttempts, DEFAULT_RETRY.maxAttempts),
-    baseDelayMs: positiveInt('retry.baseDelayMs', r.baseDelayMs, DEFAULT_RETRY.baseDelayMs, 0),
-    maxDelayMs: positiveInt('retry.maxDelayMs', r.maxDelayMs, DEFAULT_RETRY.maxDelayMs, 0),
+    baseDelayMs: checkDuration(r.baseDelayMs, 'retry.baseDelayMs', DEFAULT_RETRY.baseDelayMs, 0),
+    maxDelayMs: checkDuration(r.maxDelayMs, 'retry.maxDelayMs', DEFAULT_RETRY.maxDelayMs, 0),
     jitter: DEFAULT_RETRY.jitter,
   };
   if (r.jitter !== undefined) {
     if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1)) {
       throw new InvalidArgumentError(
-        `retry.jitter must be a number from 0 to 1, got ${JSON.stringify(r.jitter) ?? typeof r.jitter}.`,
+        `retry.jitter must be a number from 0 to 1, got ${describeValue(r.jitter)}.`,
       );
     }
     retry.jitter = r.jitter;
@@ -250,8 +245,8 @@ export function resolveBreaker(value: unknown): BreakerOptions {
   const b = subOptions('breaker', value, DEFAULT_BREAKER);
   const breaker: BreakerOptions = {
     threshold: positiveInt('breaker.threshold', b.threshold, DEFAULT_BREAKER.threshold),
-    windowMs: positiveInt('breaker.windowMs', b.windowMs, DEFAULT_BREAKER.windowMs),
-    coolDownMs: positiveInt('breaker.coolDownMs', b.coolDownMs, DEFAULT_BREAKER.coolDownMs),
+    windowMs: checkDuration(b.windowMs, 'breaker.windowMs', DEFAULT_BREAKER.windowMs),
+    coolDownMs: checkDuration(b.coolDownMs, 'breaker.coolDownMs', DEFAULT_BREAKER.coolDownMs),
   };
   return breaker;
 }

@@ -133,6 +133,7 @@ class WorkerImpl implements Worker {
       consumers: this.#consumers,
       lag: (name) => readLag(this.#store.executor, this.#q, name),
       partitionsOwned: () => this.#leases.owned.size,
+      oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
     });
   }
 

@@ -12,14 +12,21 @@ export type JsonObject = { [key: string]: JsonValue };
  * `undefined` are left out, as `JSON.stringify` does.
  */
 export function toJsonText(value: unknown, root: string): string {
-  checkJson(value, root, new Set());
+  checkJson(value, root, new Set(), 0);
   return JSON.stringify(value);
 }
 
 /** The checks of `toJsonText` without the serialization: for values that are already parsed JSON. */
 export function checkJsonValue(value: unknown, root: string): void {
-  checkJson(value, root, new Set());
+  checkJson(value, root, new Set(), 0);
 }
+
+/**
+ * The deepest nesting of arrays and objects an event's data or metadata may have. Real documents stay within a
+ * few dozen levels; 512 leaves room for generated ones while keeping this recursive check, JSON.stringify and
+ * PostgreSQL's jsonb parser far from their stack limits (20,000 levels overflowed Node's stack with a RangeError).
+ */
+export const MAX_JSON_DEPTH = 512;
 
 // eslint-disable-next-line no-control-regex
 const BAD_STRING = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -34,7 +41,7 @@ function checkString(s: string, path: string): void {
   }
 }
 
-function checkJson(value: unknown, path: string, seen: Set<object>): void {
+function checkJson(value: unknown, path: string, seen: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string':
       checkString(value, path);
@@ -73,9 +80,15 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
       path,
     );
   }
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new InvalidEventError(
+      `${path} is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects. Flatten the data.`,
+      path,
+    );
+  }
   seen.add(obj);
   if (Array.isArray(obj)) {
-    for (let i = 0; i < obj.length; i++) checkJson(obj[i], `${path}[${i}]`, seen);
+    for (let i = 0; i < obj.length; i++) checkJson(obj[i], `${path}[${i}]`, seen, depth + 1);
   } else {
     const proto = Object.getPrototypeOf(obj) as unknown;
     if (proto !== Object.prototype && proto !== null) {
@@ -93,7 +106,7 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
       const childPath = /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
       checkString(key, childPath);
       if (child === undefined) continue;
-      checkJson(child, childPath, seen);
+      checkJson(child, childPath, seen, depth + 1);
     }
   }
   seen.delete(obj);

@@ -63,6 +63,7 @@ export function inlineStore(
     readLog: (o) => base.readLog(o),
     iterateLog: (o) => base.iterateLog(o),
     head: () => base.head(),
+    health: () => base.health(),
     onCommit: (listener) => base.onCommit(listener),
     close: () => base.close(),
   };

@@ -3,11 +3,13 @@ import type { ParkedEvent } from '../consumers/admin.js';
 import type { RetryOptions } from '../consumers/backoff.js';
 import type { BreakerOptions } from '../consumers/breaker.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
+import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { resolveBreaker, resolveRetry } from '../consumers/options.js';
-import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
+import { describeValue, InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { checkSchemaName, compareCheckpoints, quoteIdent } from '../store/names.js';
+import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import { checkDrift, type DriftReport } from './drift.js';
 import { failureKey, retryParked, skipFailing } from './failures.js';
 import { lagAfter } from './log.js';
@@ -25,16 +27,20 @@ export interface ProjectionsOptions {
   schema?: string;
   /**
    * Events read per page and handed to one transaction (one batch-handler call). Larger pages mean fewer
-   * round trips and commits during a rebuild; the bench chose 5,000. @defaultValue 5000
+   * round trips and commits during a rebuild; the bench chose 5,000. At most 10,000 (readLog's limit).
+   * @defaultValue 5000
    */
   pageSize?: number;
   /** A building version switches live once a page brings fewer events than this. @defaultValue 1000 */
   switchLag?: number;
-  /** How long a retired version's tables are kept after the switch before they are dropped. @defaultValue 600000 (10 min) */
+  /**
+   * How long a retired version's tables are kept after the switch before they are dropped; 0 to 2^31 − 1 ms.
+   * @defaultValue 600000 (10 min)
+   */
   graceMs?: number;
   /** Rebuild throttle: at most this many events per second per projection. @defaultValue no limit */
   maxEventsPerSecond?: number;
-  /** Wait between reads when a projection is caught up. @defaultValue 50 */
+  /** Wait between reads when a projection is caught up, in whole milliseconds up to 2^31 − 1. @defaultValue 50 */
   pollMs?: number;
   /**
    * Retries of a failing event before it is parked, with exponential backoff and jitter (as `createWorker`'s).
@@ -97,26 +103,14 @@ export function createProjections(store: EventStore, options: ProjectionsOptions
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(
-      `${name} must be a number > 0, got ${typeof value === 'number' ? value : JSON.stringify(value)}.`,
-      { [name]: value },
-    );
+    throw new InvalidArgumentError(`${name} must be a number > 0, got ${describeValue(value)}.`, {
+      [name]: value,
+    });
   }
   return value;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function wholeMs(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 10 || value > 2 ** 31 - 1) {
-    throw new InvalidArgumentError(
-      `${name} must be a whole number of milliseconds from 10 to ${2 ** 31 - 1}, got ${JSON.stringify(value) ?? typeof value}.`,
-      { [name]: value },
-    );
-  }
-  return value;
-}
 
 class ProjectionsImpl implements Projections {
   readonly #base: EventStore;
@@ -146,12 +140,17 @@ class ProjectionsImpl implements Projections {
     this.#q = quoteIdent(store.schema);
     this.#schema = checkSchemaName(options.schema ?? 'public');
     this.#defs = [...options.projections];
-    this.#pageSize = Math.floor(positive(options.pageSize, 'pageSize', 5000));
+    this.#pageSize = checkPositiveInt(options.pageSize, 'pageSize', 5000, MAX_READ_LOG_LIMIT);
     this.#switchLag = positive(options.switchLag, 'switchLag', 1000);
-    this.#graceMs = options.graceMs === 0 ? 0 : positive(options.graceMs, 'graceMs', 600_000);
+    this.#graceMs = checkDuration(options.graceMs, 'graceMs', 600_000, 0);
     this.#maxRate = positive(options.maxEventsPerSecond, 'maxEventsPerSecond', Infinity);
-    this.#pollMs = positive(options.pollMs, 'pollMs', 50);
-    this.#parkedPollMs = wholeMs(options.parkedPollMs, 'parkedPollMs', 1000);
+    this.#pollMs = checkDuration(options.pollMs, 'pollMs', 50);
+    this.#parkedPollMs = checkDuration(options.parkedPollMs, 'parkedPollMs', 1000);
+    if (this.#parkedPollMs < 10) {
+      throw new InvalidArgumentError(`parkedPollMs must be at least 10 ms, got ${this.#parkedPollMs}.`, {
+        parkedPollMs: this.#parkedPollMs,
+      });
+    }
     this.#retry = resolveRetry(options.retry);
     this.#breaker = resolveBreaker(options.breaker);
     if (options.onError !== undefined && typeof options.onError !== 'function') {

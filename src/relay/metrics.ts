@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
+import { registerOldestTransactionMetric } from '../store/metrics.js';
 
 /** What a relay reports to its metrics on each scrape. */
 export interface RelayMetricsSource {
   readonly name: string;
   isLeader(): boolean;
   backlog(): Promise<{ events: number; oldestAgeMs: number }>;
+  /** Age of the oldest open transaction on the relay's database server, in seconds (`store.health()`). */
+  oldestTransactionAge(): Promise<number>;
 }
 
 export interface RelayMetrics {
@@ -95,6 +98,11 @@ export function relayMetrics(registry: Registry = defaultRegistry): RelayMetrics
         if (b) this.set({ relay: s.name }, b.oldestAgeMs / 1000);
       }
     },
+  });
+  registerOldestTransactionMetric(registry, async () => {
+    if (sources.size === 0) return undefined;
+    const ages = await Promise.all([...sources].map((s) => s.oldestTransactionAge()));
+    return Math.max(...ages);
   });
   byRegistry.set(registry, metrics);
   return metrics;

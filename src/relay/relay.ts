@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { embeddedBus } from '../bus/embedded/index.js';
+import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { checkPartitionCount, partitionOf } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
-import { BusError, ErrorCodes, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { BusError, describeValue, ErrorCodes, InvalidArgumentError, TimeoutError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
+import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import { getPartitionCount } from '../store/settings.js';
 import {
   readRelayCheckpoint,
@@ -96,16 +98,6 @@ const NOTIFIED_RETRY_WINDOW_MS = 5000;
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
-function positiveInt(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${JSON.stringify(value)}.`, {
-      [name]: value,
-    });
-  }
-  return value;
-}
-
 /**
  * The outbox publisher: reads the log in commit order after its checkpoint and publishes it to a bus, moving the
  * checkpoint only after the broker acknowledged. At least once: a crash between the ack and the checkpoint write
@@ -119,7 +111,7 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
   const name = options.name ?? 'default';
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new InvalidArgumentError(
-      `Relay name ${JSON.stringify(name)} is not usable: use 1–100 letters, digits, '_', '.', ':' or '-'.`,
+      `Relay name ${describeValue(name)} is not usable: use 1–100 letters, digits, '_', '.', ':' or '-'.`,
       { name },
     );
   }
@@ -128,14 +120,14 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
     throw new InvalidArgumentError('bus must be a Bus, e.g. natsBus({ servers }) from eventlane/nats.');
   }
   return new RelayImpl(store, bus, options.bus === undefined, name, {
-    batchSize: positiveInt(options.batchSize, 'batchSize', 1000),
-    pollIntervalMs: positiveInt(options.pollIntervalMs, 'pollIntervalMs', 1000),
-    leaseMs: positiveInt(options.leaseMs, 'leaseMs', 3000),
-    standbyPollMs: positiveInt(options.standbyPollMs, 'standbyPollMs', 500),
-    publishTimeoutMs: positiveInt(options.publishTimeoutMs, 'publishTimeoutMs', 10_000),
-    maxBatchesInFlight: positiveInt(options.maxBatchesInFlight, 'maxBatchesInFlight', 2),
-    initialBackoffMs: positiveInt(options.initialBackoffMs, 'initialBackoffMs', 100),
-    maxBackoffMs: positiveInt(options.maxBackoffMs, 'maxBackoffMs', 10_000),
+    batchSize: checkPositiveInt(options.batchSize, 'batchSize', 1000, MAX_READ_LOG_LIMIT),
+    pollIntervalMs: checkDuration(options.pollIntervalMs, 'pollIntervalMs', 1000),
+    leaseMs: checkDuration(options.leaseMs, 'leaseMs', 3000),
+    standbyPollMs: checkDuration(options.standbyPollMs, 'standbyPollMs', 500),
+    publishTimeoutMs: checkDuration(options.publishTimeoutMs, 'publishTimeoutMs', 10_000),
+    maxBatchesInFlight: checkPositiveInt(options.maxBatchesInFlight, 'maxBatchesInFlight', 2),
+    initialBackoffMs: checkDuration(options.initialBackoffMs, 'initialBackoffMs', 100),
+    maxBackoffMs: checkDuration(options.maxBackoffMs, 'maxBackoffMs', 10_000),
     source: options.source ?? '/eventlane',
     registry: options.registry,
     onError: options.onError,
@@ -202,7 +194,12 @@ class RelayImpl implements Relay {
   ) {
     this.#q = quoteIdent(store.schema);
     this.#metrics = settings.registry === null ? undefined : relayMetrics(settings.registry);
-    this.#metricsSource = { name, isLeader: () => this.isLeader(), backlog: () => this.#backlog() };
+    this.#metricsSource = {
+      name,
+      isLeader: () => this.isLeader(),
+      backlog: () => this.#backlog(),
+      oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
+    };
   }
 
   isLeader(): boolean {

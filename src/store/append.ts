@@ -1,4 +1,5 @@
 import {
+  AppendTooLargeError,
   DuplicateEventIdError,
   EventTooLargeError,
   ExpectedVersionConflictError,
@@ -41,6 +42,7 @@ export interface AppendResult {
 
 export interface AppendLimits {
   maxEventBytes: number;
+  maxAppendBytes: number;
 }
 
 interface PreparedBatch {
@@ -48,7 +50,11 @@ interface PreparedBatch {
   json: string;
 }
 
-const MAX_EVENTS_PER_APPEND = 100_000;
+/** Most events one append call takes; with `maxAppendBytes` it bounds the memory and the statement of one call. */
+export const MAX_EVENTS_PER_APPEND = 100_000;
+/** The range of dates PostgreSQL reads back from `Date.toISOString()` (years 1–9999; beyond, ISO adds a sign). */
+const MIN_DATE_MS = Date.parse('0001-01-01T00:00:00.000Z');
+const MAX_DATE_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 function checkExpected(expected: unknown): { mode: string; version: number } {
   if (expected === undefined || expected === 'any') return { mode: 'any', version: 0 };
@@ -80,10 +86,13 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
     );
   }
   if (events.length > MAX_EVENTS_PER_APPEND) {
-    throw new InvalidArgumentError(
-      `append was given ${events.length} events; one call takes at most ${MAX_EVENTS_PER_APPEND}. Split the batch.`,
+    throw new AppendTooLargeError(
+      `append was given ${events.length} events; one call takes at most ${MAX_EVENTS_PER_APPEND}. Nothing was ` +
+        'appended: split the batch (several appends in one store.transaction stay atomic).',
+      { events: events.length },
     );
   }
+  let total = 0;
   const ids: string[] = [];
   const seen = new Set<string>();
   const parts: string[] = [];
@@ -140,10 +149,27 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
       if (!(event.occurredAt instanceof Date) || Number.isNaN(event.occurredAt.getTime())) {
         throw new InvalidEventError(`${at}.occurredAt must be a valid Date.`, `${at}.occurredAt`);
       }
+      const ms = event.occurredAt.getTime();
+      if (ms < MIN_DATE_MS || ms > MAX_DATE_MS) {
+        throw new InvalidEventError(
+          `${at}.occurredAt ${event.occurredAt.toISOString()} is outside the years 1 to 9999, which the store ` +
+            'cannot hold. Check the clock or the conversion that produced it.',
+          `${at}.occurredAt`,
+        );
+      }
       occurredAt = event.occurredAt.toISOString();
     }
     const size = Buffer.byteLength(data) + Buffer.byteLength(metadata);
     if (size > limits.maxEventBytes) throw new EventTooLargeError(i, event.type, size, limits.maxEventBytes);
+    total += size;
+    if (total > limits.maxAppendBytes) {
+      throw new AppendTooLargeError(
+        `The first ${i + 1} of ${events.length} events of this append hold ${total} bytes of JSON, over the ` +
+          `store's limit of ${limits.maxAppendBytes} bytes per append. Nothing was appended: split the batch ` +
+          '(several appends in one store.transaction stay atomic), or raise `maxAppendBytes`.',
+        { events: events.length, sizeBytes: total, limitBytes: limits.maxAppendBytes },
+      );
+    }
     ids.push(id);
     parts.push(
       `{"id":"${id}","type":${JSON.stringify(event.type)},"version":${version},"data":${data},"metadata":${metadata},"occurred_at":"${occurredAt}"}`,

@@ -1,6 +1,7 @@
 import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type pg from 'pg';
-import { InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { checkDuration } from '../bus/options.js';
+import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import {
   createContractRegistry,
@@ -8,10 +9,11 @@ import {
   type UndeclaredEventsPolicy,
 } from '../contracts/registry.js';
 import type { AnyEventContract } from '../contracts/types.js';
-import { appendToStream, type AppendOptions, type AppendResult } from './append.js';
+import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
+import { readStoreHealth, type StoreHealth } from './health.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { checkSchemaName, DEFAULT_SCHEMA, quoteIdent } from './names.js';
 import {
@@ -49,6 +51,21 @@ export interface EventStoreOptions {
   schema?: string;
   /** Largest serialized `data` plus `metadata` of one event, in bytes. @defaultValue 1 MiB */
   maxEventBytes?: number;
+  /**
+   * Largest serialized `data` plus `metadata` of all events of one append call, in bytes (one call also takes at
+   * most 100,000 events). Bounds the memory and the statement one call builds; split larger imports into several
+   * appends, in one `store.transaction` when they must be atomic. @defaultValue 64 MiB
+   */
+  maxAppendBytes?: number;
+  /**
+   * With `url`: PostgreSQL's `statement_timeout` for the pool's connections, in ms; 0 turns it off. A statement
+   * running longer is cancelled and fails with a StatementTimeoutError (EVENTLANE_STATEMENT_TIMEOUT) instead of
+   * holding a connection (and possibly the log's xmin horizon) for good. It limits each statement, not a
+   * transaction: long rebuilds made of many statements are unaffected, and migrations (with their lock wait)
+   * run without it. Connections also use TCP keepalive, so a silently dropped connection is noticed.
+   * @defaultValue 60000
+   */
+  statementTimeoutMs?: number;
   /** Connections in the pool eventlane opens for `url`. @defaultValue 10 */
   poolSize?: number;
   /**
@@ -118,6 +135,8 @@ export interface EventStore {
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;
+  /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
+  health(): Promise<StoreHealth>;
   /** Closes what the store opened; connections the caller handed in stay open. */
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
@@ -145,12 +164,16 @@ const OPTION_KEYS = new Set([
   'dataDir',
   'schema',
   'maxEventBytes',
+  'maxAppendBytes',
+  'statementTimeoutMs',
   'poolSize',
   'migrate',
   'events',
   'undeclaredEvents',
 ]);
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+const DEFAULT_MAX_APPEND_BYTES = 64 * 1024 * 1024;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
 
 function checkOptions(options: EventStoreOptions): void {
   if (typeof options !== 'object' || options === null) {
@@ -188,6 +211,19 @@ function checkOptions(options: EventStoreOptions): void {
   if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
     throw new InvalidArgumentError(`maxEventBytes must be a whole number of bytes ≥ 1, got ${String(max)}.`);
   }
+  const total = options.maxAppendBytes;
+  if (total !== undefined && (!Number.isSafeInteger(total) || total < 1)) {
+    throw new InvalidArgumentError(
+      `maxAppendBytes must be a whole number of bytes ≥ 1, got ${describeValue(total)}.`,
+    );
+  }
+  checkDuration(options.statementTimeoutMs, 'statementTimeoutMs', 0, 0);
+  if (options.statementTimeoutMs !== undefined && options.url === undefined) {
+    throw new InvalidArgumentError(
+      'statementTimeoutMs applies to the pool eventlane opens for `url`; set statement_timeout on your own pool, ' +
+        'client or PGlite instead.',
+    );
+  }
   const size = options.poolSize;
   if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
     throw new InvalidArgumentError(`poolSize must be a whole number ≥ 1, got ${String(size)}.`);
@@ -196,7 +232,11 @@ function checkOptions(options: EventStoreOptions): void {
 
 async function openDriver(options: EventStoreOptions): Promise<Driver> {
   if (options.url !== undefined) {
-    return pgPoolDriver(createPgPool(options.url, options.poolSize ?? 10), redactUrl(options.url), true);
+    const pool = createPgPool(options.url, {
+      max: options.poolSize ?? 10,
+      statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    });
+    return pgPoolDriver(pool, redactUrl(options.url), true);
   }
   if (options.pool !== undefined) return pgPoolDriver(options.pool, 'the caller’s pool', false);
   if (options.client !== undefined) return pgClientDriver(options.client, 'the caller’s client');
@@ -228,7 +268,10 @@ export async function createEventStore(options: EventStoreOptions = {}): Promise
   const store = new EventStoreImpl(
     driver,
     schema,
-    { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES },
+    {
+      maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      maxAppendBytes: options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES,
+    },
     contracts,
   );
   if (options.migrate !== false) {
@@ -247,19 +290,14 @@ class EventStoreImpl implements EventStore {
   readonly driver: 'pg' | 'pglite';
   readonly #db: Driver;
   readonly #q: string;
-  readonly #limits: { maxEventBytes: number };
+  readonly #limits: AppendLimits;
   readonly contracts: ContractRegistry | undefined;
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
   #notifyAgain = false;
 
-  constructor(
-    db: Driver,
-    schema: string,
-    limits: { maxEventBytes: number },
-    contracts: ContractRegistry | undefined,
-  ) {
+  constructor(db: Driver, schema: string, limits: AppendLimits, contracts: ContractRegistry | undefined) {
     this.#db = db;
     this.schema = schema;
     this.driver = db.kind;
@@ -453,6 +491,11 @@ class EventStoreImpl implements EventStore {
   head(): Promise<LogHead> {
     this.#open();
     return readHead(this.#db, this.#q);
+  }
+
+  health(): Promise<StoreHealth> {
+    this.#open();
+    return readStoreHealth(this.#db, this.driver);
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,9 @@ export async function migrate(driver: Driver, schema: string): Promise<Migration
   const q = quoteIdent(schema);
   try {
     return await driver.transaction(async (ex) => {
+      // Waiting for another process's migration, or building an index on a large table, may take longer than
+      // the pool's statement_timeout: migrations run without it (for this transaction only).
+      await ex.query("select set_config('statement_timeout', '0', true)");
       await ex.query('select pg_advisory_xact_lock(hashtext($1))', [`eventlane.migrate:${schema}`]);
       await ex.exec(
         `create schema if not exists ${q};

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, InvalidCheckpointError } from '../errors.js';
+import { describeValue, InvalidArgumentError, InvalidCheckpointError } from '../errors.js';
 
 /** The PostgreSQL schema eventlane uses unless told otherwise. */
 export const DEFAULT_SCHEMA = 'eventlane';
@@ -8,7 +8,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export function checkSchemaName(schema: unknown): string {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
     throw new InvalidArgumentError(
-      `schema ${JSON.stringify(schema)} is not a usable PostgreSQL schema name: use 1–63 lower-case letters, ` +
+      `schema ${describeValue(schema)} is not a usable PostgreSQL schema name: use 1–63 lower-case letters, ` +
         'digits and underscores, starting with a letter or underscore (e.g. "eventlane").',
       { schema },
     );
@@ -33,11 +33,20 @@ export interface LogPosition {
 export const LOG_START = '0:0';
 
 const CHECKPOINT = /^(\d{1,20}):(\d{1,19})$/;
+/** tx_order is an xid8 (unsigned 64 bits), global_position a bigint (signed 64 bits). */
+const MAX_TX_ORDER = 2n ** 64n - 1n;
+const MAX_GLOBAL_POSITION = 2n ** 63n - 1n;
 
 export function parseCheckpoint(value: unknown): LogPosition {
   const match = typeof value === 'string' ? CHECKPOINT.exec(value) : null;
   if (!match) throw new InvalidCheckpointError(value);
-  return { txOrder: BigInt(match[1]!), globalPosition: BigInt(match[2]!) };
+  const txOrder = BigInt(match[1]!);
+  const globalPosition = BigInt(match[2]!);
+  // Refused here rather than by PostgreSQL (SQLSTATE 22003): no checkpoint eventlane hands out is this large.
+  if (txOrder > MAX_TX_ORDER || globalPosition > MAX_GLOBAL_POSITION) {
+    throw new InvalidCheckpointError(value, ' (a number in it is out of range)');
+  }
+  return { txOrder, globalPosition };
 }
 
 export function formatCheckpoint(txOrder: bigint | string, globalPosition: bigint | string): string {

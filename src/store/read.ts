@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { describeValue, InvalidArgumentError } from '../errors.js';
 import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import type { JsonValue } from '../events/json.js';
 import { checkStreamName } from '../events/names.js';
@@ -13,14 +13,29 @@ export interface ReadStreamOptions {
   from?: number;
   /** @defaultValue 'forward' */
   direction?: 'forward' | 'backward';
-  /** At most this many events. @defaultValue no limit */
+  /**
+   * At most this many events, up to MAX_READ_STREAM_LIMIT (100,000). A stream longer than the limit comes back
+   * cut short: read on with `from` set past the last event returned (or keep aggregates short with snapshots).
+   * @defaultValue 10000
+   */
   limit?: number;
 }
+
+/** readStream's default `limit`: bounds the memory of one call; longer streams are read in pages with `from`. */
+export const DEFAULT_READ_STREAM_LIMIT = 10_000;
+/** The largest `limit` readStream takes. */
+export const MAX_READ_STREAM_LIMIT = 100_000;
+/**
+ * The largest `limit` readLog takes (and iterateLog's `pageSize`). Above the relay's (1,000), the worker's (2,000)
+ * and the projections' (5,000) defaults, whose size options are bounded by it; more per page saves no measurable
+ * time and holds up to that many events (each up to `maxEventBytes`) in memory at once.
+ */
+export const MAX_READ_LOG_LIMIT = 10_000;
 
 export interface ReadLogOptions {
   /** A checkpoint from an earlier read or append; the start of the log when absent. */
   after?: string;
-  /** At most this many events. @defaultValue 1000 */
+  /** At most this many events, up to MAX_READ_LOG_LIMIT (10,000). @defaultValue 1000 */
   limit?: number;
 }
 
@@ -77,12 +92,12 @@ export function toStoredEvent(row: EventRow): StoredEvent {
   };
 }
 
-function checkLimit(limit: unknown, name: string): number | undefined {
+function checkLimit(limit: unknown, name: string, max: number): number | undefined {
   if (limit === undefined) return undefined;
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > max) {
     throw new InvalidArgumentError(
-      `${name} must be a whole number ≥ 1, got ${typeof limit === 'number' ? limit : JSON.stringify(limit)}.`,
-      { [name]: limit },
+      `${name} must be a whole number from 1 to ${max}, got ${describeValue(limit)}. Read more in pages.`,
+      { [name]: describeValue(limit) },
     );
   }
   return limit;
@@ -98,14 +113,14 @@ export async function readStream(
   const direction = options.direction ?? 'forward';
   if (direction !== 'forward' && direction !== 'backward') {
     throw new InvalidArgumentError(
-      `direction must be 'forward' or 'backward', got ${JSON.stringify(direction)}.`,
+      `direction must be 'forward' or 'backward', got ${describeValue(direction)}.`,
     );
   }
-  const limit = checkLimit(options.limit, 'limit');
+  const limit = checkLimit(options.limit, 'limit', MAX_READ_STREAM_LIMIT) ?? DEFAULT_READ_STREAM_LIMIT;
   const from = options.from;
   if (from !== undefined && (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)) {
     throw new InvalidArgumentError(
-      `from must be a stream position (a whole number ≥ 0), got ${String(from)}.`,
+      `from must be a stream position (a whole number ≥ 0), got ${describeValue(from)}.`,
     );
   }
   const forward = direction === 'forward';
@@ -114,8 +129,8 @@ export async function readStream(
     `select ${EVENT_COLUMNS} from ${schemaQ}.events
       where stream = $1 and stream_position ${forward ? '>=' : '<='} $2
       order by stream_position ${forward ? 'asc' : 'desc'}
-      ${limit === undefined ? '' : 'limit $3'}`,
-    limit === undefined ? [stream, bound] : [stream, bound, limit],
+      limit $3`,
+    [stream, bound, limit],
   );
   return rows.map(toStoredEvent);
 }
@@ -131,7 +146,7 @@ export async function readLog(
 ): Promise<ReadLogResult> {
   const after = options.after ?? LOG_START;
   const position = parseCheckpoint(after);
-  const limit = checkLimit(options.limit, 'limit') ?? 1000;
+  const limit = checkLimit(options.limit, 'limit', MAX_READ_LOG_LIMIT) ?? 1000;
   const rows = await executor.query<EventRow>(
     `select ${EVENT_COLUMNS} from ${schemaQ}.events
       where (tx_order, global_position) > ($1::text::xid8, $2::bigint)
@@ -147,7 +162,7 @@ export async function readLog(
 
 export interface IterateLogOptions {
   after?: string;
-  /** Events fetched per query; memory stays bounded by one page. @defaultValue 1000 */
+  /** Events fetched per query (up to 10,000); memory stays bounded by one page. @defaultValue 1000 */
   pageSize?: number;
 }
 
@@ -162,7 +177,7 @@ export async function* iterateLog(
   options: IterateLogOptions = {},
   upcast?: (event: StoredEvent) => StoredEvent,
 ): AsyncGenerator<StoredEvent, void, undefined> {
-  const pageSize = checkLimit(options.pageSize, 'pageSize') ?? 1000;
+  const pageSize = checkLimit(options.pageSize, 'pageSize', MAX_READ_LOG_LIMIT) ?? 1000;
   let after = options.after ?? LOG_START;
   parseCheckpoint(after);
   // The end is the last event committed when the iteration starts, whether a log reader can see it yet or not.

@@ -86,6 +86,69 @@ describe.skipIf(!pgAvailable())('effect journal (PostgreSQL)', () => {
   });
 });
 
+describe.skipIf(!pgAvailable())('effect results the journal cannot hold (PostgreSQL)', () => {
+  it('records a marker, reports a typed error, and never performs the effect again', async () => {
+    const store = await setup();
+    const q = quoteIdent(store.schema);
+    const cyclic: Record<string, unknown> = { ok: true };
+    cyclic.self = cyclic;
+    const returns: Record<string, () => unknown> = {
+      'r-cycle': () => cyclic,
+      'r-bigint': () => ({ amount: 10n }),
+      'r-nul': () => ({ text: 'a\u0000b' }),
+    };
+    for (const s of Object.keys(returns)) await store.append(s, [{ type: 'order.paid', data: {} }]);
+    const calls = new Map<string, number>();
+    const seen = new Map<string, unknown[]>();
+    let failFirst = true;
+    const mailer = defineReactor({
+      name: 'mailer',
+      handlers: {
+        'order.paid': async (e, { effect }) => {
+          const result = await effect('send', async () => {
+            calls.set(e.stream, (calls.get(e.stream) ?? 0) + 1);
+            return returns[e.stream]!();
+          });
+          seen.set(e.stream, [...(seen.get(e.stream) ?? []), result]);
+          // One handler fails after its effect: the retry must replay the journal, not call out again.
+          if (e.stream === 'r-cycle' && failFirst) {
+            failFirst = false;
+            throw new Error('after the effect');
+          }
+        },
+      },
+    });
+    const errors: Error[] = [];
+    const worker = createWorker(store, {
+      from: 'log',
+      consumers: [mailer],
+      partitions: 2,
+      retry: { baseDelayMs: 5 },
+      onError: (error) => errors.push(error),
+    });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    await waitFor('done', async () => (await worker.health())[0]!.eventsBehind === 0);
+    expect(Object.fromEntries(calls)).toEqual({ 'r-cycle': 1, 'r-bigint': 1, 'r-nul': 1 });
+    expect(seen.get('r-cycle')![0]).toBe(cyclic);
+    expect(seen.get('r-cycle')![1]).toMatchObject({ 'eventlane:unserializable': expect.any(String) });
+    const rows = await store.executor.query<{ status: string; result: Record<string, string> }>(
+      `select status, result from ${q}.effect_journal order by event_id`,
+    );
+    expect(rows).toHaveLength(3);
+    for (const r of rows) {
+      expect(r.status).toBe('done');
+      expect(r.result['eventlane:unserializable']).toMatch(/circular|BigInt|NUL/);
+    }
+    const reported = errors.filter((e) => (e as { code?: string }).code === ErrorCodes.HANDLER_CONTRACT);
+    expect(reported).toHaveLength(3);
+    expect(reported[0]!.message).toMatch(
+      /effect "send" of consumer "mailer" returned a result that cannot be stored/,
+    );
+    expect((await parkedEvents(store).list({ status: ['parked', 'retrying'] })).length).toBe(0);
+  });
+});
+
 describe.skipIf(!pgAvailable())('reactor parking (PostgreSQL)', () => {
   it('parks a reactor event, holds its stream, retries it in order without repeating done effects', async () => {
     const store = await setup();

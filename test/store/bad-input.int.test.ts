@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, isEventlaneError, type ErrorCode, type EventStore } from '../../src/index.js';
-import { dropSchema, logState, storeTargets } from '../support/stores.js';
+import {
+  createEventStore,
+  ErrorCodes,
+  isEventlaneError,
+  type ErrorCode,
+  type EventStore,
+} from '../../src/index.js';
+import { SERVICES } from '../support/services.js';
+import { dropSchema, logState, pgAvailable, storeTargets, uniqueSchema } from '../support/stores.js';
 
 interface Case {
   name: string;
@@ -254,7 +261,7 @@ const cases: Case[] = [
     name: 'bad log limit',
     call: (s) => s.readLog({ limit: 0 }),
     code: ErrorCodes.INVALID_ARGUMENT,
-    message: /limit must be a whole number ≥ 1, got 0/,
+    message: /limit must be a whole number from 1 to 10000, got 0/,
   },
   {
     name: 'bad read direction',
@@ -268,7 +275,90 @@ const cases: Case[] = [
     code: ErrorCodes.INVALID_ARGUMENT,
     message: /from must be a stream position/,
   },
+  {
+    name: 'checkpoint position beyond bigint',
+    call: (s) => s.readLog({ after: '0:9999999999999999999' }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /"0:9999999999999999999" is not a log checkpoint.*out of range/,
+  },
+  {
+    name: 'checkpoint transaction beyond xid8',
+    call: (s) => s.readLog({ after: '99999999999999999999:0' }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /out of range/,
+  },
+  {
+    name: 'BigInt checkpoint',
+    call: (s) => s.readLog({ after: 10n as never }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /10n is not a log checkpoint/,
+  },
+  {
+    name: 'cyclic checkpoint',
+    call: (s) => s.readLog({ after: cyclic as never }),
+    code: ErrorCodes.INVALID_CHECKPOINT,
+    message: /an object is not a log checkpoint/,
+  },
+  {
+    name: 'BigInt log limit',
+    call: (s) => s.readLog({ limit: 10n as never }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 10000, got 10n/,
+  },
+  {
+    name: 'huge log limit',
+    call: (s) => s.readLog({ limit: Number.MAX_SAFE_INTEGER }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 10000, got 9007199254740991/,
+  },
+  {
+    name: 'huge stream read limit',
+    call: (s) => s.readStream('o-1', { limit: 1_000_000_000 }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /limit must be a whole number from 1 to 100000/,
+  },
+  {
+    name: 'BigInt stream position',
+    call: (s) => s.readStream('o-1', { from: 1n as never }),
+    code: ErrorCodes.INVALID_ARGUMENT,
+    message: /from must be a stream position/,
+  },
+  {
+    name: 'occurredAt past year 9999',
+    call: (s) => s.append('o-1', [{ ...ok, occurredAt: new Date('+010000-01-01T00:00:00Z') }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /events\[0\]\.occurredAt \+010000-01-01T00:00:00\.000Z is outside the years 1 to 9999/,
+  },
+  {
+    name: 'occurredAt before year 1',
+    call: (s) => s.append('o-1', [{ ...ok, occurredAt: new Date('-000001-01-01T00:00:00Z') }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /outside the years 1 to 9999/,
+  },
+  {
+    name: 'data nested 20,000 deep',
+    call: (s) => s.append('o-1', [{ type: 'x.a', data: deep(20_000) }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /events\[0\]\.data.* is nested deeper than 512 levels/,
+  },
+  {
+    name: 'too many events in one append',
+    call: (s) =>
+      s.append(
+        'o-1',
+        Array.from({ length: 100_001 }, () => ok),
+      ),
+    code: ErrorCodes.APPEND_TOO_LARGE,
+    message: /100001 events; one call takes at most 100000/,
+  },
 ];
+
+/** `{ a: { a: … { a: 1 } } }`, `levels` objects deep. */
+function deep(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { a: 1 };
+  for (let i = 1; i < levels; i++) value = { a: value };
+  return value;
+}
 
 for (const target of storeTargets()) {
   describe.skipIf(!target.available)(`bad input on ${target.name}`, () => {
@@ -297,6 +387,46 @@ for (const target of storeTargets()) {
       expect(await logState(store)).toEqual(before);
     });
 
+    it('accepts data nested 512 deep and refuses 513', async () => {
+      await store.append('deep-1', [{ type: 'x.a', data: deep(512) }]);
+      const [read] = await store.readStream('deep-1');
+      expect(JSON.stringify(read!.data)).toBe(JSON.stringify(deep(512)));
+      await expect(store.append('deep-1', [{ type: 'x.a', data: deep(513) }])).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_EVENT,
+      });
+    });
+
+    it('caps the total size of one append', async () => {
+      const small = await target.open({ maxAppendBytes: 1000 });
+      try {
+        const event = { type: 'x.a', data: { s: 'x'.repeat(90) } };
+        await small.append(
+          's-1',
+          Array.from({ length: 9 }, () => event),
+        );
+        const error = await small
+          .append(
+            's-1',
+            Array.from({ length: 11 }, () => event),
+          )
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: ErrorCodes.APPEND_TOO_LARGE, limitBytes: 1000 });
+        expect((error as Error).message).toMatch(/over the store's limit of 1000 bytes per append/);
+        expect(await small.streamVersion('s-1')).toBe(9);
+      } finally {
+        await small.close();
+        if (target.name === 'pg') await dropSchema(small.schema);
+      }
+    });
+
+    it('readStream returns at most 10,000 events unless told otherwise', async () => {
+      const batch = Array.from({ length: 10_001 }, (_, i) => ({ type: 'x.a', data: { i } }));
+      await store.append('long-1', batch);
+      expect(await store.readStream('long-1')).toHaveLength(10_000);
+      expect(await store.readStream('long-1', { limit: 100_000 })).toHaveLength(10_001);
+      expect(await store.readStream('long-1', { from: 10_001 })).toHaveLength(1);
+    });
+
     it('honours a configured size limit', async () => {
       const small = await target.open({ maxEventBytes: 100 });
       try {
@@ -316,6 +446,30 @@ for (const target of storeTargets()) {
   });
 }
 
+describe.skipIf(!pgAvailable())('statement timeout (PostgreSQL)', () => {
+  it('cancels a statement over statementTimeoutMs with a typed error, and migrates without it', async () => {
+    // 300 ms is shorter than a fresh schema's migration, which must still go through.
+    const store = await createEventStore({
+      url: SERVICES.postgres.url,
+      schema: uniqueSchema(),
+      statementTimeoutMs: 300,
+    });
+    try {
+      const error = await store.executor.query('select pg_sleep(2)').catch((e: unknown) => e);
+      expect(isEventlaneError(error, ErrorCodes.STATEMENT_TIMEOUT), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(
+        /cancelled a statement: it ran longer than the statement timeout/,
+      );
+      // The connection stays usable.
+      await store.append('after-timeout', [ok]);
+      expect(await store.streamVersion('after-timeout')).toBe(1);
+    } finally {
+      await store.close();
+      await dropSchema(store.schema);
+    }
+  });
+});
+
 describe('bad store configuration', () => {
   it.each([
     [{ url: 'mysql://localhost/db' }, /url must be a PostgreSQL connection string/],
@@ -324,6 +478,13 @@ describe('bad store configuration', () => {
     [{ schema: 'x'.repeat(64) }, /not a usable PostgreSQL schema name/],
     [{ maxEventBytes: 0 }, /maxEventBytes must be/],
     [{ poolSize: 1.5 }, /poolSize must be/],
+    [{ maxAppendBytes: 0 }, /maxAppendBytes must be/],
+    [
+      { statementTimeoutMs: -1 },
+      /statementTimeoutMs must be a whole number of milliseconds from 0 to 2147483647/,
+    ],
+    [{ statementTimeoutMs: 2 ** 31 }, /statementTimeoutMs must be .* got 2147483648/],
+    [{ statementTimeoutMs: 5n }, /statementTimeoutMs must be .* got 5n/],
     [{ url: 'postgres://127.0.0.1/x', dataDir: '/tmp/x' }, /dataDir is for the embedded store only/],
     [{ url: 'postgres://127.0.0.1/x', pglite: {} }, /not url and pglite/],
     [{ shcema: 'typo' }, /Unknown option "shcema"/],

@@ -26,7 +26,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
-import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import { parsesAsUrl, redactedError, redactText, redactUrls } from '../../redact.js';
 
 export interface NatsBusOptions extends BusIntakeOptions {
@@ -142,10 +142,10 @@ export function natsBus(options: NatsBusOptions): Bus {
     'subjectPrefix',
     /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
   );
-  const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
-  const publishTimeoutMs = checkPositiveInt(options.publishTimeoutMs, 'publishTimeoutMs', 5000);
-  const duplicateWindowMs = checkPositiveInt(options.duplicateWindowMs, 'duplicateWindowMs', 120_000);
-  const ackWaitMs = checkPositiveInt(options.ackWaitMs, 'ackWaitMs', 30_000);
+  const connectTimeoutMs = checkDuration(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
+  const publishTimeoutMs = checkDuration(options.publishTimeoutMs, 'publishTimeoutMs', 5000);
+  const duplicateWindowMs = checkDuration(options.duplicateWindowMs, 'duplicateWindowMs', 120_000);
+  const ackWaitMs = checkDuration(options.ackWaitMs, 'ackWaitMs', 30_000);
   const maxDeliver = checkPositiveInt(options.maxDeliver, 'maxDeliver', 10);
   const replicas = checkPositiveInt(options.replicas, 'replicas', 1);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
@@ -167,7 +167,7 @@ export function natsBus(options: NatsBusOptions): Bus {
   }
   const backoff = options.backoffMs;
   if (backoff !== undefined) {
-    backoff.forEach((b, i) => checkPositiveInt(b, `backoffMs[${i}]`, 1));
+    backoff.forEach((b, i) => checkDuration(b, `backoffMs[${i}]`, 1));
     if (backoff.length >= maxDeliver) {
       throw new InvalidArgumentError(
         `backoffMs has ${backoff.length} entries; NATS needs fewer than maxDeliver (${maxDeliver}).`,

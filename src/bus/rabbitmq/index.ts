@@ -3,7 +3,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { CLOUDEVENTS_CONTENT_TYPE, encodeCloudEvent } from '../cloudevents.js';
 import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
-import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -66,7 +66,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const declared = (options.consumers ?? []).map((c) =>
     checkName(c, 'consumers[]', /^[A-Za-z0-9_-]{1,100}$/),
   );
-  const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
+  const connectTimeoutMs = checkDuration(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
   const deliveryLimit = checkPositiveInt(options.deliveryLimit, 'deliveryLimit', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const deadExchange = `${exchange}.dead`;

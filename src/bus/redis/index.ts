@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { encodeCloudEvent } from '../cloudevents.js';
 import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
-import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -99,8 +99,8 @@ export function redisBus(options: RedisBusOptions): Bus {
   }
   const where = redactUrl(url);
   const prefix = checkName(options.keyPrefix ?? 'eventlane', 'keyPrefix', /^[A-Za-z0-9_.:-]{1,100}$/);
-  const connectTimeoutMs = checkPositiveInt(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
-  const claimIdleMs = checkPositiveInt(options.claimIdleMs, 'claimIdleMs', 30_000);
+  const connectTimeoutMs = checkDuration(options.connectTimeoutMs, 'connectTimeoutMs', 5000);
+  const claimIdleMs = checkDuration(options.claimIdleMs, 'claimIdleMs', 30_000);
   const maxDeliveries = checkPositiveInt(options.maxDeliveries, 'maxDeliveries', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const maxLen = options.maxLen === undefined ? undefined : checkPositiveInt(options.maxLen, 'maxLen', 1);

@@ -1,4 +1,4 @@
-import { ConnectionError } from '../../errors.js';
+import { ConnectionError, StatementTimeoutError } from '../../errors.js';
 import { redactText } from '../../redact.js';
 
 /**
@@ -24,8 +24,19 @@ const CONNECTION_CODES: Record<string, string> = {
   '57P03': 'cannot_connect_now',
 };
 
+/** SQLSTATE query_canceled: statement_timeout expired, or pg_cancel_backend() was called on the statement. */
+const QUERY_CANCELED = '57014';
+
 export function connectionErrorOrSelf(error: unknown, where: string): unknown {
   const code = (error as { code?: unknown } | null)?.code;
+  if (code === QUERY_CANCELED) {
+    return new StatementTimeoutError(
+      `PostgreSQL at ${where} cancelled a statement: it ran longer than the statement timeout ` +
+        "(the store's `statementTimeoutMs`, or the server's statement_timeout), or an operator cancelled it. " +
+        'Nothing of it was kept; retry it, look for what blocked it (locks, a slow plan), or raise the timeout.',
+      error,
+    );
+  }
   // A driver message may quote the connection string: it is redacted before it becomes part of ours.
   const message = redactText(error instanceof Error ? error.message : String(error));
   const known = typeof code === 'string' ? CONNECTION_CODES[code] : undefined;

@@ -194,9 +194,17 @@ export function checkPgUrl(url: string): void {
 }
 
 /** A pool for `url`; a URL the driver cannot parse is refused here, before any connection or migration. */
-export function createPgPool(url: string, max: number): pg.Pool {
+export function createPgPool(url: string, options: { max: number; statementTimeoutMs: number }): pg.Pool {
   checkPgUrl(url);
-  return new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+  return new pg.Pool({
+    connectionString: url,
+    max: options.max,
+    connectionTimeoutMillis: 10_000,
+    // Without keepalive a connection whose peer vanished (failover, NAT timeout) hangs until the OS gives up.
+    keepAlive: true,
+    // Sent as a startup parameter, so it holds for every connection of the pool, the LISTEN one included.
+    statement_timeout: options.statementTimeoutMs,
+  });
 }
 
 /** An executor bound to a pg client that is already inside the caller's own transaction. */
