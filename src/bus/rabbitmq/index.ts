@@ -3,6 +3,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { CLOUDEVENTS_CONTENT_TYPE, decodeCloudEvent, encodeCloudEvent } from '../cloudevents.js';
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { refuseOversized } from '../limits.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -30,6 +31,11 @@ export interface RabbitMqBusOptions {
   deliveryLimit?: number;
   /** Unacknowledged deliveries per partition queue (prefetch). @defaultValue 256 */
   maxInFlight?: number;
+  /**
+   * Largest message body to publish; a larger event is refused (`MessageTooLargeError`) and parked by the relay.
+   * Set it to the broker's `max_message_size` when that was lowered. @defaultValue 134217728 (RabbitMQ's default, 128 MiB)
+   */
+  maxMessageBytes?: number;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -66,6 +72,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const deliveryLimit = checkPositiveInt(options.deliveryLimit, 'deliveryLimit', 10);
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const deadExchange = `${exchange}.dead`;
+  const maxMessageBytes = checkPositiveInt(options.maxMessageBytes, 'maxMessageBytes', 128 * 1024 * 1024);
 
   let conn: ChannelModel | undefined;
   let channel: ConfirmChannel | undefined;
@@ -136,6 +143,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
 
   return {
     kind: 'rabbitmq',
+    maxMessageBytes,
     async connect(connectOptions: BusConnectOptions): Promise<void> {
       partitions = connectOptions.partitions;
       const ch = await usable();
@@ -144,6 +152,8 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const ch = await usable();
+      // An oversized message closes the channel (and fails every batch in flight on it): refuse it here.
+      refuseOversized('rabbitmq', messages, maxMessageBytes);
       // One confirm per message (not waitForConfirms, which waits for every batch in flight on the channel), so
       // the relay can overlap batches.
       const confirms: Promise<void>[] = [];

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { decodeCloudEvent, encodeCloudEvent } from '../cloudevents.js';
 import { checkName, checkPositiveInt, withTimeout } from '../options.js';
+import { refuseOversized } from '../limits.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -40,6 +41,11 @@ export interface RedisBusOptions {
    * oldest entries even when a consumer group has not read them yet. @defaultValue none
    */
   maxLen?: number;
+  /**
+   * Largest entry to publish; a larger event is refused (`MessageTooLargeError`) and parked by the relay. Set it to
+   * the server's `proto-max-bulk-len` when that was lowered. @defaultValue 536870912 (Redis' 512 MB)
+   */
+  maxMessageBytes?: number;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -101,6 +107,7 @@ export function redisBus(options: RedisBusOptions): Bus {
   const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
   const maxLen = options.maxLen === undefined ? undefined : checkPositiveInt(options.maxLen, 'maxLen', 1);
   const key = (p: number): string => `${prefix}:p${p}`;
+  const maxMessageBytes = checkPositiveInt(options.maxMessageBytes, 'maxMessageBytes', 512 * 1024 * 1024);
 
   let partitions = 0;
   let closed = false;
@@ -147,6 +154,7 @@ export function redisBus(options: RedisBusOptions): Bus {
 
   return {
     kind: 'redis',
+    maxMessageBytes,
     async connect(connectOptions: BusConnectOptions): Promise<void> {
       partitions = connectOptions.partitions;
       await usable();
@@ -154,6 +162,7 @@ export function redisBus(options: RedisBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const c = await usable();
+      refuseOversized('redis', messages, maxMessageBytes);
       const pipeline = c.pipeline();
       for (const m of messages) {
         const payload = m.payload ?? encodeCloudEvent(m.event, { partition: m.partition });
