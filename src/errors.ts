@@ -341,7 +341,7 @@ export class MessageTooLargeError extends EventlaneError {
   constructor(bus: string, event: { id: string; stream: string }, sizeBytes: number, limitBytes: number) {
     super(
       ErrorCodes.MESSAGE_TOO_LARGE,
-      `Event ${event.id} of stream ${JSON.stringify(event.stream)} is ${sizeBytes} bytes as a ${bus} message, over ` +
+      `Event ${event.id} of stream ${JSON.stringify(event.stream)} is ${sizeBytes} bytes as a message on the ${bus} bus, over ` +
         `the bus limit of ${limitBytes} bytes. Raise the broker's limit (e.g. NATS max_payload), or store large ` +
         'payloads elsewhere; cap new events with createEventStore({ maxEventBytes: maxEventBytesFor(bus) }).',
       { details: { bus, eventId: event.id, stream: event.stream, sizeBytes, limitBytes } },
