@@ -53,7 +53,9 @@ export function cloudEventEnvelopeBytes(source = '/eventlane'): number {
   );
   // `elmetadata` is metadata as a JSON string inside the JSON: its key and quotes are not counted in the store's size.
   const metadataAttribute = '"elmetadata":"",'.length;
-  return Buffer.byteLength(template) + 2 * 3 * MAX_STREAM_NAME_LENGTH + MAX_EVENT_TYPE_LENGTH + metadataAttribute;
+  return (
+    Buffer.byteLength(template) + 2 * 3 * MAX_STREAM_NAME_LENGTH + MAX_EVENT_TYPE_LENGTH + metadataAttribute
+  );
 }
 
 /**

@@ -131,7 +131,9 @@ export function relayParking(store: EventStore): RelayParking {
       }
       const limit = options.limit ?? 100;
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100_000)
-        throw new InvalidArgumentError(`limit must be a whole number from 1 to 100000, got ${String(limit)}.`);
+        throw new InvalidArgumentError(
+          `limit must be a whole number from 1 to 100000, got ${String(limit)}.`,
+        );
       if (options.relay !== undefined && typeof options.relay !== 'string')
         throw new InvalidArgumentError(`relay must be a relay name, got ${JSON.stringify(options.relay)}.`);
       const rows = await store.executor.query<Row>(
@@ -155,7 +157,9 @@ export function relayParking(store: EventStore): RelayParking {
     async skip(id, options) {
       checkId(id);
       if (typeof options?.by !== 'string' || options.by.length === 0) {
-        throw new InvalidArgumentError('skip needs { by: "<who>" } so the skip is recorded with its operator.');
+        throw new InvalidArgumentError(
+          'skip needs { by: "<who>" } so the skip is recorded with its operator.',
+        );
       }
       if (options.reason !== undefined && typeof options.reason !== 'string') {
         throw new InvalidArgumentError(`reason must be text, got ${JSON.stringify(options.reason)}.`);

@@ -36,7 +36,12 @@ export async function relayBacklog(
  * head()": head() lags behind commits while any transaction of the cluster is open (invariant 2), so it would
  * resolve early. Parked and held events count as passed: they wait in relay_parked, not in the log's backlog.
  */
-export async function waitCaughtUp(db: SqlExecutor, q: string, name: string, timeoutMs: number): Promise<void> {
+export async function waitCaughtUp(
+  db: SqlExecutor,
+  q: string,
+  name: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const stored = (await readRelayCheckpoint(db, q, name)) ?? LOG_START;

@@ -121,7 +121,11 @@ export class RelayParking {
 
   /** Splits a page into what to publish now and what to park or hold (in page order, so in commit order). */
   split(messages: BusMessage[]): { publish: BusMessage[]; rows: NewRow[] } {
-    if (this.blocked.size === 0 && this.refused.size === 0 && !Number.isFinite(this.bus.maxMessageBytes ?? Infinity))
+    if (
+      this.blocked.size === 0 &&
+      this.refused.size === 0 &&
+      !Number.isFinite(this.bus.maxMessageBytes ?? Infinity)
+    )
       return { publish: messages, rows: [] };
     const publish: BusMessage[] = [];
     const rows: NewRow[] = [];
@@ -209,7 +213,9 @@ export class RelayParking {
       rows.map((r) => r.global_position),
       source,
     );
-    const byPosition = new Map(wire.map((w) => [parseCheckpoint(w.event.checkpoint).globalPosition.toString(), w]));
+    const byPosition = new Map(
+      wire.map((w) => [parseCheckpoint(w.event.checkpoint).globalPosition.toString(), w]),
+    );
     let published = 0;
     for (const group of groups.values()) {
       const updates: Update[] = [];

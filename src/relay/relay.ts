@@ -450,7 +450,12 @@ class RelayImpl implements Relay {
   }
 
   async #backlog(): Promise<{ events: number; oldestAgeMs: number; checkpoint: string }> {
-    return relayBacklog(this.store.executor, this.#q, this.name, this.isLeader() ? this.#checkpoint : undefined);
+    return relayBacklog(
+      this.store.executor,
+      this.#q,
+      this.name,
+      this.isLeader() ? this.#checkpoint : undefined,
+    );
   }
 
   async stats(): Promise<RelayStats> {

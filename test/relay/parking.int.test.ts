@@ -1,18 +1,31 @@
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { embeddedBus } from '../../src/bus/embedded/index.js';
 import { maxEventBytesFor } from '../../src/bus/limits.js';
 import type { Bus, Delivery } from '../../src/bus/types.js';
-import { ErrorCodes, EventTooLargeError, createEventStore, type EventStore } from '../../src/index.js';
+import { rabbitmqBus } from '../../src/bus/rabbitmq/index.js';
+import { redisBus } from '../../src/bus/redis/index.js';
+import {
+  ErrorCodes,
+  EventTooLargeError,
+  MessageTooLargeError,
+  createEventStore,
+  type EventStore,
+} from '../../src/index.js';
 import { relayParking } from '../../src/relay/parking-admin.js';
 import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { getPartitionCount } from '../../src/store/settings.js';
 import { SERVICES } from '../support/services.js';
 import { dropSchema, pgAvailable, storeTargets, uniqueSchema, type StoreTarget } from '../support/stores.js';
-import { cleanupBus, makeBus, uniqueBusId } from './support/buses.js';
-import { inject } from 'vitest';
+import { BUS_SERVICE, cleanupBus, makeBus, uniqueBusId } from './support/buses.js';
 
 const MiB = 1024 * 1024;
+/**
+ * Deadline of every wait. Generous: log readability is cluster-wide, so another test's open transaction on the
+ * shared PostgreSQL delays the relay (never a hang: each wait fails with what it waited for).
+ */
+const WAIT_MS = 60_000;
+vi.setConfig({ testTimeout: 240_000 });
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -30,7 +43,7 @@ async function openStore(maxEventBytes?: number, target?: StoreTarget): Promise<
 }
 
 /** Polls until `check` holds; fails with `what` (never hangs) when it does not within `ms`. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = WAIT_MS): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting until ${what}`);
@@ -88,7 +101,7 @@ describe.skipIf(!pgAvailable() || !inject('services').nats)('relay parking on NA
     await relay.start();
 
     // Before parking, the relay retried the batch holding the big event forever: its checkpoint never moved.
-    await relay.caughtUp(20_000);
+    await relay.caughtUp(WAIT_MS);
     await until('the other stream is published', () => seen.get(other)?.length === 2);
     await until('the big event is parked', async () => (await relay.stats()).parkedEvents === 1);
     let stats = await relay.stats();
@@ -158,7 +171,7 @@ describe.skipIf(!pgAvailable() || !inject('services').nats)('relay parking on NA
     await store.append(stream, [{ type: 'blob.stored', data: blob(maxEventBytesFor(bus) - 20) }]);
     const relay = started(createRelay(store, { bus, registry: null }));
     await relay.start();
-    await relay.caughtUp(20_000);
+    await relay.caughtUp(WAIT_MS);
     await until('the event is published', () => seen.get(stream)?.length === 1);
     expect((await relay.stats()).parkedEvents).toBe(0);
   });
@@ -214,3 +227,75 @@ for (const target of storeTargets()) {
     },
   );
 }
+
+describe('buses refuse an oversized message up front', () => {
+  for (const name of ['nats', 'rabbitmq', 'redis', 'embedded'] as const) {
+    const service = BUS_SERVICE[name];
+    it.skipIf(service !== undefined && !inject('services')[service])(
+      `${name}: MessageTooLargeError naming the event, nothing sent`,
+      async () => {
+        const store = await openStore(4 * MiB);
+        await store.append('big-1', [{ type: 'blob.stored', data: blob(1.5 * MiB) }]);
+        const [event] = await store.readStream('big-1');
+        const id = uniqueBusId();
+        cleanups.push(() => cleanupBus(name, id));
+        // NATS keeps the server's max_payload (1 MiB here); the others are configured small.
+        const bus =
+          name === 'nats'
+            ? makeBus('nats', id)
+            : name === 'rabbitmq'
+              ? rabbitmqBus({
+                  url: SERVICES.rabbitmq.url,
+                  exchange: id,
+                  consumers: ['sub'],
+                  maxMessageBytes: MiB,
+                })
+              : name === 'redis'
+                ? redisBus({ url: SERVICES.redis.url, keyPrefix: id, maxMessageBytes: MiB })
+                : embeddedBus({ maxMessageBytes: MiB });
+        cleanups.push(() => bus.close());
+        await bus.connect({ partitions: 16 });
+        expect(bus.maxMessageBytes).toBeLessThanOrEqual(MiB);
+        const refused = await bus.publish([{ event: event!, partition: 3 }]).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(MessageTooLargeError);
+        expect(refused).toMatchObject({
+          code: ErrorCodes.MESSAGE_TOO_LARGE,
+          eventId: event!.id,
+          limitBytes: bus.maxMessageBytes,
+        });
+        expect((refused as MessageTooLargeError).sizeBytes).toBeGreaterThan(1.5 * MiB);
+        // The bus still works for messages that fit.
+        await store.append('small-1', [{ type: 'blob.noted', data: {} }]);
+        const [small] = await store.readStream('small-1');
+        await bus.publish([{ event: small!, partition: 3 }]);
+      },
+    );
+  }
+});
+
+describe.skipIf(!pgAvailable())('relay parking of a refusal reported by publish()', () => {
+  it('parks the event a custom bus refuses at publish, and goes on', async () => {
+    const store = await openStore();
+    const inner = embeddedBus({ maxMessageBytes: 8 * 1024 });
+    // A bus that declares no limit: the relay only learns of the refusal from publish().
+    const bus: Bus = { ...inner, maxMessageBytes: undefined };
+    const seen = await listen(bus, store);
+    await store.append('r-1', [
+      { type: 'doc.stored', data: blob(20 * 1024) },
+      { type: 'doc.noted', data: { n: 2 } },
+    ]);
+    await store.append('r-2', [{ type: 'doc.noted', data: { n: 1 } }]);
+    const relay = started(createRelay(store, { bus, registry: null }));
+    await relay.start();
+    await relay.caughtUp(WAIT_MS);
+    await until('r-2 is published', () => seen.get('r-2')?.length === 1);
+    expect(await relay.stats()).toMatchObject({ parkedEvents: 1, heldEvents: 1 });
+    expect(seen.get('r-1')).toBeUndefined();
+    const [parked] = await relayParking(store).list();
+    expect(parked).toMatchObject({
+      stream: 'r-1',
+      streamPosition: 1,
+      errorCode: ErrorCodes.MESSAGE_TOO_LARGE,
+    });
+  });
+});

@@ -124,7 +124,8 @@ export function natsBus(options: NatsBusOptions): Bus {
   const subscriptions = new Set<Subscription>();
   const subject = (p: number): string => `${prefix}.p${p}`;
   // max_payload counts the headers too (Nats-Msg-Id and the protocol line): keep room for them.
-  const maxMessageBytes = (): number => (nc?.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD) - NATS_HEADER_RESERVE;
+  const maxMessageBytes = (): number =>
+    (nc?.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD) - NATS_HEADER_RESERVE;
 
   const open = async (): Promise<void> => {
     let conn: NatsConnection;
