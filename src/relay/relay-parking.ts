@@ -129,10 +129,10 @@ export class RelayParking {
       return { publish: messages, rows: [] };
     const publish: BusMessage[] = [];
     const rows: NewRow[] = [];
+    const at = (m: BusMessage): string => parseCheckpoint(m.event.checkpoint).globalPosition.toString();
     for (const m of messages) {
-      const global_position = parseCheckpoint(m.event.checkpoint).globalPosition.toString();
       if (this.blocked.has(m.event.stream)) {
-        rows.push({ global_position, event_id: m.event.id, status: 'held' });
+        rows.push({ global_position: at(m), event_id: m.event.id, status: 'held' });
         continue;
       }
       const refusal = this.#refusal(m);
@@ -141,7 +141,7 @@ export class RelayParking {
         continue;
       }
       this.blocked.add(m.event.stream);
-      rows.push({ global_position, event_id: m.event.id, status: 'parked', ...refusal });
+      rows.push({ global_position: at(m), event_id: m.event.id, status: 'parked', ...refusal });
     }
     return { publish, rows };
   }
