@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { embeddedBus } from '../bus/embedded/index.js';
 import { checkPartitionCount, partitionOf } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
-import { BusError, ErrorCodes, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
 import { getPartitionCount } from '../store/settings.js';
 import { relayBacklog, waitCaughtUp } from './relay-backlog.js';
-import { releaseLease, renewLease, saveCheckpoint, tryAcquireLease, type Lease } from './lease.js';
+import { releaseLease, renewLease, tryAcquireLease, type Lease } from './lease.js';
+import { CheckpointWriter } from './relay-checkpoint.js';
+import { publishWithin, Waker } from './relay-wait.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
 import { readLogWire } from './read-wire.js';
 import {
@@ -76,10 +78,7 @@ class RelayImpl implements Relay {
   #checkpoint = LOG_START;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wakeOnCommit: (() => void) | undefined;
-  #wakeOnStop: (() => void) | undefined;
-  #woken = false;
-  #lastNotifiedAt = -Infinity;
+  readonly #waker = new Waker();
   #stopListening: (() => Promise<void>) | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #published = 0;
@@ -120,7 +119,7 @@ class RelayImpl implements Relay {
     await this.bus.connect({ partitions: this.#partitions });
     this.#running = true;
     try {
-      this.#stopListening = await this.store.onCommit(() => this.#notify());
+      this.#stopListening = await this.store.onCommit(() => this.#waker.notify());
     } catch (error) {
       // Without notifications the relay still works by polling every pollIntervalMs.
       this.#fail(error);
@@ -132,7 +131,7 @@ class RelayImpl implements Relay {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    this.#wakeOnStop?.();
+    this.#waker.stop();
     await this.#loop;
     this.#metrics?.sources.delete(this.#metricsSource);
     await this.#stopListening?.().catch(() => undefined);
@@ -144,31 +143,8 @@ class RelayImpl implements Relay {
     if (this.ownsBus) await this.bus.close();
   }
 
-  #notify(): void {
-    this.#woken = true;
-    this.#lastNotifiedAt = performance.now();
-    this.#wakeOnCommit?.();
-  }
-
-  /** Sleeps until `ms` passed or stop(); with `wakeOnCommit`, a commit notification ends it early too. */
   #sleep(ms: number, wakeOnCommit: boolean): Promise<void> {
-    if (!this.#running) return Promise.resolve();
-    if (wakeOnCommit && this.#woken) {
-      this.#woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeOnCommit = undefined;
-        this.#wakeOnStop = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wakeOnStop = done;
-      // A backing-off relay or a standby ignores commits: a busy store must not cut a backoff short.
-      if (wakeOnCommit) this.#wakeOnCommit = done;
-    });
+    return this.#waker.sleep(ms, wakeOnCommit, this.#running);
   }
 
   #count(published: number): void {
@@ -245,44 +221,17 @@ class RelayImpl implements Relay {
     let reloadParking = true;
     let lastReleaseAt = -Infinity;
 
-    // Checkpoint writes run beside the publishing, coalesced: while one write is in flight, later acknowledgements
-    // only move the value the next write will store. A commit costs a WAL flush (milliseconds on a busy disk);
-    // waiting for it after every batch capped the embedded relay at a third of its speed here.
-    let acked: { checkpoint: string; count: number } | undefined;
-    let writing: Promise<void> | undefined;
-    let leaseLost = false;
-    let writeError: unknown;
-    /** The newest checkpoint the broker acknowledged (written or not): where to resume after an error. */
-    let latestAcked: string | undefined;
-    const writeCheckpoint = (lease: Lease): void => {
-      if (writing || !acked || leaseLost) return;
-      const batch = acked;
-      acked = undefined;
-      writing = saveCheckpoint(db, this.#q, lease, leaseMs, batch.checkpoint, batch.count).then(
-        (saved) => {
-          writing = undefined;
-          if (!saved) leaseLost = true;
-          else if (this.#lease === lease) this.#checkpoint = batch.checkpoint;
-          writeCheckpoint(lease);
-        },
-        (error: unknown) => {
-          writing = undefined;
-          writeError = error;
-          // Keep what was acknowledged: a later write stores it (the newest checkpoint wins, counts add up).
-          acked = acked ? { checkpoint: acked.checkpoint, count: acked.count + batch.count } : batch;
-        },
-      );
-    };
+    const cp = new CheckpointWriter(db, this.#q, leaseMs, (lease, checkpoint) => {
+      if (this.#lease === lease) this.#checkpoint = checkpoint;
+    });
     const settleOldest = async (lease: Lease): Promise<void> => {
       const flight = flights[0]!;
       await flight.done;
       flights.shift();
       this.#metrics?.batchSeconds.observe({ relay: this.name }, (performance.now() - flight.started) / 1000);
-      acked = { checkpoint: flight.checkpoint, count: flight.count + (acked?.count ?? 0) };
-      latestAcked = flight.checkpoint;
       this.#count(flight.count);
       this.#failures = 0;
-      writeCheckpoint(lease);
+      cp.ack(lease, flight.checkpoint, flight.count);
     };
 
     while (this.#running) {
@@ -300,22 +249,15 @@ class RelayImpl implements Relay {
           this.#lease = got.lease;
           this.#checkpoint = got.checkpoint;
           readFrom = got.checkpoint;
-          acked = undefined;
-          latestAcked = undefined;
-          leaseLost = false;
-          writeError = undefined;
-          await writing; // a write of the previous lease, fenced off by the token anyway
+          cp.reset();
+          await cp.writing; // a write of the previous lease, fenced off by the token anyway
           reloadParking = true;
           this.#startRenewing();
         }
         const lease = this.#lease;
-        if (leaseLost) throw new LeaseLost();
-        if (writeError !== undefined) {
-          const error = writeError;
-          writeError = undefined;
-          throw error instanceof Error ? error : new Error('checkpoint write failed', { cause: error });
-        }
-        writeCheckpoint(lease); // retries an acknowledged checkpoint whose write failed
+        if (cp.leaseLost) throw new LeaseLost();
+        cp.throwWriteError();
+        cp.write(lease); // retries an acknowledged checkpoint whose write failed
         if (reloadParking) {
           await this.#parking.load();
           reloadParking = false;
@@ -340,7 +282,7 @@ class RelayImpl implements Relay {
           // A commit was just announced but is not readable yet: an older transaction somewhere in the cluster
           // still runs (invariant 2). Its end sends no notification, so look again soon rather than after a
           // full polling interval.
-          const recent = performance.now() - this.#lastNotifiedAt < NOTIFIED_RETRY_WINDOW_MS;
+          const recent = performance.now() - this.#waker.lastNotifiedAt < NOTIFIED_RETRY_WINDOW_MS;
           const idleMs = Math.min(
             this.settings.pollIntervalMs,
             parking.blocked.size > 0 ? this.settings.parkedPollMs : Infinity,
@@ -388,7 +330,7 @@ class RelayImpl implements Relay {
         await Promise.allSettled(flights.map((f) => f.done));
         flights.length = 0;
         ahead = undefined;
-        readFrom = latestAcked ?? this.#checkpoint;
+        readFrom = cp.latestAcked ?? this.#checkpoint;
         // The abandoned pages may have marked streams held whose rows were never written.
         reloadParking = true;
         if (error instanceof LeaseLost) {
@@ -416,37 +358,11 @@ class RelayImpl implements Relay {
     } catch {
       // Not acknowledged: the next relay publishes it again.
     }
-    for (let i = 0; i < 3 && (writing || acked) && !leaseLost; i++) {
-      await writing;
-      writeCheckpoint(lease);
-      await writing;
-    }
+    await cp.flush(lease);
   }
 
-  async #publish(messages: BusMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BusError(
-              ErrorCodes.BUS_PUBLISH,
-              this.bus.kind,
-              `The ${this.bus.kind} broker did not acknowledge ${messages.length} events within ` +
-                `${this.settings.publishTimeoutMs} ms; the relay retries them. Check the broker's health.`,
-            ),
-          ),
-        this.settings.publishTimeoutMs,
-      );
-    });
-    const publish = this.bus.publish(messages);
-    publish.catch(() => undefined);
-    try {
-      await Promise.race([publish, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #publish(messages: BusMessage[]): Promise<void> {
+    return publishWithin(this.bus, messages, this.settings.publishTimeoutMs);
   }
 
   async #backlog(): Promise<{ events: number; oldestAgeMs: number; checkpoint: string }> {
