@@ -184,14 +184,15 @@ export class RelayParking {
    * Publishes what operators released: for each stream whose first open row is 'retry', 'skip' (or 'held', its
    * parked event done), the released event (unless skipped) and the held ones after it, in order, up to the next
    * event the bus still refuses (parked in turn). Call only with nothing else in flight, so the held events reach
-   * the bus before any later event of their stream. Returns how many were published.
+   * the bus before any later event of their stream. Returns how many were published, and whether rows beyond
+   * `limit` wait (call again soon).
    */
   async release(
     partitions: number,
     source: string,
     limit: number,
     publish: (messages: BusMessage[]) => Promise<void>,
-  ): Promise<number> {
+  ): Promise<{ published: number; more: boolean }> {
     const rows = await this.db.query<OpenRow>(
       `with firsts as (
          select distinct on (stream) stream, status from ${this.q}.relay_parked
@@ -204,7 +205,7 @@ export class RelayParking {
         limit $2`,
       [this.relay, limit],
     );
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return { published: 0, more: false };
     const groups = new Map<string, OpenRow[]>();
     for (const r of rows) groups.set(r.stream, [...(groups.get(r.stream) ?? []), r]);
     const wire = await readWireAt(
@@ -271,7 +272,7 @@ export class RelayParking {
       if (stopper && stopper.row.status !== 'retry') this.onParked(1);
     }
     await this.load();
-    return published;
+    return { published, more: rows.length === limit };
   }
 
   async #update(updates: Update[]): Promise<void> {

@@ -270,7 +270,9 @@ class RelayImpl implements Relay {
           const released = await parking.release(this.#partitions, this.settings.source, batchSize, (m) =>
             this.#publish(m),
           );
-          this.#count(released);
+          this.#count(released.published);
+          // A long held stream drains a page per round, without waiting parkedPollMs between pages.
+          if (released.more) lastReleaseAt = -Infinity;
         }
         const page = ahead?.after === readFrom ? await ahead.page : await this.#read(readFrom);
         ahead = undefined;
