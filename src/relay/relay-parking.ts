@@ -76,8 +76,6 @@ export class RelayParking {
   readonly blocked = new Set<string>();
   /** Events a `publish()` refused for good; parked when their page is read again. */
   readonly refused = new Map<string, Refusal>();
-  /** Parked in this process since start (for the counter). */
-  parkedCount = 0;
 
   constructor(
     readonly db: SqlExecutor,
@@ -172,7 +170,6 @@ export class RelayParking {
       [this.relay, JSON.stringify(rows), lease.token.toString()],
     );
     if (!row?.fenced) return false;
-    this.parkedCount += row.inserted;
     if (row.inserted > 0) this.onParked(row.inserted);
     for (const r of rows) {
       if (r.status === 'parked') this.refused.delete(r.event_id);
