@@ -144,6 +144,33 @@ create table :SCHEMA:.relay_checkpoints (
   constraint relay_checkpoints_pkey PRIMARY KEY (name)
 );
 
+create table :SCHEMA:.relay_parked (
+  id bigint not null generated always as identity,
+  relay text not null,
+  event_id uuid not null,
+  stream text not null,
+  stream_position bigint not null,
+  event_type text not null,
+  tx_order xid8 not null,
+  global_position bigint not null,
+  status text not null,
+  error text,
+  error_code text,
+  size_bytes bigint,
+  limit_bytes bigint,
+  attempts integer not null default 1,
+  parked_at timestamp with time zone not null default now(),
+  updated_at timestamp with time zone not null default now(),
+  skipped_by text,
+  skip_reason text,
+  done_at timestamp with time zone,
+  constraint relay_parked_pkey PRIMARY KEY (id),
+  constraint relay_parked_relay_event_id_key UNIQUE (relay, event_id),
+  constraint relay_parked_status_check CHECK ((status = ANY (ARRAY['parked'::text, 'held'::text, 'retry'::text, 'skip'::text, 'published'::text, 'skipped'::text])))
+);
+
+CREATE INDEX relay_parked_open_idx ON :SCHEMA:.relay_parked USING btree (relay, stream, tx_order, global_position) WHERE (status = ANY (ARRAY['parked'::text, 'held'::text, 'retry'::text, 'skip'::text]));
+
 create table :SCHEMA:.settings (
   key text not null,
   value jsonb not null,

@@ -67,6 +67,13 @@ export const ErrorCodes = {
    * goes on; `details.reason` says which kind of problem it is.
    */
   INVALID_BUS_MESSAGE: 'EVENTLANE_INVALID_BUS_MESSAGE',
+  /**
+   * An event's message is larger than the bus accepts (`bus.maxMessageBytes`). The relay parks it (and holds the
+   * rest of its stream behind it) instead of retrying forever.
+   */
+  MESSAGE_TOO_LARGE: 'EVENTLANE_MESSAGE_TOO_LARGE',
+  /** No relay-parked event has the given id, or it is not in a state that allows the operation. */
+  RELAY_PARKED_NOT_FOUND: 'EVENTLANE_RELAY_PARKED_NOT_FOUND',
   /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
   TIMEOUT: 'EVENTLANE_TIMEOUT',
   /** Two projections given together have the same name. */
@@ -397,6 +404,43 @@ export class InvalidBusMessageError extends EventlaneError {
     });
     this.reason = reason;
     this.attribute = attribute;
+  }
+}
+
+/**
+ * A bus refuses one message for good: it is larger than the broker accepts. Thrown by `publish()` before anything
+ * of the batch is sent; the relay parks the event rather than retry it.
+ */
+export class MessageTooLargeError extends EventlaneError {
+  readonly bus: string;
+  /** The event whose message is too large. */
+  readonly eventId: string;
+  readonly sizeBytes: number;
+  readonly limitBytes: number;
+
+  constructor(bus: string, event: { id: string; stream: string }, sizeBytes: number, limitBytes: number) {
+    super(
+      ErrorCodes.MESSAGE_TOO_LARGE,
+      `Event ${event.id} of stream ${JSON.stringify(event.stream)} is ${sizeBytes} bytes as a message on the ${bus} bus, over ` +
+        `the bus limit of ${limitBytes} bytes. Raise the broker's limit (e.g. NATS max_payload), or store large ` +
+        'payloads elsewhere; cap new events with createEventStore({ maxEventBytes: maxEventBytesFor(bus) }).',
+      { details: { bus, eventId: event.id, stream: event.stream, sizeBytes, limitBytes } },
+    );
+    this.bus = bus;
+    this.eventId = event.id;
+    this.sizeBytes = sizeBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+export class RelayParkedNotFoundError extends EventlaneError {
+  constructor(id: string, wanted: string) {
+    super(
+      ErrorCodes.RELAY_PARKED_NOT_FOUND,
+      `No ${wanted} relay-parked event has id ${JSON.stringify(id)}. List them with relayParking(store).list() ` +
+        'and pass an id from there.',
+      { details: { id } },
+    );
   }
 }
 

@@ -21,6 +21,9 @@ export type { NewEvent, StoredEvent, EventMetadata, JsonValue, JsonObject } from
 export { uuidv7 } from './events/ids.js';
 export { createRelay } from './relay/relay.js';
 export type { Relay, RelayOptions, RelayStats } from './relay/relay.js';
+export { relayParking } from './relay/parking-admin.js';
+export type { RelayParking, RelayParkedEvent, ListRelayParkedOptions } from './relay/parking-admin.js';
+export { maxEventBytesFor, cloudEventEnvelopeBytes } from './bus/limits.js';
 export { getPartitionCount, setPartitionCount } from './store/settings.js';
 export { partitionOf, DEFAULT_PARTITIONS } from './bus/partition.js';
 export { embeddedBus } from './bus/embedded/index.js';
@@ -73,6 +76,8 @@ export {
   ParkedEventNotFoundError,
   BusError,
   InvalidBusMessageError,
+  MessageTooLargeError,
+  RelayParkedNotFoundError,
   TimeoutError,
   DuplicateProjectionError,
   ProjectionVersionError,

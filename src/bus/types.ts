@@ -8,9 +8,19 @@ import type { BusRejectHandler } from './intake.js';
 export interface Bus {
   /** 'embedded' | 'nats' | 'rabbitmq' | 'redis' | … */
   readonly kind: string;
+  /**
+   * The largest message, in bytes, this bus publishes (`Infinity` for none). `publish()` refuses a larger one up
+   * front with `MessageTooLargeError`; the relay parks such an event instead of retrying it. May change at
+   * `connect()` when the broker tells its own limit (NATS `max_payload`). Every built-in bus declares it; a
+   * custom bus that leaves it out is treated as unlimited.
+   */
+  readonly maxMessageBytes?: number;
   /** Connects and declares what the bus needs (streams, queues, groups). Idempotent. Typed error when unreachable. */
   connect(options: BusConnectOptions): Promise<void>;
-  /** Publishes a batch; resolves only when the broker acknowledged every message (durably where it can). */
+  /**
+   * Publishes a batch; resolves only when the broker acknowledged every message (durably where it can). Rejects
+   * with `MessageTooLargeError` (naming the event) for a message that can never be published, before sending any.
+   */
   publish(messages: readonly BusMessage[]): Promise<void>;
   /** Subscribes a named, durable consumer to some partitions. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;

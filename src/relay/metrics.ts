@@ -8,11 +8,14 @@ export interface RelayMetricsSource {
   backlog(): Promise<{ events: number; oldestAgeMs: number }>;
   /** Age of the oldest open transaction on the relay's database server, in seconds (`store.health()`). */
   oldestTransactionAge(): Promise<number>;
+  /** Open rows of relay parking: parked events and the events held behind them. */
+  parked(): Promise<{ parked: number; held: number }>;
 }
 
 export interface RelayMetrics {
   published: Counter<'relay'>;
   errors: Counter<'relay'>;
+  parked: Counter<'relay'>;
   batchSeconds: Histogram<'relay'>;
   sources: Set<RelayMetricsSource>;
 }
@@ -40,6 +43,12 @@ export function relayMetrics(registry: Registry = defaultRegistry): RelayMetrics
     errors: new Counter({
       name: 'eventlane_relay_errors_total',
       help: 'Failed relay rounds (broker unreachable or refusing, database errors).',
+      labelNames: ['relay'],
+      registers,
+    }),
+    parked: new Counter({
+      name: 'eventlane_relay_parked_total',
+      help: 'Events the relay parked because the bus refused them for good (too large).',
       labelNames: ['relay'],
       registers,
     }),
@@ -103,6 +112,31 @@ export function relayMetrics(registry: Registry = defaultRegistry): RelayMetrics
     if (sources.size === 0) return undefined;
     const ages = await Promise.all([...sources].map((s) => s.oldestTransactionAge()));
     return Math.max(...ages);
+  });
+  // Each parking gauge runs its own query: prom-client collects gauges concurrently, so one must not fill in the other.
+  new Gauge({
+    name: 'eventlane_relay_parked_events',
+    help: 'Events the bus refused for good, parked until an operator retries or skips them.',
+    labelNames: ['relay'],
+    registers,
+    async collect() {
+      for (const s of sources) {
+        const p = await s.parked().catch(() => undefined);
+        if (p) this.set({ relay: s.name }, p.parked);
+      }
+    },
+  });
+  new Gauge({
+    name: 'eventlane_relay_held_events',
+    help: 'Later events of streams with a parked event, held back (in order) until it is retried or skipped.',
+    labelNames: ['relay'],
+    registers,
+    async collect() {
+      for (const s of sources) {
+        const p = await s.parked().catch(() => undefined);
+        if (p) this.set({ relay: s.name }, p.held);
+      }
+    },
   });
   byRegistry.set(registry, metrics);
   return metrics;

@@ -13,13 +13,15 @@ import { formatCheckpoint, parseCheckpoint } from '../store/names.js';
  * encoding it again as JSON cost about a quarter of the time per event next to the NATS client itself; PostgreSQL
  * builds the text on its own core while Node.js publishes. `decodeCloudEvent(payload)` yields exactly the event
  * `readLog` returns (tested), so consumers cannot tell the two paths apart.
+ *
+ * `source` is the placeholder of the CloudEvents source parameter.
  */
-const WIRE_SQL = (q: string): string => `
+const wireColumns = (source: string): string => `
   select e.tx_order::text as tx_text, e.global_position::text as position_text, e.id::text as id, e.stream,
          (jsonb_strip_nulls(jsonb_build_object(
             'specversion', '1.0',
             'id', id,
-            'source', $4::text,
+            'source', ${source}::text,
             'type', type,
             'subject', stream,
             'time', to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -36,7 +38,9 @@ const WIRE_SQL = (q: string): string => `
             'elglobalposition', global_position::text,
             'elcheckpoint', tx_order::text || ':' || global_position::text,
             'elrecordedat', to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          )) || jsonb_build_object('data', data))::text as payload
+          )) || jsonb_build_object('data', data))::text as payload`;
+
+const WIRE_SQL = (q: string): string => `${wireColumns('$4')}
     from ${q}.events e
    where (e.tx_order, e.global_position) > ($1::text::xid8, $2::bigint)
      and e.tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
@@ -79,6 +83,26 @@ export async function readLogWire(
   });
   const last = events[events.length - 1];
   return { events, checkpoint: last ? last.event.checkpoint : after };
+}
+
+/** The events at these global positions, encoded as by `readLogWire`, in commit order (for parked events). */
+export async function readWireAt(
+  db: SqlExecutor,
+  q: string,
+  globalPositions: readonly string[],
+  source: string,
+): Promise<WireEvent[]> {
+  const rows = await db.query<WireRow>(
+    `${wireColumns('$2')}
+       from ${q}.events e
+      where e.global_position = any($1::bigint[])
+      order by e.tx_order, e.global_position`,
+    [globalPositions, source],
+  );
+  return rows.map((r) => ({
+    event: new LazyStoredEvent(r.id, r.stream, formatCheckpoint(r.tx_text, r.position_text), r.payload),
+    payload: r.payload,
+  }));
 }
 
 /**

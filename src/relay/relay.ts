@@ -1,102 +1,34 @@
 import { randomUUID } from 'node:crypto';
-import type { Registry } from 'prom-client';
 import { embeddedBus } from '../bus/embedded/index.js';
-import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { checkPartitionCount, partitionOf } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
-import { BusError, describeValue, ErrorCodes, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { describeValue, InvalidArgumentError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { LOG_START, quoteIdent } from '../store/names.js';
-import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import { getPartitionCount } from '../store/settings.js';
-import {
-  readRelayCheckpoint,
-  releaseLease,
-  renewLease,
-  saveCheckpoint,
-  tryAcquireLease,
-  type Lease,
-} from './lease.js';
+import { relayBacklog, waitCaughtUp } from './relay-backlog.js';
+import { releaseLease, renewLease, tryAcquireLease, type Lease } from './lease.js';
+import { CheckpointWriter } from './relay-checkpoint.js';
+import { publishWithin, Waker } from './relay-wait.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
 import { readLogWire } from './read-wire.js';
+import {
+  RELAY_NAME,
+  relaySettings,
+  type Relay,
+  type RelayOptions,
+  type RelayStats,
+  type Settings,
+} from './relay-options.js';
+import { parkedCounts, refusedEventId, RelayParking, wireMessage } from './relay-parking.js';
 
-export interface RelayOptions {
-  /** Where to publish. @defaultValue a new `embeddedBus()`, closed by `stop()` */
-  bus?: Bus;
-  /** The relay's name: its checkpoint and its lease. One relay per name is active at a time. @defaultValue 'default' */
-  name?: string;
-  /** Events read and published per round. Larger batches raise throughput and the size of a redelivery after a crash. @defaultValue 1000 */
-  batchSize?: number;
-  /**
-   * How often to look for new events when no commit notification arrives (LISTEN/NOTIFY is the fast path; this
-   * covers a lost listening connection). @defaultValue 1000
-   */
-  pollIntervalMs?: number;
-  /**
-   * How long the lease lasts without renewal. A standby takes over at most `leaseMs + standbyPollMs` after the
-   * active relay dies (even by kill -9); shorter means faster takeover and more renewals. @defaultValue 3000
-   */
-  leaseMs?: number;
-  /** How often a standby tries to take the lease. @defaultValue 500 */
-  standbyPollMs?: number;
-  /**
-   * Batches handed to the bus before the oldest must be acknowledged. 2 overlaps one batch's acknowledgement with
-   * the next batch's sending; a crash or broker error republishes up to this many batches. @defaultValue 2
-   */
-  maxBatchesInFlight?: number;
-  /** A publish the broker has not acknowledged by then counts as failed and is retried. @defaultValue 10000 */
-  publishTimeoutMs?: number;
-  /** First delay after a failure; doubles per failure, with full jitter, up to `maxBackoffMs`. @defaultValue 100 */
-  initialBackoffMs?: number;
-  /** @defaultValue 10000 */
-  maxBackoffMs?: number;
-  /** CloudEvents `source` of the published events: a URI reference naming the producer. @defaultValue '/eventlane' */
-  source?: string;
-  /** prom-client registry for the relay's metrics; `null` for none. @defaultValue prom-client's default registry */
-  registry?: Registry | null;
-  /** Told about every failed round (the relay retries on its own). */
-  onError?: (error: unknown) => void;
-}
-
-export interface RelayStats {
-  name: string;
-  /** True while this process holds the lease and publishes. */
-  leader: boolean;
-  /** The stored checkpoint (commit order): everything at or before it was acknowledged by the broker. */
-  checkpoint: string;
-  /** Committed events after the checkpoint. */
-  backlogEvents: number;
-  /** Age of the oldest of them in milliseconds; 0 when caught up. */
-  oldestUnpublishedAgeMs: number;
-  /** Events this process published since start. */
-  published: number;
-  /** Events per second over the last 10 seconds. */
-  publishRatePerSec: number;
-  /** Failed rounds since start. */
-  errors: number;
-  lastError: string | undefined;
-}
-
-export interface Relay {
-  readonly name: string;
-  readonly bus: Bus;
-  /** Connects the bus (typed error if the broker is unreachable) and starts publishing, or standing by. */
-  start(): Promise<void>;
-  /** Stops publishing, releases the lease so a standby takes over at once, and closes a bus the relay created. */
-  stop(): Promise<void>;
-  isLeader(): boolean;
-  stats(): Promise<RelayStats>;
-  /** Resolves when everything committed before the call has been published (for tests and graceful shutdown). */
-  caughtUp(timeoutMs?: number): Promise<void>;
-}
+export type { Relay, RelayOptions, RelayStats } from './relay-options.js';
 
 /**
  * After a commit notification whose event is not readable yet, the relay re-reads every 1, 2, 4 … 50 ms for this
  * long (a busy cluster can hold the oldest transaction open for seconds), then falls back to `pollIntervalMs`.
  */
 const NOTIFIED_RETRY_WINDOW_MS = 5000;
-
-const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
 /**
  * The outbox publisher: reads the log in commit order after its checkpoint and publishes it to a bus, moving the
@@ -109,7 +41,7 @@ const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
  */
 export function createRelay(store: EventStore, options: RelayOptions = {}): Relay {
   const name = options.name ?? 'default';
-  if (typeof name !== 'string' || !NAME.test(name)) {
+  if (typeof name !== 'string' || !RELAY_NAME.test(name)) {
     throw new InvalidArgumentError(
       `Relay name ${describeValue(name)} is not usable: use 1–100 letters, digits, '_', '.', ':' or '-'.`,
       { name },
@@ -119,33 +51,7 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
   if (typeof bus !== 'object' || bus === null || typeof bus.publish !== 'function') {
     throw new InvalidArgumentError('bus must be a Bus, e.g. natsBus({ servers }) from eventlane/nats.');
   }
-  return new RelayImpl(store, bus, options.bus === undefined, name, {
-    batchSize: checkPositiveInt(options.batchSize, 'batchSize', 1000, MAX_READ_LOG_LIMIT),
-    pollIntervalMs: checkDuration(options.pollIntervalMs, 'pollIntervalMs', 1000),
-    leaseMs: checkDuration(options.leaseMs, 'leaseMs', 3000),
-    standbyPollMs: checkDuration(options.standbyPollMs, 'standbyPollMs', 500),
-    publishTimeoutMs: checkDuration(options.publishTimeoutMs, 'publishTimeoutMs', 10_000),
-    maxBatchesInFlight: checkPositiveInt(options.maxBatchesInFlight, 'maxBatchesInFlight', 2),
-    initialBackoffMs: checkDuration(options.initialBackoffMs, 'initialBackoffMs', 100),
-    maxBackoffMs: checkDuration(options.maxBackoffMs, 'maxBackoffMs', 10_000),
-    source: options.source ?? '/eventlane',
-    registry: options.registry,
-    onError: options.onError,
-  });
-}
-
-interface Settings {
-  batchSize: number;
-  pollIntervalMs: number;
-  leaseMs: number;
-  standbyPollMs: number;
-  publishTimeoutMs: number;
-  maxBatchesInFlight: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  source: string;
-  registry: Registry | null | undefined;
-  onError: ((error: unknown) => void) | undefined;
+  return new RelayImpl(store, bus, options.bus === undefined, name, relaySettings(options));
 }
 
 interface Page {
@@ -172,10 +78,7 @@ class RelayImpl implements Relay {
   #checkpoint = LOG_START;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wakeOnCommit: (() => void) | undefined;
-  #wakeOnStop: (() => void) | undefined;
-  #woken = false;
-  #lastNotifiedAt = -Infinity;
+  readonly #waker = new Waker();
   #stopListening: (() => Promise<void>) | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #published = 0;
@@ -184,6 +87,7 @@ class RelayImpl implements Relay {
   #failures = 0;
   readonly #rate: { at: number; count: number }[] = [];
   readonly #metricsSource: RelayMetricsSource;
+  readonly #parking: RelayParking;
 
   constructor(
     readonly store: EventStore,
@@ -199,7 +103,11 @@ class RelayImpl implements Relay {
       isLeader: () => this.isLeader(),
       backlog: () => this.#backlog(),
       oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
+      parked: () => parkedCounts(store.executor, this.#q, name),
     };
+    this.#parking = new RelayParking(store.executor, this.#q, name, bus, (n) =>
+      this.#metrics?.parked.inc({ relay: name }, n),
+    );
   }
 
   isLeader(): boolean {
@@ -212,7 +120,7 @@ class RelayImpl implements Relay {
     await this.bus.connect({ partitions: this.#partitions });
     this.#running = true;
     try {
-      this.#stopListening = await this.store.onCommit(() => this.#notify());
+      this.#stopListening = await this.store.onCommit(() => this.#waker.notify());
     } catch (error) {
       // Without notifications the relay still works by polling every pollIntervalMs.
       this.#fail(error);
@@ -224,7 +132,7 @@ class RelayImpl implements Relay {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    this.#wakeOnStop?.();
+    this.#waker.stop();
     await this.#loop;
     this.#metrics?.sources.delete(this.#metricsSource);
     await this.#stopListening?.().catch(() => undefined);
@@ -236,31 +144,15 @@ class RelayImpl implements Relay {
     if (this.ownsBus) await this.bus.close();
   }
 
-  #notify(): void {
-    this.#woken = true;
-    this.#lastNotifiedAt = performance.now();
-    this.#wakeOnCommit?.();
+  #sleep(ms: number, wakeOnCommit: boolean): Promise<void> {
+    return this.#waker.sleep(ms, wakeOnCommit, this.#running);
   }
 
-  /** Sleeps until `ms` passed or stop(); with `wakeOnCommit`, a commit notification ends it early too. */
-  #sleep(ms: number, wakeOnCommit: boolean): Promise<void> {
-    if (!this.#running) return Promise.resolve();
-    if (wakeOnCommit && this.#woken) {
-      this.#woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeOnCommit = undefined;
-        this.#wakeOnStop = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wakeOnStop = done;
-      // A backing-off relay or a standby ignores commits: a busy store must not cut a backoff short.
-      if (wakeOnCommit) this.#wakeOnCommit = done;
-    });
+  #count(published: number): void {
+    if (published === 0) return;
+    this.#published += published;
+    this.#metrics?.published.inc({ relay: this.name }, published);
+    this.#rate.push({ at: Date.now(), count: published });
   }
 
   #fail(error: unknown): void {
@@ -311,11 +203,7 @@ class RelayImpl implements Relay {
     }
     const page = await readLogWire(this.store.executor, this.#q, after, batchSize, source);
     return {
-      messages: page.events.map(({ event, payload }) => {
-        const partition = partitionOf(event.stream, P);
-        // elpartition is known only here (the hash is computed in JavaScript); splice it in front.
-        return { event, partition, payload: `{"elpartition":${partition},${payload.slice(1)}` };
-      }),
+      messages: page.events.map((wire) => wireMessage(wire, P, false)),
       checkpoint: page.checkpoint,
     };
   }
@@ -330,47 +218,21 @@ class RelayImpl implements Relay {
     // Read-ahead: the next page is read while the broker acknowledges the current one.
     let ahead: { after: string; page: Promise<Page> } | undefined;
     let emptyRetryMs = 1;
+    /** Whether the set of held streams must be read again (new lease, or a failed round that may have left it ahead). */
+    let reloadParking = true;
+    let lastReleaseAt = -Infinity;
 
-    // Checkpoint writes run beside the publishing, coalesced: while one write is in flight, later acknowledgements
-    // only move the value the next write will store. A commit costs a WAL flush (milliseconds on a busy disk);
-    // waiting for it after every batch capped the embedded relay at a third of its speed here.
-    let acked: { checkpoint: string; count: number } | undefined;
-    let writing: Promise<void> | undefined;
-    let leaseLost = false;
-    let writeError: unknown;
-    /** The newest checkpoint the broker acknowledged (written or not): where to resume after an error. */
-    let latestAcked: string | undefined;
-    const writeCheckpoint = (lease: Lease): void => {
-      if (writing || !acked || leaseLost) return;
-      const batch = acked;
-      acked = undefined;
-      writing = saveCheckpoint(db, this.#q, lease, leaseMs, batch.checkpoint, batch.count).then(
-        (saved) => {
-          writing = undefined;
-          if (!saved) leaseLost = true;
-          else if (this.#lease === lease) this.#checkpoint = batch.checkpoint;
-          writeCheckpoint(lease);
-        },
-        (error: unknown) => {
-          writing = undefined;
-          writeError = error;
-          // Keep what was acknowledged: a later write stores it (the newest checkpoint wins, counts add up).
-          acked = acked ? { checkpoint: acked.checkpoint, count: acked.count + batch.count } : batch;
-        },
-      );
-    };
+    const cp = new CheckpointWriter(db, this.#q, leaseMs, (lease, checkpoint) => {
+      if (this.#lease === lease) this.#checkpoint = checkpoint;
+    });
     const settleOldest = async (lease: Lease): Promise<void> => {
       const flight = flights[0]!;
       await flight.done;
       flights.shift();
       this.#metrics?.batchSeconds.observe({ relay: this.name }, (performance.now() - flight.started) / 1000);
-      acked = { checkpoint: flight.checkpoint, count: flight.count + (acked?.count ?? 0) };
-      latestAcked = flight.checkpoint;
-      this.#published += flight.count;
-      this.#metrics?.published.inc({ relay: this.name }, flight.count);
-      this.#rate.push({ at: Date.now(), count: flight.count });
+      this.#count(flight.count);
       this.#failures = 0;
-      writeCheckpoint(lease);
+      cp.ack(lease, flight.checkpoint, flight.count);
     };
 
     while (this.#running) {
@@ -388,21 +250,31 @@ class RelayImpl implements Relay {
           this.#lease = got.lease;
           this.#checkpoint = got.checkpoint;
           readFrom = got.checkpoint;
-          acked = undefined;
-          latestAcked = undefined;
-          leaseLost = false;
-          writeError = undefined;
-          await writing; // a write of the previous lease, fenced off by the token anyway
+          cp.reset();
+          await cp.writing; // a write of the previous lease, fenced off by the token anyway
+          reloadParking = true;
           this.#startRenewing();
         }
         const lease = this.#lease;
-        if (leaseLost) throw new LeaseLost();
-        if (writeError !== undefined) {
-          const error = writeError;
-          writeError = undefined;
-          throw error instanceof Error ? error : new Error('checkpoint write failed', { cause: error });
+        if (cp.leaseLost) throw new LeaseLost();
+        cp.throwWriteError();
+        cp.write(lease); // retries an acknowledged checkpoint whose write failed
+        if (reloadParking) {
+          await this.#parking.load();
+          reloadParking = false;
         }
-        writeCheckpoint(lease); // retries an acknowledged checkpoint whose write failed
+        const parking = this.#parking;
+        if (parking.blocked.size > 0 && performance.now() - lastReleaseAt >= this.settings.parkedPollMs) {
+          // An operator's retry or skip publishes held events: nothing of their streams may be in flight then.
+          while (flights.length > 0) await settleOldest(lease);
+          lastReleaseAt = performance.now();
+          const released = await parking.release(this.#partitions, this.settings.source, batchSize, (m) =>
+            this.#publish(m),
+          );
+          this.#count(released.published);
+          // A long held stream drains a page per round, without waiting parkedPollMs between pages.
+          if (released.more) lastReleaseAt = -Infinity;
+        }
         const page = ahead?.after === readFrom ? await ahead.page : await this.#read(readFrom);
         ahead = undefined;
         if (page.messages.length === 0) {
@@ -413,8 +285,12 @@ class RelayImpl implements Relay {
           // A commit was just announced but is not readable yet: an older transaction somewhere in the cluster
           // still runs (invariant 2). Its end sends no notification, so look again soon rather than after a
           // full polling interval.
-          const recent = performance.now() - this.#lastNotifiedAt < NOTIFIED_RETRY_WINDOW_MS;
-          await this.#sleep(recent ? emptyRetryMs : this.settings.pollIntervalMs, true);
+          const recent = performance.now() - this.#waker.lastNotifiedAt < NOTIFIED_RETRY_WINDOW_MS;
+          const idleMs = Math.min(
+            this.settings.pollIntervalMs,
+            parking.blocked.size > 0 ? this.settings.parkedPollMs : Infinity,
+          );
+          await this.#sleep(recent ? emptyRetryMs : idleMs, true);
           emptyRetryMs = recent ? Math.min(emptyRetryMs * 2, 50) : 1;
           continue;
         }
@@ -431,8 +307,18 @@ class RelayImpl implements Relay {
         ) {
           throw new LeaseLost();
         }
-        const messages = page.messages;
-        const done = this.#publish(messages);
+        // Events the bus can never take are parked, and later events of their streams held, in the same flight.
+        const { publish: messages, rows } = parking.split(page.messages);
+        const sent = this.#publish(messages);
+        const done =
+          rows.length === 0
+            ? sent
+            : Promise.all([
+                sent,
+                parking.write(rows, lease).then((ok) => {
+                  if (!ok) throw new LeaseLost();
+                }),
+              ]).then(() => undefined);
         done.catch(() => undefined);
         flights.push({
           checkpoint: page.checkpoint,
@@ -447,13 +333,21 @@ class RelayImpl implements Relay {
         await Promise.allSettled(flights.map((f) => f.done));
         flights.length = 0;
         ahead = undefined;
-        readFrom = latestAcked ?? this.#checkpoint;
+        readFrom = cp.latestAcked ?? this.#checkpoint;
+        // The abandoned pages may have marked streams held whose rows were never written.
+        reloadParking = true;
         if (error instanceof LeaseLost) {
           // Another relay took over; what we published past the checkpoint it publishes again (at least once).
           this.#dropLease();
           continue;
         }
         this.#fail(error);
+        const refused = refusedEventId(error);
+        if (refused !== undefined) {
+          // Not the broker's trouble but one message's: park it when its page is read again, no backoff.
+          this.#parking.refuse(error, refused);
+          continue;
+        }
         const delay = this.#backoffMs();
         this.#failures++;
         await this.#sleep(delay, false);
@@ -467,62 +361,27 @@ class RelayImpl implements Relay {
     } catch {
       // Not acknowledged: the next relay publishes it again.
     }
-    for (let i = 0; i < 3 && (writing || acked) && !leaseLost; i++) {
-      await writing;
-      writeCheckpoint(lease);
-      await writing;
-    }
+    await cp.flush(lease);
   }
 
-  async #publish(messages: BusMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BusError(
-              ErrorCodes.BUS_PUBLISH,
-              this.bus.kind,
-              `The ${this.bus.kind} broker did not acknowledge ${messages.length} events within ` +
-                `${this.settings.publishTimeoutMs} ms; the relay retries them. Check the broker's health.`,
-            ),
-          ),
-        this.settings.publishTimeoutMs,
-      );
-    });
-    const publish = this.bus.publish(messages);
-    publish.catch(() => undefined);
-    try {
-      await Promise.race([publish, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #publish(messages: BusMessage[]): Promise<void> {
+    return publishWithin(this.bus, messages, this.settings.publishTimeoutMs);
   }
 
   async #backlog(): Promise<{ events: number; oldestAgeMs: number; checkpoint: string }> {
-    const checkpoint = this.isLeader()
-      ? this.#checkpoint
-      : ((await readRelayCheckpoint(this.store.executor, this.#q, this.name)) ?? LOG_START);
-    const [tx, gp] = checkpoint.split(':');
-    // Counting is capped so that stats() stays cheap on a huge backlog; the age tells how bad it is beyond that.
-    const [row] = await this.store.executor.query<{ events: string; oldest_ms: string | null }>(
-      `select (select count(*) from (select 1 from ${this.#q}.events
-                where (tx_order, global_position) > ($1::text::xid8, $2::bigint) limit 10000000) b) as events,
-              (select extract(epoch from (now() - recorded_at)) * 1000 from ${this.#q}.events
-                where (tx_order, global_position) > ($1::text::xid8, $2::bigint)
-                order by tx_order, global_position limit 1) as oldest_ms`,
-      [tx, gp],
+    return relayBacklog(
+      this.store.executor,
+      this.#q,
+      this.name,
+      this.isLeader() ? this.#checkpoint : undefined,
     );
-    return {
-      events: Number(row?.events ?? 0),
-      oldestAgeMs: row?.oldest_ms == null ? 0 : Math.max(0, Math.round(Number(row.oldest_ms))),
-      checkpoint,
-    };
   }
 
   async stats(): Promise<RelayStats> {
-    const backlog = await this.#backlog();
+    const [backlog, parked] = await Promise.all([
+      this.#backlog(),
+      parkedCounts(this.store.executor, this.#q, this.name),
+    ]);
     const now = Date.now();
     while (this.#rate.length > 0 && this.#rate[0]!.at < now - 10_000) this.#rate.shift();
     const recent = this.#rate.reduce((sum, r) => sum + r.count, 0);
@@ -536,29 +395,12 @@ class RelayImpl implements Relay {
       publishRatePerSec: Math.round(recent / 10),
       errors: this.#errors,
       lastError: this.#lastError,
+      parkedEvents: parked.parked,
+      heldEvents: parked.held,
     };
   }
 
-  async caughtUp(timeoutMs = 30_000): Promise<void> {
-    // Not "the checkpoint reached head()": head() lags behind commits while any transaction of the cluster is
-    // open (invariant 2), so it would resolve early. Instead: no committed event is left after the checkpoint.
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const stored = (await readRelayCheckpoint(this.store.executor, this.#q, this.name)) ?? LOG_START;
-      const [tx, gp] = stored.split(':');
-      const rest = await this.store.executor.query(
-        `select 1 as found from ${this.#q}.events where (tx_order, global_position) > ($1::text::xid8, $2::bigint) limit 1`,
-        [tx, gp],
-      );
-      if (rest.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new TimeoutError(
-          `Relay ${this.name} did not catch up within ${timeoutMs} ms (it is at ${stored}). ` +
-            'Check relay.stats() for errors and whether a relay of this name is running.',
-          { relay: this.name, checkpoint: stored, timeoutMs },
-        );
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  caughtUp(timeoutMs = 30_000): Promise<void> {
+    return waitCaughtUp(this.store.executor, this.#q, this.name, timeoutMs);
   }
 }

@@ -1,5 +1,7 @@
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import type { StoredEvent } from '../../events/envelope.js';
+import { refuseOversized } from '../limits.js';
+import { checkPositiveInt } from '../options.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -12,6 +14,12 @@ import type {
 export interface EmbeddedBusOptions {
   /** Unacknowledged deliveries in flight per partition and consumer. @defaultValue 64 */
   maxInFlight?: number;
+  /**
+   * Largest event (as its CloudEvents JSON) to hand on; a larger one is refused (`MessageTooLargeError`) and parked
+   * by the relay. Set it to the limit of the broker you will move to, to meet oversized events early.
+   * @defaultValue Infinity (no limit: nothing is serialised)
+   */
+  maxMessageBytes?: number;
 }
 
 interface Pending {
@@ -55,6 +63,10 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
     throw new InvalidArgumentError(`maxInFlight must be a whole number ≥ 1, got ${String(maxInFlight)}.`);
   }
+  const maxMessageBytes =
+    options.maxMessageBytes === undefined
+      ? Infinity
+      : checkPositiveInt(options.maxMessageBytes, 'maxMessageBytes', Infinity);
   /** consumer name → partition → lane */
   const consumers = new Map<string, Map<number, Lane>>();
   let partitions = 0;
@@ -128,6 +140,7 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
 
   return {
     kind: 'embedded',
+    maxMessageBytes,
     connect(connectOptions: BusConnectOptions): Promise<void> {
       return settle(() => {
         ensureOpen();
@@ -135,7 +148,10 @@ export function embeddedBus(options: EmbeddedBusOptions = {}): Bus {
       });
     },
     publish(messages: readonly BusMessage[]): Promise<void> {
-      return settle(() => publishNow(messages));
+      return settle(() => {
+        refuseOversized('embedded', messages, maxMessageBytes);
+        publishNow(messages);
+      });
     },
     subscribe(subscribeOptions: SubscribeOptions): Promise<Subscription> {
       return settle(() => subscribeNow(subscribeOptions));

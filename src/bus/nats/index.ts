@@ -26,6 +26,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../types.js';
+import { NATS_DEFAULT_MAX_PAYLOAD, refuseOversized } from '../limits.js';
 import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import { parsesAsUrl, redactedError, redactText, redactUrls } from '../../redact.js';
 
@@ -123,6 +124,9 @@ async function setAside(
  * NATS JetStream: one stream, one subject per partition, the event id as `Nats-Msg-Id` (server-side
  * de-duplication), durable pull consumers per partition with explicit ack, ack wait, max deliveries and backoff.
  */
+/** Bytes of `max_payload` kept for the message headers eventlane sends (`Nats-Msg-Id: <uuid>`). */
+const NATS_HEADER_RESERVE = 256;
+
 export function natsBus(options: NatsBusOptions): Bus {
   const servers = typeof options?.servers === 'string' ? [options.servers] : options?.servers;
   if (
@@ -182,6 +186,9 @@ export function natsBus(options: NatsBusOptions): Bus {
   let closed = false;
   const subscriptions = new Set<Subscription>();
   const subject = (p: number): string => `${prefix}.p${p}`;
+  // max_payload counts the headers too (Nats-Msg-Id and the protocol line): keep room for them.
+  const maxMessageBytes = (): number =>
+    (nc?.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD) - NATS_HEADER_RESERVE;
 
   const open = async (): Promise<void> => {
     let conn: NatsConnection;
@@ -251,6 +258,10 @@ export function natsBus(options: NatsBusOptions): Bus {
 
   return {
     kind: 'nats',
+    /** The server's `max_payload` (known after connect; 1 MiB before) less room for headers. */
+    get maxMessageBytes(): number {
+      return maxMessageBytes();
+    },
     async connect(connectOptions: BusConnectOptions): Promise<void> {
       partitions = connectOptions.partitions;
       await usable();
@@ -269,6 +280,8 @@ export function natsBus(options: NatsBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const { js } = await usable();
+      // The client refuses an oversized publish at once but would fail the whole batch: name the event instead.
+      refuseOversized('nats', messages, maxMessageBytes());
       // Pipelined: every publish goes out at once on the one connection (so per-subject order is the send order),
       // then all acknowledgements are awaited. A duplicate ack (same Nats-Msg-Id within the window) is a success.
       const acks = messages.map((m) =>

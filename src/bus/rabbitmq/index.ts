@@ -3,6 +3,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { CLOUDEVENTS_CONTENT_TYPE, encodeCloudEvent } from '../cloudevents.js';
 import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
+import { refuseOversized } from '../limits.js';
 import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
@@ -31,6 +32,11 @@ export interface RabbitMqBusOptions extends BusIntakeOptions {
   deliveryLimit?: number;
   /** Unacknowledged deliveries per partition queue (prefetch). @defaultValue 256 */
   maxInFlight?: number;
+  /**
+   * Largest message body to publish; a larger event is refused (`MessageTooLargeError`) and parked by the relay.
+   * Set it to the broker's `max_message_size` when that was lowered. @defaultValue 134217728 (RabbitMQ's default, 128 MiB)
+   */
+  maxMessageBytes?: number;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -72,6 +78,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
   const deadExchange = `${exchange}.dead`;
   const deadLetter = options.deadLetter ?? true;
   const intake = createIntake('rabbitmq', options);
+  const maxMessageBytes = checkPositiveInt(options.maxMessageBytes, 'maxMessageBytes', 128 * 1024 * 1024);
 
   let conn: ChannelModel | undefined;
   let channel: ConfirmChannel | undefined;
@@ -142,6 +149,7 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
 
   return {
     kind: 'rabbitmq',
+    maxMessageBytes,
     async connect(connectOptions: BusConnectOptions): Promise<void> {
       partitions = connectOptions.partitions;
       const ch = await usable();
@@ -150,6 +158,8 @@ export function rabbitmqBus(options: RabbitMqBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const ch = await usable();
+      // An oversized message closes the channel (and fails every batch in flight on it): refuse it here.
+      refuseOversized('rabbitmq', messages, maxMessageBytes);
       // One confirm per message (not waitForConfirms, which waits for every batch in flight on the channel), so
       // the relay can overlap batches.
       const confirms: Promise<void>[] = [];

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { encodeCloudEvent } from '../cloudevents.js';
 import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
+import { refuseOversized } from '../limits.js';
 import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
 import type {
   Bus,
@@ -41,6 +42,11 @@ export interface RedisBusOptions extends BusIntakeOptions {
    * oldest entries even when a consumer group has not read them yet. @defaultValue none
    */
   maxLen?: number;
+  /**
+   * Largest entry to publish; a larger event is refused (`MessageTooLargeError`) and parked by the relay. Set it to
+   * the server's `proto-max-bulk-len` when that was lowered. @defaultValue 536870912 (Redis' 512 MB)
+   */
+  maxMessageBytes?: number;
 }
 
 function connectError(error: unknown, where: string): BusError {
@@ -108,6 +114,7 @@ export function redisBus(options: RedisBusOptions): Bus {
   const deadKey = (group: string): string => `${prefix}:dead:${group}`;
   const deadLetter = options.deadLetter ?? true;
   const intake = createIntake('redis', options);
+  const maxMessageBytes = checkPositiveInt(options.maxMessageBytes, 'maxMessageBytes', 512 * 1024 * 1024);
 
   let partitions = 0;
   let closed = false;
@@ -162,6 +169,7 @@ export function redisBus(options: RedisBusOptions): Bus {
 
   return {
     kind: 'redis',
+    maxMessageBytes,
     async connect(connectOptions: BusConnectOptions): Promise<void> {
       partitions = connectOptions.partitions;
       await usable();
@@ -169,6 +177,7 @@ export function redisBus(options: RedisBusOptions): Bus {
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
       const c = await usable();
+      refuseOversized('redis', messages, maxMessageBytes);
       const pipeline = c.pipeline();
       for (const m of messages) {
         const payload = m.payload ?? encodeCloudEvent(m.event, { partition: m.partition });
