@@ -61,6 +61,7 @@ export {
   UnknownConsumerError,
   InvalidConsumerError,
   HandlerContractError,
+  FailureNotRecordedError,
   LeaseLostError,
   WorkerStateError,
   ParkedEventNotFoundError,

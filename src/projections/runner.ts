@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { ProjectionDefinition } from '../consumers/define.js';
+import { checkVersionedProjection, type ProjectionDefinition } from '../consumers/define.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
@@ -81,7 +81,11 @@ export function createProjections(store: EventStore, options: ProjectionsOptions
   if (typeof options !== 'object' || options === null || !Array.isArray(options.projections)) {
     throw new InvalidArgumentError('createProjections takes { projections: [defineProjection(…), …] }.');
   }
-  return new ProjectionsImpl(store, options);
+  // Checked again here, as defineProjection checks them: a definition may be built by hand or copied and changed.
+  const projections = (options.projections as readonly unknown[]).map((p, i) =>
+    checkVersionedProjection(p, `createProjections: projections[${i}]`),
+  );
+  return new ProjectionsImpl(store, { ...options, projections });
 }
 
 function positive(value: unknown, name: string, fallback: number): number {
