@@ -31,9 +31,11 @@ export function snapshotContracts(
   const out: Snapshot = {};
   for (const c of contracts) {
     const versions: ContractSnapshot['versions'] = {};
+    // Own keys only: a type named `toString` or `constructor` must not find Object.prototype's member.
+    const before = Object.hasOwn(previous, c.type) ? previous[c.type] : undefined;
     for (const v of c.versionNumbers) {
       versions[v] = {
-        publishedAt: previous[c.type]?.versions[v]?.publishedAt ?? now.toISOString().slice(0, 10),
+        publishedAt: before?.versions[v]?.publishedAt ?? now.toISOString().slice(0, 10),
         schema: c.jsonSchema(v),
       };
     }
@@ -90,7 +92,7 @@ export async function writeSnapshot(
   }
   if (options.prune) {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
-      if (entry.isDirectory() && !(entry.name in snapshot))
+      if (entry.isDirectory() && !Object.hasOwn(snapshot, entry.name))
         await rm(join(dir, entry.name), { recursive: true });
     }
   }

@@ -166,6 +166,47 @@ describe('a handler error PostgreSQL cannot store as text', () => {
   });
 });
 
+describe('a database that refuses the storable text', () => {
+  it('records the failure with ASCII-only text rather than not at all', async () => {
+    const { store, q } = await setup();
+    // As a database whose encoding cannot hold these characters would (22P05 untranslatable_character).
+    await store.executor.exec(
+      `create function ${q}.ascii_only() returns trigger language plpgsql as $$
+       begin
+         if new.error ~ '[^ -~]' then raise exception 'untranslatable' using errcode = '22P05'; end if;
+         return new;
+       end $$;
+       create trigger ascii_only before insert or update on ${q}.parked_events for each row execute function ${q}.ascii_only();`,
+    );
+    const projection = defineProjection({
+      name: 'latin',
+      handlers: {
+        'item.added': async () => {
+          throw new Error('naïve 😀 failure');
+        },
+      },
+    });
+    const errors: Error[] = [];
+    await track(
+      createWorker(store, {
+        from: 'log',
+        consumers: [projection],
+        partitions: 1,
+        retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+        onError: (e) => errors.push(e),
+      }),
+    ).start();
+    await store.append('s-1', [{ type: 'item.added', data: {} }]);
+    const parked = parkedEvents(store);
+    await waitFor('parked', async () => (await parked.list()).length === 1, 30_000);
+    expect((await parked.list())[0]).toMatchObject({
+      attempts: 2,
+      error: 'na\\u00efve \\ud83d\\ude00 failure',
+    });
+    expect(errors).toEqual([]);
+  });
+});
+
 const PROTOTYPE_NAMES = [
   'constructor',
   'toString',
