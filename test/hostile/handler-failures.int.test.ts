@@ -1,9 +1,12 @@
 /* eslint-disable @typescript-eslint/require-await -- handlers must return promises; some have nothing to await */
-// Hostile handler behaviour end to end, against real PostgreSQL, from the log: error text PostgreSQL cannot store
+// Hostile handler behaviour end to end, against real PostgreSQL, from the log (and once through NATS JetStream): error text PostgreSQL cannot store
 // (NUL), non-Error throws, a failure row that cannot be written, and event types named like Object.prototype members.
-import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { natsBus } from '../../src/bus/nats/index.js';
 import {
   createProjections,
+  createRelay,
   createWorker,
   defineProjection,
   defineReactor,
@@ -17,6 +20,8 @@ import {
 } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { openPgStore, waitFor } from '../consumers/helpers.js';
+import { cleanupBus } from '../relay/support/buses.js';
+import { SERVICES } from '../support/services.js';
 import { dropSchema } from '../support/stores.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -307,5 +312,59 @@ describe('event types named like Object.prototype members', () => {
         : [{ stream: `proto-${t}`, type: 'item.added' }],
     ).sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.type < b.type ? -1 : 1));
     expect(rows).toEqual(expected);
+  });
+});
+
+describe.skipIf(!inject('services').postgres || !inject('services').nats)('through NATS JetStream', () => {
+  it('a NUL in a handler error parks; prototype-named types are skipped; every other event applies', async () => {
+    const { store } = await setup();
+    const suffix = randomBytes(4).toString('hex');
+    const streamName = `EL_HOSTILE_${suffix}`;
+    cleanups.push(() => cleanupBus('nats', streamName));
+    const bus = () =>
+      natsBus({
+        servers: SERVICES.nats.url,
+        stream: streamName,
+        subjectPrefix: `elh${suffix}`,
+        storage: 'memory',
+        ackWaitMs: 2000,
+        maxDeliver: 1000,
+      });
+    const applied = new Set<string>();
+    const handle = (consumer: string) => async (e: { stream: string; streamPosition: number }) => {
+      if (e.stream === 'nul-error') throw nulError();
+      applied.add(`${consumer}:${e.stream}@${e.streamPosition}`);
+    };
+    const projection = defineProjection({ name: 'nats_proj', handlers: { 'item.added': handle('p') } });
+    const reactor = defineReactor({ name: 'nats_reactor', handlers: { 'item.added': handle('r') } });
+    const relay = createRelay(store, { bus: bus(), name: `hostile-${suffix}`, registry: null });
+    cleanups.push(() => relay.stop());
+    const worker = track(
+      createWorker(store, { from: bus(), consumers: [projection, reactor], retry: RETRY, parkedPollMs: 50 }),
+    );
+    await relay.start();
+    await worker.start();
+    await store.append('nul-error', [{ type: 'item.added', data: {} }]);
+    for (const type of PROTOTYPE_NAMES) {
+      await store.append(`proto-${type}`, [
+        { type, data: {} },
+        { type: 'item.added', data: {} },
+      ]);
+    }
+    const parked = parkedEvents(store);
+    await waitFor(
+      'both consumers parked the NUL error',
+      async () => (await parked.list()).length === 2,
+      60_000,
+    );
+    await waitFor(
+      'every prototype-named stream applied',
+      () => applied.size === PROTOTYPE_NAMES.length * 2,
+      60_000,
+    );
+    for (const row of await parked.list()) {
+      expect(row).toMatchObject({ stream: 'nul-error', attempts: 3, error: 'bad\\0byte \ufffd in message' });
+    }
+    expect(await parked.list({ status: ['retrying', 'parked'] })).toHaveLength(2);
   });
 });
