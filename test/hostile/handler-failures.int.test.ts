@@ -117,6 +117,12 @@ describe('a handler error PostgreSQL cannot store as text', () => {
     const [p, r] = await worker.health();
     expect(p!.parked).toBe(2);
     expect(r!.parked).toBe(2);
+    // An operator's skip reason is stored the same way.
+    const skipped = await parked.skip(byKey.get('nul_proj:nul-error')!.id, {
+      by: 'al\u0000ice',
+      reason: 'bad\u0000data',
+    });
+    expect(skipped).toMatchObject({ status: 'skipped', skippedBy: 'al\\0ice', skipReason: 'bad\\0data' });
     // Nothing about storing the failures reached onError: they were recorded.
     expect(errors.filter((e) => !isEventlaneError(e, ErrorCodes.HANDLER_CONTRACT))).toEqual([]);
   });
