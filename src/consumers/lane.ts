@@ -1,6 +1,7 @@
 import type { Delivery } from '../bus/types.js';
 import { FailureNotRecordedError, isEventlaneError, ErrorCodes } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
+import { storedErrorText } from '../events/error-text.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseCheckpoint, type LogPosition } from '../store/names.js';
 import type { Breaker } from './breaker.js';
@@ -304,7 +305,8 @@ export class Lane {
         streamPosition: event.streamPosition,
         eventId: event.id,
       };
-      this.ctx.options.onError(new FailureNotRecordedError(where, handlerError.message, error.cause, delay));
+      const message = storedErrorText(handlerError).message;
+      this.ctx.options.onError(new FailureNotRecordedError(where, message, error.cause, delay));
       return;
     }
     this.ctx.options.onError(error as Error);
