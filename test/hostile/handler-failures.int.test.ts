@@ -260,6 +260,13 @@ describe('event types named like Object.prototype members', () => {
         { type: 'item.added', data: {} },
       ]);
     }
+    // Waits on what was handled (lag alone can read 0 while another transaction on the cluster holds the log back).
+    const count = (prefix: string) => seen.filter((s) => s.startsWith(prefix)).length;
+    await waitFor(
+      'every item.added handled',
+      () => count('p:') === PROTOTYPE_NAMES.length && count('r:') === PROTOTYPE_NAMES.length,
+      60_000,
+    );
     await waitFor('every consumer caught up', async () =>
       (await worker.health()).every((h) => h.eventsBehind === 0),
     );
@@ -306,11 +313,20 @@ describe('event types named like Object.prototype members', () => {
       ]);
     }
     await projections.start();
-    await projections.waitLive('proto_versioned', 30_000);
-    const rows = await store.executor.query<{ stream: string; type: string }>(
-      `select stream, type from ${q}.proto_seen order by stream, type`,
+    const read = () =>
+      store.executor.query<{ stream: string; type: string }>(
+        `select stream, type from ${q}.proto_seen__v1 order by stream, type`,
+      );
+    // Waits on the rows of the version's table (the stable view appears at the switch): waitLive can resolve early
+    // while another transaction on the cluster holds the log back.
+    await waitFor(
+      'every event applied, or an error',
+      async () => errors.length > 0 || (await read()).length === PROTOTYPE_NAMES.length + 1,
+      60_000,
     );
     expect(errors).toEqual([]);
+    await projections.waitLive('proto_versioned', 30_000);
+    const rows = await read();
     const expected = PROTOTYPE_NAMES.flatMap((t) =>
       t === 'constructor'
         ? [
