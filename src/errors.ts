@@ -47,6 +47,11 @@ export const ErrorCodes = {
   INVALID_CONSUMER: 'EVENTLANE_INVALID_CONSUMER',
   /** A handler broke its contract: it returned something other than a promise, or threw something that is not an Error. */
   HANDLER_CONTRACT: 'EVENTLANE_HANDLER_CONTRACT',
+  /**
+   * A handler failed and its failure could not be recorded (the database refused or lost the write). The event is
+   * neither applied nor parked: the lane backs off (growing delay, bounded) and tries the event again.
+   */
+  FAILURE_NOT_RECORDED: 'EVENTLANE_FAILURE_NOT_RECORDED',
   /** A worker lost its lease on a partition (another worker took it over); its uncommitted work was rolled back. */
   LEASE_LOST: 'EVENTLANE_LEASE_LOST',
   /** A worker was used in a state that does not allow it (started twice, used after stop). */
@@ -327,6 +332,24 @@ export class InvalidConsumerError extends EventlaneError {
 export class HandlerContractError extends EventlaneError {
   constructor(message: string, details: Record<string, unknown> = {}, cause?: unknown) {
     super(ErrorCodes.HANDLER_CONTRACT, message, { details, cause });
+  }
+}
+
+export class FailureNotRecordedError extends EventlaneError {
+  constructor(
+    where: { consumer: string; stream: string; streamPosition: number; eventId: string },
+    handlerError: string,
+    cause: unknown,
+    retryInMs: number,
+  ) {
+    super(
+      ErrorCodes.FAILURE_NOT_RECORDED,
+      `Consumer ${JSON.stringify(where.consumer)} failed on ${where.stream}@${where.streamPosition} ` +
+        `(${JSON.stringify(handlerError.slice(0, 200))}), and recording that failure failed too: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}. The event is neither applied nor parked; the lane ` +
+        `tries again in ${retryInMs} ms. Check that the database accepts writes to the schema's parked_events table.`,
+      { details: { ...where, retryInMs }, cause },
+    );
   }
 }
 

@@ -71,6 +71,7 @@ export {
   UnknownConsumerError,
   InvalidConsumerError,
   HandlerContractError,
+  FailureNotRecordedError,
   LeaseLostError,
   WorkerStateError,
   ParkedEventNotFoundError,

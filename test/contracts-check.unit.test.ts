@@ -347,3 +347,21 @@ describe('snapshot files', () => {
     expect(await readSnapshot(join(dir, 'absent'))).toEqual({});
   });
 });
+
+describe('event types named like Object.prototype members', () => {
+  it('snapshot and check treat them as any other type', async () => {
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty'];
+    const contracts = names.map((type) =>
+      defineEvent({ type, owner: 'team', versions: { 1: z.object({ id: z.string() }) }, upcast: {} }),
+    );
+    const first = snapshotContracts(contracts, {}, new Date('2026-01-02'));
+    expect(Object.keys(first).sort()).toEqual([...names].sort());
+    for (const type of names) expect(first[type]!.versions[1]!.publishedAt).toBe('2026-01-02');
+    const report = await checkCompatibility({ contracts, snapshot: first, examples: {} });
+    expect(report.findings).toEqual([]);
+    // A type the snapshot has never seen, and examples that do not mention it: nothing from Object.prototype.
+    const fresh = snapshotContracts(contracts, {}, new Date('2026-03-04'));
+    const toStringType: string = 'toString';
+    expect(fresh[toStringType]!.versions[1]!.publishedAt).toBe('2026-03-04');
+  });
+});

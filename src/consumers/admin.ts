@@ -1,4 +1,5 @@
 import { describeValue, InvalidArgumentError, ParkedEventNotFoundError } from '../errors.js';
+import { MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, storableText } from '../events/error-text.js';
 import type { EventStore } from '../store/event-store.js';
 import { quoteIdent } from '../store/names.js';
 
@@ -160,12 +161,16 @@ export function parkedEvents(store: EventStore): ParkedEvents {
           `skip's reason must be a string, got ${describeValue(options.reason)}.`,
         );
       }
+      // Stored like error text: a NUL or a megabyte pasted into the reason must not make the skip fail.
+      const by = storableText(options.by, MAX_ERROR_CODE_BYTES);
+      const reason =
+        options.reason === undefined ? null : storableText(options.reason, MAX_ERROR_MESSAGE_BYTES);
       return store.transaction(async (tx) => {
         const [row] = await tx.query<ParkedRow>(
           `update ${q}.parked_events
               set status = 'skipped', skipped_by = $2, skipped_at = now(), skip_reason = $3, next_attempt_at = null
             where id = $1 and status in ('parked', 'retrying') returning ${COLUMNS}`,
-          [id, options.by, options.reason ?? null],
+          [id, by, reason],
         );
         if (!row) throw new ParkedEventNotFoundError(id, 'parked or retrying');
         // The order guard moves past the skipped event in the same transaction, so the stream resumes after it.

@@ -1,11 +1,18 @@
 import { ErrorCodes, isEventlaneError } from '../errors.js';
 import type { Delivery } from '../bus/types.js';
 import type { StoredEvent } from '../events/envelope.js';
+import {
+  asciiText,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_ERROR_STACK_BYTES,
+  storedErrorText,
+} from '../events/error-text.js';
 import type { EventStore } from '../store/event-store.js';
 import { formatCheckpoint, type LogPosition } from '../store/names.js';
 import { backoffDelay } from './backoff.js';
 import { callHandler } from './call.js';
-import type { ProjectionContext, ReactorContext } from './define.js';
+import { handlerOf, type ProjectionContext, type ReactorContext } from './define.js';
 import { performEffect } from './effects.js';
 import { MAX_READ_STREAM_LIMIT } from '../store/read.js';
 import type { LaneContext } from './lane.js';
@@ -14,6 +21,7 @@ import {
   loadPositions,
   recordFailure,
   saveProgress,
+  type FailureInput,
   type FailureRow,
   type Queryable,
 } from './sql.js';
@@ -95,7 +103,7 @@ export class BatchApplier {
           let handled = 0;
           const limit = failure ? { index: failure.index, position: failure.event.streamPosition } : null;
           const positions = await this.#guard(tx, items, skip, upTo, limit, async (event, index) => {
-            const handler = consumer.handlers[event.type];
+            const handler = handlerOf(consumer.handlers, event.type);
             if (!handler) return;
             try {
               await callHandler(
@@ -113,7 +121,7 @@ export class BatchApplier {
         this.ctx.stats.addApplied(handled);
         return { consumed: upTo, handled, failure, failureRow: row };
       } catch (error) {
-        if (!(error instanceof HandlerFailure)) throw error;
+        if (!(error instanceof HandlerFailure)) throw this.#recordingFailed(failure, error);
         this.ctx.stats.addFailure();
         this.ctx.breaker.failure();
         failure = error;
@@ -143,7 +151,7 @@ export class BatchApplier {
       positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
         // A reactor batch can take long (it calls out for every event): on stop, commit what is done and hand over.
         if (!this.hooks.running()) throw new StopRequested(index);
-        const handler = consumer.handlers[event.type];
+        const handler = handlerOf(consumer.handlers, event.type);
         if (!handler) return;
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
@@ -177,7 +185,12 @@ export class BatchApplier {
         this.ctx.breaker.failure();
       }
     }
-    const row = await store.transaction((tx) => this.#commit(tx, items, consumed, positions, failure, true));
+    let row: FailureRow | null;
+    try {
+      row = await store.transaction((tx) => this.#commit(tx, items, consumed, positions, failure, true));
+    } catch (error) {
+      throw this.#recordingFailed(failure, error);
+    }
     this.ctx.stats.addApplied(handled);
     return { consumed, handled, failure, failureRow: row };
   }
@@ -250,6 +263,12 @@ export class BatchApplier {
     return changed;
   }
 
+  /** An error of a transaction that was to record `failure`: the lane must back off, not run the handler again now. */
+  #recordingFailed(failure: HandlerFailure | null, error: unknown): unknown {
+    if (failure === null || isEventlaneError(error, ErrorCodes.LEASE_LOST)) return error;
+    return new RecordingFailed(failure, this.ctx.consumer.name, error);
+  }
+
   /** Writes the guard's positions, the checkpoint, resolved failures and a new failure, in the caller's transaction. */
   async #commit(
     tx: Queryable,
@@ -275,20 +294,52 @@ export class BatchApplier {
     });
     if (!failure) return null;
     const e = failure.event;
-    const code = (failure.error as { code?: unknown }).code;
-    return recordFailure(tx, q, {
+    const text = storedErrorText(failure.error);
+    const input: FailureInput = {
       consumer: consumer.name,
       partition: this.partition,
       stream: e.stream,
       streamPosition: e.streamPosition,
       eventId: e.id,
       eventType: e.type,
-      error: failure.error.message || String(failure.error),
-      errorCode: typeof code === 'string' ? code : null,
-      stack: failure.error.stack ?? null,
+      error: text.message,
+      errorCode: text.code,
+      stack: text.stack,
       maxAttempts: options.retry.maxAttempts,
       delayMs: (attempt) => backoffDelay(options.retry, attempt),
-    });
+    };
+    // The text is storable in a UTF-8 database; one whose encoding cannot hold a character still refuses it (a data
+    // exception). The failure is then recorded with ASCII-only text rather than not at all: an unrecorded failure
+    // is never parked.
+    await tx.query('savepoint eventlane_failure');
+    try {
+      const row = await recordFailure(tx, q, input);
+      await tx.query('release savepoint eventlane_failure');
+      return row;
+    } catch (error) {
+      if (!String((error as { code?: unknown }).code).startsWith('22')) throw error;
+      await tx.query('rollback to savepoint eventlane_failure');
+      return recordFailure(tx, q, {
+        ...input,
+        error: asciiText(text.message, MAX_ERROR_MESSAGE_BYTES),
+        errorCode: text.code === null ? null : asciiText(text.code, MAX_ERROR_CODE_BYTES),
+        stack: text.stack === null ? null : asciiText(text.stack, MAX_ERROR_STACK_BYTES),
+      });
+    }
+  }
+}
+
+/**
+ * A handler failed and the transaction that records its failure failed too. The lane reports it as
+ * FailureNotRecordedError and backs off before it tries the event again.
+ */
+export class RecordingFailed extends Error {
+  constructor(
+    readonly failure: HandlerFailure,
+    readonly consumer: string,
+    override readonly cause: unknown,
+  ) {
+    super(failure.message);
   }
 }
 

@@ -1,4 +1,5 @@
 import { InvalidConsumerError } from '../errors.js';
+import { isEventType } from '../events/names.js';
 import type { StoredEvent } from '../events/envelope.js';
 
 /**
@@ -69,44 +70,80 @@ export type ConsumerDefinition = ProjectionDefinition | ReactorDefinition;
 
 const CONSUMER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
+/**
+ * The handler of `type`, looked up as an own key only: event types such as `constructor`, `toString` or `valueOf`
+ * are valid, and must find no handler rather than a function of `Object.prototype`.
+ */
+export function handlerOf<H>(handlers: Readonly<Record<string, H>>, type: string): H | undefined {
+  return Object.hasOwn(handlers, type) ? handlers[type] : undefined;
+}
+
+/** A frozen copy without a prototype, so that no lookup by event type can reach `Object.prototype`. */
+function ownCopy<T>(source: object): Readonly<Record<string, T>> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of Object.entries(source)) out[key] = value as T;
+  return Object.freeze(out);
+}
+
+/** A short, safe rendering of an offending value for a message (never throws, unlike JSON.stringify of a BigInt). */
+function showValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value}`;
+  return describeValue(value);
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+/**
+ * The checks shared by `defineProjection`, `defineReactor` and the runners, which re-run them on what they are
+ * given (a hand-built or altered definition must not get past them). `where` starts every message.
+ */
 function checkDefinition(
-  what: 'defineProjection' | 'defineReactor',
+  where: string,
   input: unknown,
   allowEmpty = false,
 ): { name: string; handlers: Record<string, unknown> } {
   if (typeof input !== 'object' || input === null) {
-    throw new InvalidConsumerError(
-      `${what} takes { name, handlers }, got ${input === null ? 'null' : typeof input}.`,
-    );
+    throw new InvalidConsumerError(`${where} takes { name, handlers }, got ${describeValue(input)}.`);
   }
   const { name } = input as { name?: unknown };
   const handlers = (input as { handlers?: unknown }).handlers ?? (allowEmpty ? {} : undefined);
   if (typeof name !== 'string' || !CONSUMER_NAME.test(name)) {
     throw new InvalidConsumerError(
-      `${what}: name ${JSON.stringify(name)} is not a usable consumer name: use 1–100 letters, digits, '_', '.', '-', ` +
+      `${where}: name ${showValue(name)} is not a usable consumer name: use 1–100 letters, digits, '_', '.', '-', ` +
         'starting with a letter or digit (e.g. "order_summary"). It keys checkpoints and the effect journal, so keep it stable.',
-      { name },
+      { name: typeof name === 'string' ? name : typeof name },
     );
   }
   if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
     throw new InvalidConsumerError(
-      `${what} ${JSON.stringify(name)}: handlers must be an object of event type → async function.`,
-      {
-        name,
-      },
+      `${where} ${JSON.stringify(name)}: handlers must be an object of event type → async function, got ${describeValue(handlers)}.`,
+      { name },
     );
   }
   const entries = Object.entries(handlers);
   if (entries.length === 0 && !allowEmpty) {
     throw new InvalidConsumerError(
-      `${what} ${JSON.stringify(name)}: handlers is empty; give at least one event type.`,
+      `${where} ${JSON.stringify(name)}: handlers is empty; give at least one event type.`,
       { name },
     );
   }
   for (const [type, fn] of entries) {
+    if (!isEventType(type)) {
+      throw new InvalidConsumerError(
+        `${where} ${JSON.stringify(name)}: handler key ${JSON.stringify(type)} is not a valid event type, so it could ` +
+          'never be called: use the type as appended (letters, digits and underscores in segments separated by ' +
+          '".", "-", ":" or "/", starting with a letter, e.g. "order.paid").',
+        { name, type },
+      );
+    }
     if (typeof fn !== 'function') {
       throw new InvalidConsumerError(
-        `${what} ${JSON.stringify(name)}: the handler for ${JSON.stringify(type)} is ${typeof fn}, not a function.`,
+        `${where} ${JSON.stringify(name)}: the handler for ${JSON.stringify(type)} is ${describeValue(fn)}, not a function.`,
         { name, type },
       );
     }
@@ -116,6 +153,73 @@ function checkDefinition(
 
 /** A stable table name: lower-case, so that quoting is never needed in the user's own queries. */
 const TABLE_NAME = /^[a-z_][a-z0-9_]{0,49}$/;
+
+function buildProjection(where: string, definition: unknown): ProjectionDefinition {
+  const d = definition as Partial<Record<keyof ProjectionDefinition, unknown>> | null;
+  const batch = typeof d === 'object' && d !== null ? d.batch : undefined;
+  if (batch !== undefined && typeof batch !== 'function') {
+    throw new InvalidConsumerError(`${where}: batch must be an async function, got ${describeValue(batch)}.`);
+  }
+  const { name, handlers } = checkDefinition(where, definition, batch !== undefined);
+  const version = d!.version ?? 1;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1 || version > 9999) {
+    throw new InvalidConsumerError(
+      `${where} ${JSON.stringify(name)}: version must be a whole number from 1 to 9999, got ${showValue(version)}.`,
+      { name, version: showValue(version) },
+    );
+  }
+  const mode = d!.mode ?? 'async';
+  if (mode !== 'inline' && mode !== 'async') {
+    throw new InvalidConsumerError(
+      `${where} ${JSON.stringify(name)}: mode must be 'inline' or 'async', got ${showValue(mode)}.`,
+      { name, mode: showValue(mode) },
+    );
+  }
+  const tables = d!.tables ?? {};
+  if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
+    throw new InvalidConsumerError(
+      `${where} ${JSON.stringify(name)}: tables must be an object of table name → DDL with :TABLE:, got ${describeValue(tables)}.`,
+      { name },
+    );
+  }
+  for (const [table, ddl] of Object.entries(tables)) {
+    if (!TABLE_NAME.test(table) || table.includes('__')) {
+      throw new InvalidConsumerError(
+        `${where} ${JSON.stringify(name)}: table name ${JSON.stringify(table)} is not usable: use 1–50 ` +
+          'lower-case letters, digits and single underscores, starting with a letter or \'_\' (e.g. "order_summary"); ' +
+          "'__' is reserved for version suffixes.",
+        { name, table },
+      );
+    }
+    if (typeof ddl !== 'string' || !ddl.includes(':TABLE:')) {
+      throw new InvalidConsumerError(
+        `${where} ${JSON.stringify(name)}: the DDL of table ${JSON.stringify(table)} must be a string ` +
+          "containing the placeholder :TABLE: (e.g. 'create table :TABLE: (id text primary key, …)').",
+        { name, table },
+      );
+    }
+  }
+  if (mode === 'inline' && Object.keys(tables).length === 0) {
+    throw new InvalidConsumerError(
+      `${where} ${JSON.stringify(name)}: an inline projection needs tables (it runs in createProjections).`,
+      { name },
+    );
+  }
+  return Object.freeze({
+    kind: 'projection',
+    name,
+    handlers: ownCopy<ProjectionHandler>(handlers),
+    version,
+    tables: ownCopy<string>(tables),
+    mode,
+    batch: batch as ProjectionBatchHandler | undefined,
+  });
+}
+
+function buildReactor(where: string, definition: unknown): ReactorDefinition {
+  const { name, handlers } = checkDefinition(where, definition);
+  return Object.freeze({ kind: 'reactor', name, handlers: ownCopy<ReactorHandler>(handlers) });
+}
 
 /**
  * A projection: handlers that only write the projection's own tables, inside the processing transaction.
@@ -148,64 +252,7 @@ export function defineProjection(definition: {
   mode?: 'inline' | 'async';
   batch?: ProjectionBatchHandler;
 }): ProjectionDefinition {
-  const batch = (definition as { batch?: unknown } | null)?.batch;
-  if (batch !== undefined && typeof batch !== 'function') {
-    throw new InvalidConsumerError(`defineProjection: batch must be an async function, got ${typeof batch}.`);
-  }
-  const { name, handlers } = checkDefinition('defineProjection', definition, batch !== undefined);
-  const version = definition.version ?? 1;
-  if (!Number.isSafeInteger(version) || version < 1 || version > 9999) {
-    throw new InvalidConsumerError(
-      `defineProjection ${JSON.stringify(name)}: version must be a whole number from 1 to 9999, got ${String(version)}.`,
-      { name, version },
-    );
-  }
-  const mode = definition.mode ?? 'async';
-  if (mode !== 'inline' && mode !== 'async') {
-    throw new InvalidConsumerError(
-      `defineProjection ${JSON.stringify(name)}: mode must be 'inline' or 'async', got ${JSON.stringify(mode)}.`,
-      { name, mode },
-    );
-  }
-  const tables = definition.tables ?? {};
-  if (typeof tables !== 'object' || tables === null || Array.isArray(tables)) {
-    throw new InvalidConsumerError(
-      `defineProjection ${JSON.stringify(name)}: tables must be an object of table name → DDL with :TABLE:.`,
-      { name },
-    );
-  }
-  for (const [table, ddl] of Object.entries(tables)) {
-    if (!TABLE_NAME.test(table) || table.includes('__')) {
-      throw new InvalidConsumerError(
-        `defineProjection ${JSON.stringify(name)}: table name ${JSON.stringify(table)} is not usable: use 1–50 ` +
-          'lower-case letters, digits and single underscores, starting with a letter or \'_\' (e.g. "order_summary"); ' +
-          "'__' is reserved for version suffixes.",
-        { name, table },
-      );
-    }
-    if (typeof ddl !== 'string' || !ddl.includes(':TABLE:')) {
-      throw new InvalidConsumerError(
-        `defineProjection ${JSON.stringify(name)}: the DDL of table ${JSON.stringify(table)} must be a string ` +
-          "containing the placeholder :TABLE: (e.g. 'create table :TABLE: (id text primary key, …)').",
-        { name, table },
-      );
-    }
-  }
-  if (mode === 'inline' && Object.keys(tables).length === 0) {
-    throw new InvalidConsumerError(
-      `defineProjection ${JSON.stringify(name)}: an inline projection needs tables (it runs in createProjections).`,
-      { name },
-    );
-  }
-  return Object.freeze({
-    kind: 'projection',
-    name,
-    handlers: Object.freeze({ ...handlers }) as ProjectionDefinition['handlers'],
-    version,
-    tables: Object.freeze({ ...tables }),
-    mode,
-    batch: batch as ProjectionBatchHandler | undefined,
-  });
+  return buildProjection('defineProjection', definition);
 }
 
 /**
@@ -216,20 +263,47 @@ export function defineReactor(definition: {
   name: string;
   handlers: Record<string, ReactorHandler>;
 }): ReactorDefinition {
-  const { name, handlers } = checkDefinition('defineReactor', definition);
-  return Object.freeze({
-    kind: 'reactor',
-    name,
-    handlers: Object.freeze({ ...handlers }) as ReactorDefinition['handlers'],
-  });
+  return buildReactor('defineReactor', definition);
 }
 
-export function isConsumerDefinition(value: unknown): value is ConsumerDefinition {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Partial<ConsumerDefinition>;
-  return (
-    (v.kind === 'projection' || v.kind === 'reactor') &&
-    typeof v.name === 'string' &&
-    typeof v.handlers === 'object'
+/**
+ * Re-runs the checks of `defineProjection` / `defineReactor` on a definition handed to a runner (it may be built
+ * by hand, or copied and changed) and returns the checked, frozen copy the runner uses. `where` names it in errors,
+ * e.g. `createWorker: consumers[2]`.
+ */
+export function checkConsumerDefinition(value: unknown, where: string): ConsumerDefinition {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidConsumerError(
+      `${where} is ${describeValue(value)}, not a consumer definition: build it with defineProjection or defineReactor.`,
+    );
+  }
+  const { kind } = value as { kind?: unknown };
+  if (kind === 'projection') return buildProjection(where, value);
+  if (kind === 'reactor') return buildReactor(where, value);
+  throw new InvalidConsumerError(
+    `${where} has kind ${showValue(kind)}, so it is not a consumer definition: build it with ` +
+      "defineProjection (kind 'projection') or defineReactor (kind 'reactor').",
+    { kind: showValue(kind) },
   );
+}
+
+/** `checkConsumerDefinition` for `createProjections`, which runs only projections with tables. */
+export function checkVersionedProjection(value: unknown, where: string): ProjectionDefinition {
+  const definition = checkConsumerDefinition(value, where);
+  if (definition.kind === 'reactor') {
+    throw new InvalidConsumerError(
+      `${where} is the reactor ${JSON.stringify(definition.name)}: createProjections runs versioned projections only. ` +
+        `Run reactors with createWorker(store, { from: 'log', consumers: [${definition.name}] }).`,
+      { name: definition.name, kind: 'reactor' },
+    );
+  }
+  if (Object.keys(definition.tables).length === 0) {
+    throw new InvalidConsumerError(
+      `${where} is the projection ${JSON.stringify(definition.name)}, which declares no tables: createProjections ` +
+        "runs versioned read models. Give it tables ({ table: 'create table :TABLE: (…)' }) and write through " +
+        'context.tables, or run it as a handler-only projection with createWorker.',
+      { name: definition.name },
+    );
+  }
+  return definition;
 }

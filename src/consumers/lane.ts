@@ -1,6 +1,7 @@
 import type { Delivery } from '../bus/types.js';
-import { isEventlaneError, ErrorCodes } from '../errors.js';
+import { FailureNotRecordedError, isEventlaneError, ErrorCodes } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
+import { storedErrorText } from '../events/error-text.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseCheckpoint, type LogPosition } from '../store/names.js';
 import type { Breaker } from './breaker.js';
@@ -15,7 +16,15 @@ import {
   type LeaseRef,
 } from './sql.js';
 import type { ConsumerStats } from './stats.js';
-import { BatchApplier, type ApplyResult, type LaneItem } from './apply-batch.js';
+import { BatchApplier, RecordingFailed, type ApplyResult, type LaneItem } from './apply-batch.js';
+
+/**
+ * After an unexpected error (database gone, a failure that could not be recorded) a lane waits before it starts
+ * again from what is committed: 500 ms, doubling with each further error in a row, at most 30 s. Growing, so a
+ * persistent fault costs a handler call and a few queries per 30 s instead of a hot loop; bounded, so the lane is
+ * back within 30 s of the fault clearing.
+ */
+export const LANE_ERROR_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 export type { LaneItem } from './apply-batch.js';
 
@@ -73,6 +82,8 @@ export class Lane {
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
+  /** Unexpected errors in a row, for the back-off after each; a step that succeeds ends the run. */
+  #errorStreak = 0;
   readonly #applier: BatchApplier;
 
   constructor(ctx: LaneContext) {
@@ -251,6 +262,7 @@ export class Lane {
         }
         try {
           const handled = due ? await this.#catchUp(due[0], due[1]) : await this.#step();
+          this.#errorStreak = 0;
           if (handled > 0) this.ctx.breaker.success();
           else this.ctx.breaker.release();
         } catch (error) {
@@ -260,8 +272,9 @@ export class Lane {
             this.ctx.lost(error);
             return;
           }
-          this.ctx.options.onError(error as Error);
-          await this.#reset();
+          const delay = this.#nextErrorDelay();
+          this.#report(error, delay);
+          await this.#reset(delay);
         }
       }
     } finally {
@@ -269,12 +282,46 @@ export class Lane {
     }
   }
 
-  /** After an unexpected error (database gone, …): forget what is queued and start again from what is committed. */
-  async #reset(): Promise<void> {
+  #nextErrorDelay(): number {
+    this.#errorStreak++;
+    return Math.min(
+      LANE_ERROR_BACKOFF.maxMs,
+      LANE_ERROR_BACKOFF.baseMs * 2 ** Math.min(16, this.#errorStreak - 1),
+    );
+  }
+
+  /** Waits `ms` unless the lane stops; new events and the parked-event poll do not cut it short. */
+  async #wait(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.#state === 'running' && Date.now() < until) await this.#sleep(until - Date.now());
+  }
+
+  #report(error: unknown, delay: number): void {
+    if (error instanceof RecordingFailed) {
+      const { event, error: handlerError } = error.failure;
+      const where = {
+        consumer: error.consumer,
+        stream: event.stream,
+        streamPosition: event.streamPosition,
+        eventId: event.id,
+      };
+      const message = storedErrorText(handlerError).message;
+      this.ctx.options.onError(new FailureNotRecordedError(where, message, error.cause, delay));
+      return;
+    }
+    this.ctx.options.onError(error as Error);
+  }
+
+  /**
+   * After an unexpected error (database gone, …): forget what is queued and start again from what is committed,
+   * after `delay` ms. The wait is not cut short by new events or the parked-event poll (only by stop): it is what
+   * keeps a persistent fault from running the failing handler in a loop.
+   */
+  async #reset(delay: number): Promise<void> {
     this.#awaitingRewind = this.ctx.mode === 'log';
-    for (const item of this.#queue) void item.delivery?.nack(500).catch(() => undefined);
+    for (const item of this.#queue) void item.delivery?.nack(delay).catch(() => undefined);
     this.#queue = [];
-    await this.#sleep(500);
+    await this.#wait(delay);
     for (;;) {
       if (this.#state !== 'running') return;
       try {
@@ -282,7 +329,7 @@ export class Lane {
         break;
       } catch (error) {
         this.ctx.options.onError(error as Error);
-        await this.#sleep(1000);
+        await this.#wait(this.#nextErrorDelay());
       }
     }
     if (this.ctx.mode === 'log') {

@@ -7,7 +7,7 @@ import type { Bus } from '../bus/types.js';
 import { describeValue, InvalidArgumentError, InvalidConsumerError } from '../errors.js';
 import { DEFAULT_RETRY, type RetryOptions } from './backoff.js';
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
-import { isConsumerDefinition, type ConsumerDefinition } from './define.js';
+import { checkConsumerDefinition, type ConsumerDefinition } from './define.js';
 
 export interface WorkerOptions {
   /** Where events come from: `'log'` (the store's log, same database) or a Bus the relay publishes to. */
@@ -144,15 +144,9 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     );
   }
   const names = new Set<string>();
-  for (const [i, c] of o.consumers.entries()) {
-    if (!isConsumerDefinition(c)) {
-      throw new InvalidConsumerError(
-        `consumers[${i}] is not a consumer definition: build it with defineProjection or defineReactor.`,
-        {
-          index: i,
-        },
-      );
-    }
+  // Checked again here, as define* checks them: a definition may be built by hand or copied and changed.
+  const consumers = (o.consumers as readonly unknown[]).map((value, i) => {
+    const c = checkConsumerDefinition(value, `createWorker: consumers[${i}]`);
     if (c.kind === 'projection' && (Object.keys(c.tables).length > 0 || c.batch !== undefined)) {
       throw new InvalidConsumerError(
         `Projection ${JSON.stringify(c.name)} declares tables or a batch handler: it is a versioned read model, run it ` +
@@ -163,13 +157,12 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     if (names.has(c.name)) {
       throw new InvalidConsumerError(
         `Two consumers are named ${JSON.stringify(c.name)}; names key checkpoints, so they must be unique.`,
-        {
-          name: c.name,
-        },
+        { name: c.name },
       );
     }
     names.add(c.name);
-  }
+    return c;
+  });
   const partitions = o.partitions === undefined ? DEFAULT_PARTITIONS : checkPartitionCount(o.partitions);
   const group = o.group ?? [...names].sort().join('+');
   if (typeof group !== 'string' || group.length === 0 || group.length > 200) {
@@ -202,7 +195,7 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
   }
   return {
     from: o.from,
-    consumers: o.consumers,
+    consumers,
     partitions,
     group,
     workerId,

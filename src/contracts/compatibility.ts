@@ -201,7 +201,11 @@ export async function checkCompatibility(options: CheckOptions): Promise<Compati
     }
   }
   for (const contract of options.contracts) {
-    await checkUpcasters(contract, options.examples?.[contract.type], findings);
+    const examples =
+      options.examples && Object.hasOwn(options.examples, contract.type)
+        ? options.examples[contract.type]
+        : undefined;
+    await checkUpcasters(contract, examples, findings);
     checkWindow(contract, now, findings);
   }
 

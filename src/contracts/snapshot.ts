@@ -32,9 +32,11 @@ export function snapshotContracts(
   const out: Snapshot = {};
   for (const c of contracts) {
     const versions: ContractSnapshot['versions'] = {};
+    // Own keys only: a type named `toString` or `constructor` must not find Object.prototype's member.
+    const before = Object.hasOwn(previous, c.type) ? previous[c.type] : undefined;
     for (const v of c.versionNumbers) {
       versions[v] = {
-        publishedAt: previous[c.type]?.versions[v]?.publishedAt ?? now.toISOString().slice(0, 10),
+        publishedAt: before?.versions[v]?.publishedAt ?? now.toISOString().slice(0, 10),
         schema: c.jsonSchema(v),
       };
     }

@@ -41,6 +41,11 @@ export function checkStreamName(stream: unknown): asserts stream is string {
   }
 }
 
+/** True when `type` passes the event type rule of `checkEventType` (without throwing). */
+export function isEventType(type: unknown): type is string {
+  return typeof type === 'string' && type.length <= MAX_EVENT_TYPE_LENGTH && EVENT_TYPE.test(type);
+}
+
 export function checkEventType(type: unknown, path: string): asserts type is string {
   if (typeof type !== 'string' || type.length === 0) {
     throw new InvalidEventError(`${path} must be a non-empty string such as "order.paid".`, path);

@@ -12,6 +12,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, formatCheckpoint } from '../store/names.js';
+import { storedErrorText } from '../events/error-text.js';
 import type { ProjectionFailure } from './progress.js';
 import { readVersion } from './registry.js';
 import { applyEvents } from './tables.js';
@@ -19,15 +20,6 @@ import { applyEvents } from './tables.js';
 /** The key of a projection version's rows in `parked_events`. */
 export function failureKey(name: string, version: number): string {
   return `${name}@v${version}`;
-}
-
-/**
- * Error text as it is stored. PostgreSQL text cannot hold NUL (saving it fails with 22021, and the failure would
- * then never be recorded), so NUL is replaced; the text is capped so a huge message cannot bloat the table.
- */
-export function storableText(text: string, max = 8_000): string {
-  const clean = text.replaceAll('\u0000', '\uFFFD');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
 interface FailureDbRow {
@@ -151,8 +143,8 @@ export async function applyPage(
       const failed = error === null ? null : events[upTo]!;
       if (active !== null && failed?.id !== active.eventId) await resolveFailures(ex, q, [active.id]);
       if (failed === null || error === null) return { applied: upTo, checkpoint, failure: null, error: null };
-      const message = storableText(error.message || String(error));
-      const code = (error as { code?: unknown }).code;
+      const text = storedErrorText(error);
+      const message = text.message;
       const recorded = await recordFailure(ex, q, {
         consumer: failureKey(def.name, def.version),
         partition: 0,
@@ -161,8 +153,8 @@ export async function applyPage(
         eventId: failed.id,
         eventType: failed.type,
         error: message,
-        errorCode: typeof code === 'string' ? storableText(code, 200) : null,
-        stack: error.stack === undefined ? null : storableText(error.stack),
+        errorCode: text.code,
+        stack: text.stack,
         maxAttempts: retry.maxAttempts,
         delayMs: (n) => backoffDelay(retry, n),
       });

@@ -2,7 +2,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { ParkedEvent } from '../consumers/admin.js';
 import type { RetryOptions } from '../consumers/backoff.js';
 import type { BreakerOptions } from '../consumers/breaker.js';
-import type { ProjectionDefinition } from '../consumers/define.js';
+import { checkVersionedProjection, type ProjectionDefinition } from '../consumers/define.js';
 import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { resolveBreaker, resolveRetry } from '../consumers/options.js';
 import { describeValue, InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
@@ -97,7 +97,11 @@ export function createProjections(store: EventStore, options: ProjectionsOptions
   if (typeof options !== 'object' || options === null || !Array.isArray(options.projections)) {
     throw new InvalidArgumentError('createProjections takes { projections: [defineProjection(…), …] }.');
   }
-  return new ProjectionsImpl(store, options);
+  // Checked again here, as defineProjection checks them: a definition may be built by hand or copied and changed.
+  const projections = (options.projections as readonly unknown[]).map((p, i) =>
+    checkVersionedProjection(p, `createProjections: projections[${i}]`),
+  );
+  return new ProjectionsImpl(store, { ...options, projections });
 }
 
 function positive(value: unknown, name: string, fallback: number): number {

@@ -1,4 +1,4 @@
-import type { ProjectionContext, ProjectionDefinition } from '../consumers/define.js';
+import { handlerOf, type ProjectionContext, type ProjectionDefinition } from '../consumers/define.js';
 import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { quoteIdent } from '../store/names.js';
@@ -105,7 +105,7 @@ export async function applyEvents(
     return;
   }
   for (const event of events) {
-    const handler = definition.handlers[event.type];
+    const handler = handlerOf(definition.handlers, event.type);
     if (handler !== undefined) await handler(event, context);
   }
 }

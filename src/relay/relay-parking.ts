@@ -1,5 +1,6 @@
 import { decodeCloudEvent } from '../bus/cloudevents.js';
 import { messageBytes } from '../bus/limits.js';
+import { storedErrorText } from '../events/error-text.js';
 import { partitionOf } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
 import { ErrorCodes, EventlaneError, MessageTooLargeError } from '../errors.js';
@@ -110,8 +111,9 @@ export class RelayParking {
   refuse(error: unknown, eventId: string): void {
     const e = error as Partial<MessageTooLargeError>;
     this.refused.set(eventId, {
-      message: e.message ?? String(error),
-      code: e.code ?? ErrorCodes.MESSAGE_TOO_LARGE,
+      // A custom bus's error text is stored: sanitised and capped like a handler's (a NUL would fail the insert).
+      message: storedErrorText(error).message,
+      code: storedErrorText(error).code ?? ErrorCodes.MESSAGE_TOO_LARGE,
       sizeBytes: typeof e.sizeBytes === 'number' ? e.sizeBytes : null,
       limitBytes: typeof e.limitBytes === 'number' ? e.limitBytes : null,
     });

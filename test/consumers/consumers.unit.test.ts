@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RETRY } from '../../src/consumers/backoff.js';
 import { Breaker } from '../../src/consumers/breaker.js';
 import { callHandler } from '../../src/consumers/call.js';
+import { handlerOf } from '../../src/consumers/define.js';
 import {
   createEventStore,
   createWorker,
@@ -11,6 +12,7 @@ import {
   ErrorCodes,
   isEventlaneError,
   type ConsumerDefinition,
+  type ProjectionHandler,
   type WorkerOptions,
 } from '../../src/index.js';
 
@@ -111,6 +113,66 @@ describe('createWorker options', () => {
   it('refuses consumers that are not definitions, or share a name', () => {
     expect(bad({ consumers: [{ name: 'p' } as ConsumerDefinition] })).toBe(ErrorCodes.INVALID_CONSUMER);
     expect(bad({ consumers: [ok, ok] })).toBe(ErrorCodes.INVALID_CONSUMER);
+  });
+
+  // Hand-built or altered definitions get the checks define* runs, with the runner and index in the message.
+  const fn = async () => {};
+  it.each<[string, unknown, string]>([
+    ['null', null, 'consumers[0] is null, not a consumer definition'],
+    ['a string', 'totals', 'consumers[0] is string'],
+    ['no kind', { name: 'p', handlers: { 'a.b': fn } }, 'has kind undefined'],
+    ['an unknown kind', { kind: 'saga', name: 'p', handlers: { 'a.b': fn } }, 'has kind "saga"'],
+    [
+      'a bad name',
+      { kind: 'reactor', name: 'has space', handlers: { 'a.b': fn } },
+      'is not a usable consumer name',
+    ],
+    ['a name that is not a string', { kind: 'reactor', name: 7, handlers: { 'a.b': fn } }, 'name 7'],
+    ['handlers missing', { kind: 'reactor', name: 'r' }, 'handlers must be an object'],
+    ['handlers an array', { kind: 'projection', name: 'p', handlers: [fn] }, 'got an array'],
+    [
+      'a handler that is a string',
+      { kind: 'reactor', name: 'r', handlers: { 'a.b': 'x' } },
+      'is string, not a function',
+    ],
+    [
+      'a handler key no event can have',
+      { kind: 'reactor', name: 'r', handlers: { 'a b': fn } },
+      'not a valid event type',
+    ],
+    ['a bad version', { ...ok, version: 0 }, 'version must be a whole number'],
+    ['a bad mode', { ...ok, mode: 'sync' }, "mode must be 'inline' or 'async'"],
+    ['tables that are not an object', { ...ok, tables: 'x' }, 'tables must be an object'],
+    ['a batch that is not a function', { ...ok, batch: 1 }, 'batch must be an async function'],
+    ['an altered copy', { ...ok, handlers: { ...ok.handlers, 'c.d': null } }, 'is null, not a function'],
+  ])('createWorker refuses %s with EVENTLANE_INVALID_CONSUMER', (_what, consumer, message) => {
+    let error: unknown;
+    try {
+      createWorker(fakeStore, { from: 'log', consumers: [consumer as ConsumerDefinition] });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: ErrorCodes.INVALID_CONSUMER });
+    expect((error as Error).message).toContain('createWorker: consumers[0]');
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('runs a checked, prototype-free copy of a hand-built definition', () => {
+    const handlers = { 'a.b': fn };
+    const worker = createWorker(fakeStore, {
+      from: 'log',
+      consumers: [{ kind: 'reactor', name: 'r', handlers }],
+    });
+    expect(worker).toBeDefined();
+    expect(handlerOf(ok.handlers, 'a.b')).toBeTypeOf('function');
+    for (const type of ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__']) {
+      expect(handlerOf(ok.handlers, type)).toBeUndefined();
+      expect(handlerOf({ 'a.b': fn }, type)).toBeUndefined();
+    }
+    expect(Object.getPrototypeOf(ok.handlers)).toBeNull();
+    const onConstructor: ProjectionHandler = fn;
+    const ctor = defineProjection({ name: 'c', handlers: { constructor: onConstructor } });
+    expect(handlerOf(ctor.handlers, 'constructor')).toBe(onConstructor);
   });
 
   it('names an unknown consumer with EVENTLANE_UNKNOWN_CONSUMER', async () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createWorker, defineProjection, ErrorCodes, createEventStore } from '../../src/index.js';
+import {
+  createEventStore,
+  createProjections,
+  createWorker,
+  defineProjection,
+  defineReactor,
+  ErrorCodes,
+  type ProjectionDefinition,
+} from '../../src/index.js';
 
 const ddl = 'create table :TABLE: (id text primary key)';
 
@@ -35,6 +43,33 @@ describe('defineProjection with versions and tables', () => {
     [{ name: 'a', tables: { a: ddl }, batch: 'nope' }],
   ])('refuses %j with a typed error', (definition) => {
     expect(codeOf(() => defineProjection(definition as never))).toBe(ErrorCodes.INVALID_CONSUMER);
+  });
+
+  const handlers = { x: async () => {} };
+  const versioned = defineProjection({ name: 'v', tables: { a: ddl }, handlers });
+  it.each<[string, unknown, string]>([
+    ['a reactor', defineReactor({ name: 'mailer', handlers }), 'reactor "mailer"'],
+    ['a reactor', defineReactor({ name: 'mailer', handlers }), 'Run reactors with createWorker'],
+    ['a projection without tables', defineProjection({ name: 'p', handlers }), 'declares no tables'],
+    ['a projection without tables', defineProjection({ name: 'p', handlers }), 'createWorker'],
+    ['null', null, 'projections[0] is null'],
+    ['a plain object without kind', { name: 'v', tables: { a: ddl }, handlers }, 'has kind undefined'],
+    ['a handler that is not a function', { ...versioned, handlers: { x: 'nope' } }, 'not a function'],
+    ['a bad name', { ...versioned, name: '' }, 'is not a usable consumer name'],
+    ['a bad table name', { ...versioned, tables: { 'Bad-Name': ddl } }, 'table name "Bad-Name"'],
+    ['DDL without :TABLE:', { ...versioned, tables: { a: 'create table a ()' } }, ':TABLE:'],
+    ['a bad version', { ...versioned, version: -1 }, 'version must be'],
+  ])('createProjections refuses %s with EVENTLANE_INVALID_CONSUMER (%#)', (_what, projection, message) => {
+    const fakeStore = { schema: 'eventlane', executor: {} } as never;
+    let error: unknown;
+    try {
+      createProjections(fakeStore, { projections: [projection as ProjectionDefinition] });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: ErrorCodes.INVALID_CONSUMER });
+    expect((error as Error).message).toContain('createProjections: projections[0]');
+    expect((error as Error).message).toContain(message);
   });
 
   it('createWorker refuses a versioned projection (it runs in createProjections)', async () => {
