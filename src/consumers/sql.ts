@@ -117,7 +117,7 @@ export async function recordFailure(ex: Queryable, q: string, f: FailureInput): 
       `update ${q}.parked_events set partition = $2, stream_position = $4, event_id = $5, event_type = $6, status = $7,
               error = $8, error_code = $9, stack = $10, attempts = $11, last_failed_at = now(),
               first_failed_at = case when event_id = $5 then first_failed_at else now() end,
-              next_attempt_at = case when $12::float8 is null then null else now() + $12::float8 * interval '1 millisecond' end,
+              next_attempt_at = case when $12::float8 is null then null else clock_timestamp() + $12::float8 * interval '1 millisecond' end,
               parked_at = case when $7 = 'parked' then now() else null end
         where consumer = $1 and stream = $3 and status in ('retrying', 'parked')
         returning ${columns}`,
@@ -129,7 +129,7 @@ export async function recordFailure(ex: Queryable, q: string, f: FailureInput): 
     `insert into ${q}.parked_events (consumer, partition, stream, stream_position, event_id, event_type, status,
             error, error_code, stack, attempts, next_attempt_at, parked_at)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-             case when $12::float8 is null then null else now() + $12::float8 * interval '1 millisecond' end,
+             case when $12::float8 is null then null else clock_timestamp() + $12::float8 * interval '1 millisecond' end,
              case when $7 = 'parked' then now() else null end)
      returning ${columns}`,
     params,
