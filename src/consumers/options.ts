@@ -38,6 +38,16 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** How often operator changes to parked events (retry, skip) are picked up. @defaultValue 1000 */
   parkedPollMs?: number;
+  /**
+   * The longest `stop()` waits for in-flight batches (a handler calling a slow service, a lane waiting on a lock).
+   * After it, `stop()` resolves anyway: lanes still running are abandoned, their partitions are not released (their
+   * leases expire after `leaseTtlMs`), and `onError` is told which ones. Safe by the invariants: an abandoned
+   * projection batch never commits once another worker holds the lease (the fence), it rolls back when the process
+   * exits; an abandoned reactor event is applied again by the next owner and its journaled effects are not repeated.
+   * Longer waits less often leave work to be redone; shorter ones let a deploy or a SIGTERM finish sooner.
+   * @defaultValue 10000
+   */
+  stopTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
   breaker?: Partial<BreakerOptions>;
   /** prom-client registry for the worker's metrics. @defaultValue a new Registry per worker (`worker.metrics`) */
@@ -59,6 +69,7 @@ export interface ResolvedWorkerOptions {
   leaseTtlMs: number;
   heartbeatMs: number;
   parkedPollMs: number;
+  stopTimeoutMs: number;
   retry: RetryOptions;
   breaker: BreakerOptions;
   registry: Registry | undefined;
@@ -78,6 +89,7 @@ const KEYS = new Set([
   'leaseTtlMs',
   'heartbeatMs',
   'parkedPollMs',
+  'stopTimeoutMs',
   'retry',
   'breaker',
   'registry',
@@ -93,6 +105,18 @@ function positiveInt(name: string, value: unknown, fallback: number, min = 1): n
     );
   }
   return value;
+}
+
+/** A timer's milliseconds: Node.js turns anything above 2^31 − 1 into 1 ms, so refuse it instead. */
+function timerMs(name: string, value: unknown, fallback: number): number {
+  const ms = positiveInt(name, value, fallback, 0);
+  if (ms > 2_147_483_647) {
+    throw new InvalidArgumentError(
+      `${name} must be at most 2147483647 ms (about 24.8 days; Node.js timers cannot wait longer), got ${ms}.`,
+      { [name]: value },
+    );
+  }
+  return ms;
 }
 
 function subOptions<T extends object>(name: string, value: unknown, defaults: T): Record<string, unknown> {
@@ -237,6 +261,7 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     leaseTtlMs,
     heartbeatMs,
     parkedPollMs: positiveInt('parkedPollMs', o.parkedPollMs, 1000, 10),
+    stopTimeoutMs: timerMs('stopTimeoutMs', o.stopTimeoutMs, 10_000),
     retry,
     breaker,
     registry: o.registry,
