@@ -3,7 +3,7 @@ import { createEventStore, createWorker, defineReactor } from '../../src/index.j
 import { scaled } from '../support/time.js';
 import { waitFor } from './helpers.js';
 
-const probe = defineReactor({ name: 'probe', handlers: { 'item.added': () => undefined } });
+const probe = defineReactor({ name: 'probe', handlers: { 'item.added': async () => {} } });
 
 describe('worker.stop() is bounded by stopTimeoutMs (embedded store)', () => {
   it('resolves within the bound while a handler hangs, and says which partitions it abandoned', async () => {
