@@ -73,8 +73,20 @@ function spawnWorker(env: Record<string, string>, id: string, signal: AbortSigna
   );
   proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[child ${id}] ${d.toString()}`));
   return new Promise((resolve, reject) => {
-    proc.stdout.once('data', () => resolve({ proc, id }));
-    proc.once('exit', (code) => reject(new Error(`worker ${id} exited with ${code} before it was ready`)));
+    // A worker that never gets ready (database or broker unreachable, machine starved) fails the test, not hangs it.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`worker ${id} was not ready within ${scaled(60_000)} ms`));
+    }, scaled(60_000));
+    proc.stdout.once('data', () => {
+      clearTimeout(timer);
+      if (process.env.CHAOS_DEBUG) console.log(`worker ${id} ready (pid ${proc.pid})`);
+      resolve({ proc, id });
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${id} exited with ${code} before it was ready`));
+    });
   });
 }
 
@@ -179,6 +191,8 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats', signal: AbortSignal): Prom
         const slot = Math.floor(Math.random() * children.length);
         await kill9(children[slot]!.proc);
         kills++;
+        if (process.env.CHAOS_DEBUG)
+          console.log(`+${Date.now() - started} ms: kill -9 ${children[slot]!.id}`);
         await sleep(50 + Math.random() * 300);
         children[slot] = await spawnWorker(env, `w${generation++}`, signal);
       }
