@@ -13,6 +13,7 @@ import { events, OrderCreated, OrderPaid } from './fixtures/contracts/events.js'
 import { dropSchema, storeTargets, uniqueSchema } from './support/stores.js';
 import { SERVICES } from './support/services.js';
 import { createEventStore } from '../src/index.js';
+import { scaled } from './support/time.js';
 
 interface Fixture {
   about: string;
@@ -39,7 +40,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
  * share the PostgreSQL server: wait until the log has caught up with what this store wrote.
  */
 async function logCaughtUp(store: EventStore, count: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + scaled(20_000);
   while ((await store.readLog({ limit: count + 1 })).events.length < count) {
     if (Date.now() > deadline) throw new Error(`the log did not show ${count} events within 20 s`);
     await new Promise((r) => setTimeout(r, 50));

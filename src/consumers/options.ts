@@ -40,6 +40,16 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** How often operator changes to parked events (retry, skip) are picked up. @defaultValue 1000 */
   parkedPollMs?: number;
+  /**
+   * The longest `stop()` waits for in-flight batches (a handler calling a slow service, a lane waiting on a lock).
+   * After it, `stop()` resolves anyway: lanes still running are abandoned, their partitions are not released (their
+   * leases expire after `leaseTtlMs`), and `onError` is told which ones. Safe by the invariants: an abandoned
+   * projection batch never commits once another worker holds the lease (the fence), it rolls back when the process
+   * exits; an abandoned reactor event is applied again by the next owner and its journaled effects are not repeated.
+   * Longer waits less often leave work to be redone; shorter ones let a deploy or a SIGTERM finish sooner.
+   * @defaultValue 10000
+   */
+  stopTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
   breaker?: Partial<BreakerOptions>;
   /** prom-client registry for the worker's metrics. @defaultValue a new Registry per worker (`worker.metrics`) */
@@ -61,6 +71,7 @@ export interface ResolvedWorkerOptions {
   leaseTtlMs: number;
   heartbeatMs: number;
   parkedPollMs: number;
+  stopTimeoutMs: number;
   retry: RetryOptions;
   breaker: BreakerOptions;
   registry: Registry | undefined;
@@ -80,6 +91,7 @@ const KEYS = new Set([
   'leaseTtlMs',
   'heartbeatMs',
   'parkedPollMs',
+  'stopTimeoutMs',
   'retry',
   'breaker',
   'registry',
@@ -206,6 +218,7 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     leaseTtlMs,
     heartbeatMs,
     parkedPollMs: checkDuration(o.parkedPollMs, 'parkedPollMs', 1000, 10),
+    stopTimeoutMs: checkDuration(o.stopTimeoutMs, 'stopTimeoutMs', 10_000),
     retry,
     breaker,
     registry: o.registry,

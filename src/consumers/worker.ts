@@ -39,7 +39,10 @@ export interface Worker {
   readonly metrics: Registry;
   /** Joins the group, takes its share of the partitions and starts processing. */
   start(): Promise<void>;
-  /** Finishes in-flight work, commits, releases its leases and leaves the group. Idempotent. */
+  /**
+   * Finishes in-flight work, commits, releases its leases and leaves the group. Idempotent. Waits at most
+   * `stopTimeoutMs` (default 10 s) for in-flight batches, then abandons them (see the option) and resolves anyway.
+   */
   stop(): Promise<void>;
   /** Partitions this worker owns now. */
   partitions(): number[];
@@ -97,6 +100,9 @@ class WorkerImpl implements Worker {
   /** Partitions whose lanes are stopping (handed over or lost), so ticks neither wait for nor repeat them. */
   readonly #stopping = new Map<number, Promise<void>>();
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  #stopped: Promise<void> = Promise.resolve();
+  /** Set when stop() gave up waiting: lanes that finish later must not touch leases a new owner may hold. */
+  #abandoned = false;
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
   #wakeReader: (() => void) | null = null;
@@ -179,19 +185,52 @@ class WorkerImpl implements Worker {
       this.#state = 'stopped';
       return;
     }
-    if (this.#state !== 'running') return;
+    if (this.#state !== 'running') return this.#stopped;
     this.#state = 'stopping';
+    this.#stopped = this.#stopWithin(this.#o.stopTimeoutMs);
+    return this.#stopped;
+  }
+
+  /** Stops everything, waiting at most `ms` for in-flight work before abandoning it (see `stopTimeoutMs`). */
+  async #stopWithin(ms: number): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#wakeReader?.();
+    const pending = new Set<number>([...this.#lanes.keys(), ...this.#stopping.keys()]);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+    const outcome = await Promise.race([this.#drain(pending).then(() => 'drained' as const), gaveUp]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.#abandoned = true;
+      const left = [...pending, ...this.#lanes.keys()].filter((p, i, all) => all.indexOf(p) === i);
+      for (const p of left) this.#leases.owned.delete(p);
+      this.#lanes.clear();
+      this.#o.onError(
+        new WorkerStateError(
+          `Worker ${this.id} did not finish its in-flight work within stopTimeoutMs (${ms} ms) and abandoned ` +
+            `partitions [${left.sort((a, b) => a - b).join(', ')}]. Their leases expire after leaseTtlMs ` +
+            `(${this.#o.leaseTtlMs} ms); the next owner applies their events again (projection batches roll back, ` +
+            'journaled effects are not repeated). Raise stopTimeoutMs if handlers need longer to finish.',
+        ),
+      );
+    }
+    await this.#leases.leave().catch((e: unknown) => this.#o.onError(e as Error));
+    this.#state = 'stopped';
+  }
+
+  async #drain(pending: Set<number>): Promise<void> {
     await this.#leaseTick.catch(() => undefined);
     await Promise.all(this.#loops);
     for (const sub of this.#subscriptions.values())
       await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
     this.#subscriptions.clear();
-    await Promise.all([...this.#lanes.keys()].map((p) => this.#stopPartition(p, true)));
+    for (const p of this.#lanes.keys()) pending.add(p);
+    await Promise.all(
+      [...this.#lanes.keys()].map((p) => this.#stopPartition(p, true).finally(() => pending.delete(p))),
+    );
     await Promise.all(this.#stopping.values());
-    await this.#leases.leave().catch((e: unknown) => this.#o.onError(e as Error));
-    this.#state = 'stopped';
+    for (const p of this.#stopping.keys()) pending.delete(p);
+    pending.clear();
   }
 
   async #tick(): Promise<void> {
@@ -254,6 +293,7 @@ class WorkerImpl implements Worker {
     this.#lanes.delete(partition);
     for (const l of lanes) this.#rewinds.delete(l);
     await Promise.all(lanes.map((l) => l.stop()));
+    if (this.#abandoned) return;
     if (release) await this.#leases.release(partition).catch((e: unknown) => this.#o.onError(e as Error));
     else this.#leases.owned.delete(partition);
   }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createRelay } from '../../src/index.js';
 import { natsBus } from '../../src/bus/nats/index.js';
 import { cleanupBus } from '../relay/support/buses.js';
@@ -11,6 +11,8 @@ import type { EventStore } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { SERVICES } from '../support/services.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
+import { kill9, reap, track } from '../support/processes.js';
+import { scaled } from '../support/time.js';
 import { openPgStore, sleep, waitFor } from './helpers.js';
 
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 20_000);
@@ -60,15 +62,31 @@ interface Child {
   id: string;
 }
 
-function spawnWorker(env: Record<string, string>, id: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', WORKER], {
-    env: { ...process.env, ...env, WORKER_ID: id },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function spawnWorker(env: Record<string, string>, id: string, signal: AbortSignal): Promise<Child> {
+  signal.throwIfAborted();
+  // Tracked: killed and reaped after the test, whatever its outcome (test/support/processes.ts).
+  const proc = track(
+    spawn(process.execPath, ['--import', 'tsx', WORKER], {
+      env: { ...process.env, ...env, WORKER_ID: id },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[child ${id}] ${d.toString()}`));
   return new Promise((resolve, reject) => {
-    proc.stdout.once('data', () => resolve({ proc, id }));
-    proc.once('exit', (code) => reject(new Error(`worker ${id} exited with ${code} before it was ready`)));
+    // A worker that never gets ready (database or broker unreachable, machine starved) fails the test, not hangs it.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`worker ${id} was not ready within ${scaled(60_000)} ms`));
+    }, scaled(60_000));
+    proc.stdout.once('data', () => {
+      clearTimeout(timer);
+      if (process.env.CHAOS_DEBUG) console.log(`worker ${id} ready (pid ${proc.pid})`);
+      resolve({ proc, id });
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${id} exited with ${code} before it was ready`));
+    });
   });
 }
 
@@ -77,6 +95,7 @@ async function appendAll(
   total: number,
   streams: number,
   durationMs: number,
+  signal: AbortSignal,
 ): Promise<void> {
   // Spread appends over `durationMs` so workers are killed while events keep coming.
   const started = Date.now();
@@ -84,6 +103,7 @@ async function appendAll(
   let i = 0;
   const work = async () => {
     while (n < total) {
+      signal.throwIfAborted();
       const count = Math.min(total - n, 1 + (i % 3));
       n += count;
       const stream = `chaos-${(i++ * 7919) % streams}`;
@@ -101,7 +121,12 @@ async function appendAll(
   await Promise.all(Array.from({ length: 4 }, work));
 }
 
-async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
+/**
+ * One chaos run. `signal` is the test's: aborted when vitest times the test out, so the run stops spawning and
+ * waiting; the cleanup registered with onTestFinished (awaited by vitest, also on failure and timeout) reaps the
+ * workers and deletes the schema and the NATS stream.
+ */
+async function chaosRun(mode: 'log' | 'bus' | 'nats', signal: AbortSignal): Promise<void> {
   const store = await openPgStore();
   // From NATS: a relay in this process publishes the log to JetStream; the workers subscribe. Killed workers leave
   // deliveries unacknowledged, which JetStream redelivers (duplicates), while the order guard keeps streams in order.
@@ -137,35 +162,39 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
     NATS_STREAM: natsStream,
   };
   let generation = 0;
-  const children: Child[] = await Promise.all([
-    spawnWorker(env, `w${generation++}`),
-    spawnWorker(env, `w${generation++}`),
-  ]);
-  try {
-    await run();
-  } finally {
-    // Whatever happened, leave no worker process behind.
-    for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+  const children: Child[] = [];
+  onTestFinished(async () => {
+    // Whatever happened (passed, failed, timed out): no worker process, stream or schema is left behind.
+    await Promise.all(children.map((c) => reap(c.proc, scaled(10_000))));
     endpoint.server.close();
     await relay?.stop();
     if (mode === 'nats') await cleanupBus('nats', natsStream);
-  }
-  await store.close();
-  await dropSchema(store.schema);
+    await store.close();
+    await dropSchema(store.schema);
+  });
+  children.push(
+    ...(await Promise.all([
+      spawnWorker(env, `w${generation++}`, signal),
+      spawnWorker(env, `w${generation++}`, signal),
+    ])),
+  );
+  await run();
 
   async function run(): Promise<void> {
     const started = Date.now();
     let kills = 0;
     let appending = true;
-    const appended = appendAll(store, EVENTS, STREAMS, 12_000).finally(() => (appending = false));
+    const appended = appendAll(store, EVENTS, STREAMS, 12_000, signal).finally(() => (appending = false));
     const killer = (async () => {
-      while (process.env.CHAOS_NO_KILL === undefined && (appending || kills < 6)) {
+      while (process.env.CHAOS_NO_KILL === undefined && (appending || kills < 6) && !signal.aborted) {
         await sleep(400 + Math.random() * 1200);
         const slot = Math.floor(Math.random() * children.length);
-        children[slot]!.proc.kill('SIGKILL');
+        await kill9(children[slot]!.proc);
         kills++;
+        if (process.env.CHAOS_DEBUG)
+          console.log(`+${Date.now() - started} ms: kill -9 ${children[slot]!.id}`);
         await sleep(50 + Math.random() * 300);
-        children[slot] = await spawnWorker(env, `w${generation++}`);
+        children[slot] = await spawnWorker(env, `w${generation++}`, signal);
       }
     })();
     await appended;
@@ -174,6 +203,7 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
     await waitFor(
       'both consumers caught up',
       async () => {
+        signal.throwIfAborted();
         const [t, n] = [
           await readLag(store.executor, q, 'chaos_totals'),
           await readLag(store.executor, q, 'chaos_notify'),
@@ -186,13 +216,13 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
         }
         return t.eventsBehind === 0 && n.eventsBehind === 0;
       },
-      200_000,
+      200_000, // scaled by waitFor
       200,
     );
     const elapsed = Date.now() - started;
-    await Promise.all(
-      children.map((c) => new Promise((r) => (c.proc.once('exit', r), c.proc.kill('SIGTERM')))),
-    );
+    // A worker must stop within its stopTimeoutMs on SIGTERM (chaos-worker.ts); reap() escalates to SIGKILL after.
+    await Promise.all(children.map((c) => reap(c.proc, scaled(15_000))));
+    for (const c of children) expect(c.proc.exitCode, `worker ${c.id} exit code after SIGTERM`).toBe(0);
 
     // 1. The projection equals a sequential fold of the log.
     const expected = new Map<string, { total: number; n: number; last: number }>();
@@ -247,18 +277,25 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats'): Promise<void> {
 }
 
 describe.skipIf(!pgAvailable())('chaos: duplicates, reordering, 5% failures, kill -9, two workers', () => {
-  afterAll(() => undefined);
-  it('from the log', async () => {
-    await chaosRun('log');
-  }, 300_000);
-  it('from a bus that duplicates and reorders (chaos transport)', async () => {
-    await chaosRun('bus');
-  }, 300_000);
+  it(
+    'from the log',
+    async ({ signal }) => {
+      await chaosRun('log', signal);
+    },
+    scaled(300_000),
+  );
+  it(
+    'from a bus that duplicates and reorders (chaos transport)',
+    async ({ signal }) => {
+      await chaosRun('bus', signal);
+    },
+    scaled(300_000),
+  );
   it.skipIf(!inject('services').nats)(
     'from NATS JetStream, through the relay',
-    async () => {
-      await chaosRun('nats');
+    async ({ signal }) => {
+      await chaosRun('nats', signal);
     },
-    300_000,
+    scaled(300_000),
   );
 });

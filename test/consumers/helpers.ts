@@ -1,17 +1,20 @@
 import { createEventStore, type EventStore } from '../../src/index.js';
 import { SERVICES } from '../support/services.js';
 import { uniqueSchema } from '../support/stores.js';
+import { scaled } from '../support/time.js';
 
 export async function openPgStore(options: { poolSize?: number } = {}): Promise<EventStore> {
   return createEventStore({ url: SERVICES.postgres.url, schema: uniqueSchema(), ...options });
 }
 
+/** Polls `check` until true; `timeoutMs` (default 30 s) is scaled by EVENTLANE_TEST_TIME_SCALE. */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
   everyMs = 50,
 ): Promise<void> {
+  timeoutMs = scaled(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

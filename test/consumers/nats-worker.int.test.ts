@@ -12,6 +12,7 @@ import { SERVICES } from '../support/services.js';
 import { dropSchema } from '../support/stores.js';
 import { cleanupBus } from '../relay/support/buses.js';
 import { appendSpread, openPgStore, waitFor } from './helpers.js';
+import { scaled } from '../support/time.js';
 
 const EVENTS = 4000;
 const STREAMS = 100;
@@ -101,7 +102,7 @@ describe.skipIf(!inject('services').postgres || !inject('services').nats)(
             );
             return row!.n === EVENTS && effects.size === EVENTS;
           },
-          120_000,
+          scaled(120_000),
           200,
         );
       } finally {

@@ -15,6 +15,8 @@ import { SERVICES } from '../support/services.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
 import { openPgStore, sleep, waitFor } from '../consumers/helpers.js';
 import { fold, readTable, summary, waitReadable, writeEvents } from './fixtures/model.js';
+import { scaled } from '../support/time.js';
+import { kill9, track } from '../support/processes.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/rebuild-child.ts', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
@@ -98,12 +100,12 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
     });
     await v2.start();
     expect(v2.progress('order_summary').status).toBe('building');
-    await v2.waitLive('order_summary', 60_000);
+    await v2.waitLive('order_summary', scaled(60_000));
     await sleep(500);
     writing = false;
     await writer;
     await waitReadable(store);
-    await v2.waitLive('order_summary', 30_000);
+    await v2.waitLive('order_summary', scaled(30_000));
     reading = false;
     await reader;
     const seconds = (Date.now() - writeStarted) / 1000;
@@ -149,10 +151,13 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
     await writeEvents(store, 20_000, { streams: 300 });
     await waitReadable(store);
     const env = { PG_URL: SERVICES.postgres.url, SCHEMA: store.schema, MAX_RATE: '4000', PAGE_SIZE: '500' };
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    // Tracked: killed and reaped after the test even if it fails first (test/support/processes.ts).
+    const child = track(
+      spawn(process.execPath, ['--import', 'tsx', CHILD], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
     const applied = async () => {
       const [row] = await store.executor.query<{ applied: string; status: string }>(
         `select applied::text as applied, status from ${q}.projections where name = 'order_summary' and version = 1`,
@@ -160,8 +165,7 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
       return { applied: Number(row?.applied ?? 0), status: row?.status };
     };
     await waitFor('half of the rebuild', async () => (await applied()).applied >= 10_000, 60_000, 20);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await kill9(child);
     const atKill = await applied();
     expect(atKill.status).toBe('building');
     expect(atKill.applied).toBeGreaterThanOrEqual(10_000);

@@ -6,6 +6,7 @@ import type { EventStore } from '../../src/index.js';
 import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { getPartitionCount } from '../../src/store/settings.js';
 import { dropSchema, storeTargets } from '../support/stores.js';
+import { scaled } from '../support/time.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -58,7 +59,7 @@ for (const target of storeTargets()) {
           }
         }),
       );
-      await relay.caughtUp(20_000);
+      await relay.caughtUp(scaled(20_000));
       expect(seen.size).toBe(streams);
       for (const positions of seen.values()) {
         expect(positions).toEqual(Array.from({ length: perStream }, (_, i) => i + 1));
@@ -116,7 +117,7 @@ for (const target of storeTargets()) {
         }),
       ).rejects.toThrow('business rule failed');
       await store.append('order-real', [{ type: 'order.real', data: {} }]);
-      await relay.caughtUp(10_000);
+      await relay.caughtUp(scaled(10_000));
       await new Promise((r) => setTimeout(r, 50));
       expect(types).toEqual(['order.real']);
     });
@@ -131,12 +132,12 @@ for (const target of storeTargets()) {
       await new Promise((r) => setTimeout(r, 100));
       await b.start();
       await store.append('order-1', [{ type: 'order.created', data: {} }]);
-      await a.caughtUp(5000);
+      await a.caughtUp(scaled(5000));
       expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
       await a.stop();
       await store.append('order-1', [{ type: 'order.paid', data: {} }]);
       const t0 = Date.now();
-      await b.caughtUp(5000);
+      await b.caughtUp(scaled(5000));
       expect(Date.now() - t0).toBeLessThan(5000);
       expect(b.isLeader()).toBe(true);
       expect((await b.stats()).published).toBe(1);
@@ -158,7 +159,7 @@ for (const target of storeTargets()) {
       const relay = started(createRelay(store, { bus, name: 'fenced', registry: null, leaseMs: 60_000 }));
       await relay.start();
       await store.append('order-1', [{ type: 'order.created', data: {} }]);
-      await relay.caughtUp(5000);
+      await relay.caughtUp(scaled(5000));
       expect(relay.isLeader()).toBe(true);
       // Another relay takes over (as after a long pause of this one): the token moves on, the checkpoint is reset.
       const q = `"${store.schema}".relay_checkpoints`;

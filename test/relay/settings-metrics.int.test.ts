@@ -5,6 +5,7 @@ import { getPartitionCount, setPartitionCount } from '../../src/store/settings.j
 import { createRelay } from '../../src/relay/relay.js';
 import { isEventlaneError } from '../../src/errors.js';
 import { dropSchema, storeTargets } from '../support/stores.js';
+import { scaled } from '../support/time.js';
 
 for (const target of storeTargets()) {
   describe.skipIf(!target.available)(`store settings and relay metrics (${target.name})`, () => {
@@ -38,7 +39,7 @@ for (const target of storeTargets()) {
           { type: 'order.paid', data: {} },
         ]);
         await relay.start();
-        await relay.caughtUp(10_000);
+        await relay.caughtUp(scaled(10_000));
         const text = await registry.metrics();
         expect(text).toMatch(/eventlane_relay_published_events_total\{relay="metered"\} 2/);
         expect(text).toMatch(/eventlane_relay_leader\{relay="metered"\} 1/);

@@ -5,6 +5,7 @@ import { SERVICES } from '../support/services.js';
 import { Received } from './support/bus-suite.js';
 import { cleanupBus, makeBus, readWholeLog, uniqueBusId } from './support/buses.js';
 import { spawnRelay, type RelayChild } from './support/child.js';
+import { scaled } from '../support/time.js';
 
 const services = inject('services');
 const cleanups: (() => Promise<void>)[] = [];
@@ -94,7 +95,7 @@ describe.skipIf(!(services.postgres && services.nats))('relay leadership (child 
       `[takeover] kill -9 → standby published after ${Math.round(gapMs)} ms; events published by both: ${overlap} ` +
         `(batch size 100, 2 batches in flight); received ${received.ids.size}/${appended}, duplicates at the subscriber ${received.duplicates}`,
     );
-    expect(gapMs).toBeLessThan(5000);
+    expect(gapMs).toBeLessThan(scaled(5000));
     expect(firstB).toBeGreaterThan(killedAt); // B never published while A was alive
     expect(overlap).toBeLessThanOrEqual(200); // at most the batches A had in flight (maxBatchesInFlight 2 × 100)
     expect(received.ids.size).toBe(appended);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createEventStore, type EventStore, type EventStoreOptions } from '../../src/index.js';
 import { SERVICES } from './services.js';
+import { scaled } from './time.js';
 
 /** A fresh schema name, so test files and tests never see each other's events. */
 export function uniqueSchema(prefix = 't'): string {
@@ -65,6 +66,7 @@ export async function logState(store: EventStore): Promise<unknown> {
 
 /** Waits until a log reader can see everything up to `checkpoint` (other transactions on the server may delay it). */
 export async function waitForHead(store: EventStore, checkpoint: string, timeoutMs = 10_000): Promise<void> {
+  timeoutMs = scaled(timeoutMs);
   const { compareCheckpoints } = await import('../../src/index.js');
   const deadline = Date.now() + timeoutMs;
   while (compareCheckpoints((await store.head()).checkpoint, checkpoint) < 0) {

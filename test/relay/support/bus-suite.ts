@@ -4,6 +4,7 @@ import { createEventStore, isEventlaneError, type EventStore } from '../../../sr
 import { createRelay } from '../../../src/relay/relay.js';
 import { dropSchema, uniqueSchema } from '../../support/stores.js';
 import { SERVICES } from '../../support/services.js';
+import { scaled } from '../../support/time.js';
 import {
   BUS_SERVICE,
   cleanupBus,
@@ -35,8 +36,9 @@ export class Received {
     this.positions.set(d.event.stream, list);
   }
 
+  /** Waits until `count` distinct events arrived or `timeoutMs` (scaled by EVENTLANE_TEST_TIME_SCALE) passed. */
   async waitFor(count: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     while (this.ids.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -122,7 +124,7 @@ export function busSuite(
       const t0 = performance.now();
       await appendLoad(store, load.streams, load.perStream);
       const appended = performance.now();
-      await relay.caughtUp(120_000);
+      await relay.caughtUp(scaled(120_000));
       await received.waitFor(total, 60_000);
       const done = performance.now();
       const early = await relay.stats();
@@ -227,11 +229,15 @@ export function busSuite(
       proxy.down();
       const downAt = Date.now();
       await appendLoad(store, 20, 50, 10, 'during');
-      await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - downAt))));
+      // The outage lasts at least 3 s and until the relay has met it (on a loaded machine its next publish may come
+      // later than 3 s), with a deadline: a relay that never reports the outage fails the assertion below.
+      const outageDeadline = downAt + scaled(20_000);
+      while ((Date.now() - downAt < 3000 || errors.length === 0) && Date.now() < outageDeadline)
+        await new Promise((r) => setTimeout(r, 25));
       const duringOutage = received.ids.size;
       proxy.up();
       await received.waitFor(2000, 60_000);
-      await relay.caughtUp(30_000);
+      await relay.caughtUp(scaled(30_000));
       const stats = await relay.stats();
       console.log(
         `[${name}] outage 3 s: ${duringOutage} received while down, ${received.ids.size}/2000 after; relay errors ${stats.errors}` +
@@ -265,7 +271,8 @@ export function busSuite(
       });
       await relay.start();
       await store.append('retry-1', [{ type: 'order.created', data: {} }]);
-      for (let i = 0; i < 200 && attempts.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      const deadline = Date.now() + scaled(10_000);
+      while (attempts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await new Promise((r) => setTimeout(r, 300));
       expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
       expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(450);
@@ -302,7 +309,7 @@ export function busSuite(
         ).rejects.toThrow('rolled back');
       }
       await store.append('real-1', [{ type: 'order.real', data: {} }]);
-      await relay.caughtUp(20_000);
+      await relay.caughtUp(scaled(20_000));
       await received.waitFor(1, 10_000);
       await new Promise((r) => setTimeout(r, 300));
       expect(types).toEqual(['order.real']);
@@ -336,7 +343,7 @@ export function busSuite(
         await bus.close();
         expect(isEventlaneError(error), String(error)).toBe(true);
         expect((error as { code: string }).code).toBe(c.code);
-        expect(Date.now() - t0).toBeLessThan(7000);
+        expect(Date.now() - t0).toBeLessThan(scaled(7000));
       }
       const factories = {
         nats: async () => (await import('../../../src/bus/nats/index.js')).natsBus({ servers: 'http://x' }),

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { kill9, reap, track } from '../../support/processes.js';
+import { scaled } from '../../support/time.js';
 
 const script = fileURLToPath(new URL('./relay-process.ts', import.meta.url));
 
@@ -7,16 +9,20 @@ export interface RelayChild {
   proc: ChildProcess;
   /** Every stdout line so far, with the time it was seen (performance.now()). */
   lines: { at: number; text: string }[];
+  /** Waits for a line starting with `text`; the timeout (default 20 s) is scaled by EVENTLANE_TEST_TIME_SCALE. */
   waitFor(text: string, timeoutMs?: number): Promise<number>;
   kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export function spawnRelay(env: Record<string, string>): RelayChild {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Tracked: reaped after each test whatever its outcome (see test/support/processes.ts).
+  const proc = track(
+    spawn(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const lines: { at: number; text: string }[] = [];
   let buffer = '';
   const waiters: { text: string; resolve: (at: number) => void }[] = [];
@@ -36,11 +42,11 @@ export function spawnRelay(env: Record<string, string>): RelayChild {
   });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return {
     proc,
     lines,
     waitFor(text, timeoutMs = 20_000) {
+      timeoutMs = scaled(timeoutMs);
       const seen = lines.find((l) => l.text.startsWith(text));
       if (seen) return Promise.resolve(seen.at);
       return new Promise((resolve, reject) => {
@@ -62,16 +68,7 @@ export function spawnRelay(env: Record<string, string>): RelayChild {
         });
       });
     },
-    async kill9() {
-      proc.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    kill9: () => kill9(proc),
+    stop: () => reap(proc, scaled(10_000)),
   };
 }

@@ -8,7 +8,10 @@ import { createEventStore } from '../../../src/index.js';
 import type { Bus } from '../../../src/bus/types.js';
 import { createRelay } from '../../../src/relay/relay.js';
 import { SERVICES } from '../../support/services.js';
+import { exitWithParent, stopOnSignal } from '../../support/child-guard.js';
 import { makeBus, type BusName } from './buses.js';
+
+exitWithParent();
 
 const env = (k: string): string => {
   const v = process.env[k];
@@ -52,9 +55,4 @@ setInterval(() => {
     process.stdout.write(leader ? 'LEADER\n' : 'STANDBY\n');
   }
 }, 20);
-process.on('SIGTERM', () => {
-  void relay
-    .stop()
-    .then(() => store.close())
-    .then(() => process.exit(0));
-});
+stopOnSignal(() => relay.stop().then(() => store.close()), 8000);
