@@ -62,6 +62,7 @@ export {
   InvalidConsumerError,
   HandlerContractError,
   LeaseLostError,
+  DeliveryRejectedError,
   WorkerStateError,
   ParkedEventNotFoundError,
   BusError,
@@ -72,7 +73,7 @@ export {
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export type { DeliveryRejectReason, ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
 export { defineEvent, isEventContract } from './contracts/define-event.js';
 export { createContractRegistry } from './contracts/registry.js';
 export type {

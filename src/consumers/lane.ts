@@ -15,6 +15,7 @@ import {
   type LeaseRef,
 } from './sql.js';
 import type { ConsumerStats } from './stats.js';
+import { verifyDeliveries } from './verify.js';
 import { BatchApplier, type ApplyResult, type LaneItem } from './apply-batch.js';
 
 export type { LaneItem } from './apply-batch.js';
@@ -41,6 +42,8 @@ export interface LaneContext {
   rewind(lane: Lane): void;
   /** The lane lost its lease or stopped on an error it cannot recover from. */
   lost(error: Error): void;
+  /** Bus mode: deliveries a stopping lane held: the worker marks their streams for the next owner and acks them. */
+  setAside(deliveries: readonly Delivery[]): Promise<void>;
 }
 
 export function comparePositions(a: LogPosition, b: LogPosition): number {
@@ -139,7 +142,10 @@ export class Lane {
     if (this.#state === 'running') this.#state = 'stopping';
     this.#wake?.();
     await this.#loop;
+    const held = this.#queue.flatMap((i) => (i.delivery ? [i.delivery] : []));
     this.#queue = [];
+    // Neither acknowledged nor applied: a redelivery would count against the broker's delivery limit.
+    if (held.length > 0) await this.ctx.setAside(held);
   }
 
   /** Log mode: queues an event unless it was queued or committed before. */
@@ -159,14 +165,27 @@ export class Lane {
     this.#wake?.();
   }
 
-  /** Bus mode: queues a delivery; a full lane asks the bus to redeliver later. */
-  offerDelivery(delivery: Delivery): void {
-    if (this.#state !== 'running' || this.full) {
-      void delivery.nack(100).catch(() => undefined);
-      return;
-    }
+  /**
+   * Bus mode: queues a delivery. A full lane holds it all the same rather than asking for a redelivery: every
+   * redelivery counts against the broker's delivery limit, and the broker's in-flight window (`maxInFlight`)
+   * already bounds how many unacknowledged deliveries a lane can be handed. Returns false when the lane is stopping:
+   * the worker then sets the delivery aside for the partition's next owner.
+   */
+  offerDelivery(delivery: Delivery): boolean {
+    if (this.#state !== 'running') return false;
     this.#queue.push({ event: delivery.event, delivery });
     this.#wake?.();
+    return true;
+  }
+
+  /** Bus mode: streams to read from the store (the bus may not bring what was published before it subscribed). */
+  markCatchUp(streams: readonly string[]): void {
+    const now = Date.now();
+    for (const stream of streams) {
+      if (this.#blocked.has(stream)) continue;
+      this.#blocked.set(stream, { id: null, position: 0, status: 'catchup', dueAt: 0, changedAt: now });
+    }
+    if (streams.length > 0) this.#wake?.();
   }
 
   /** Operator changes (retry, skip) and failures recorded by earlier owners, from the worker's poll. */
@@ -272,8 +291,9 @@ export class Lane {
   /** After an unexpected error (database gone, …): forget what is queued and start again from what is committed. */
   async #reset(): Promise<void> {
     this.#awaitingRewind = this.ctx.mode === 'log';
-    for (const item of this.#queue) void item.delivery?.nack(500).catch(() => undefined);
-    this.#queue = [];
+    // Bus deliveries stay queued (a nack would count against the broker's delivery limit); after verification they
+    // carry only what the store holds, so none of them can be what made the lane fail.
+    if (this.ctx.mode === 'log') this.#queue = [];
     await this.#sleep(500);
     for (;;) {
       if (this.#state !== 'running') return;
@@ -294,7 +314,11 @@ export class Lane {
   /** Processes the next batch from the queue; returns how many handlers it ran. */
   async #step(): Promise<number> {
     const { batchSize } = this.ctx.options;
-    const items = this.#queue.slice(0, batchSize);
+    let items = this.#queue.slice(0, batchSize);
+    if (this.ctx.mode === 'bus') {
+      items = await this.#verify(items);
+      if (items.length === 0) return 0;
+    }
     const skip = items.map((i) => this.#blocked.has(i.event.stream));
     const result = await this.#applier.apply(items, skip);
     this.#queue.splice(0, result.consumed);
@@ -305,6 +329,23 @@ export class Lane {
     for (const item of items.slice(0, result.consumed)) if (item.delivery) acks.push(item.delivery.ack());
     await Promise.all(acks);
     return result.handled;
+  }
+
+  /**
+   * Bus mode: swaps the head of the queue for the store's copies of the events it names (one query) and sets aside
+   * what the store does not hold: reported, counted, acknowledged, never applied, never moving the guard.
+   */
+  async #verify(items: LaneItem[]): Promise<LaneItem[]> {
+    if (items.every((i) => i.verified)) return items;
+    const { kept, rejected } = await verifyDeliveries(this.ctx, items);
+    this.#queue.splice(0, items.length, ...kept);
+    for (const { item, error } of rejected) {
+      const stats = this.ctx.stats.rejected;
+      stats.set(error.reason, (stats.get(error.reason) ?? 0) + 1);
+      this.ctx.options.onError(error);
+      void item.delivery?.ack().catch(() => undefined);
+    }
+    return kept;
   }
 
   /** Reads a waiting stream from the store, after its last applied position, and applies it. */

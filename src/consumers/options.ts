@@ -23,7 +23,12 @@ export interface WorkerOptions {
   workerId?: string;
   /** Most events one lane handles in one transaction. Larger batches mean fewer commits. @defaultValue 500 */
   batchSize?: number;
-  /** Events queued per lane before the log reader waits (or a paused lane drops and rereads later). @defaultValue 5000 */
+  /**
+   * Log mode: events queued per lane before the log reader waits (or a paused lane drops and rereads later).
+   * Bus mode does not use it: a lane holds what the bus hands it rather than asking for redeliveries (which count
+   * against the broker's delivery limit); the bus's in-flight window (`maxInFlight`) bounds that queue.
+   * @defaultValue 5000
+   */
   maxQueuedPerLane?: number;
   /** Events fetched per log read. @defaultValue 2000 */
   readBatchSize?: number;

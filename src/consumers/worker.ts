@@ -9,9 +9,10 @@ import type { ConsumerDefinition } from './define.js';
 import { readLag } from './health.js';
 import { comparePositions, Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
-import { newRegistry, registerMetrics } from './metrics.js';
+import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { loadActiveFailures, type FailureRow } from './sql.js';
+import { loadActiveFailures, loadStreamsBehind, markForCatchUp, type FailureRow } from './sql.js';
+import { checkStreamName } from '../events/names.js';
 import { ConsumerStats } from './stats.js';
 
 export interface ConsumerHealth {
@@ -58,6 +59,10 @@ export interface ConsumerCounters {
   breaker: BreakerState;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Streams per query when a bus-mode worker looks for streams to read from the store. */
+const SCAN_PAGE = 5000;
+
 interface ConsumerRuntime {
   definition: ConsumerDefinition;
   name: string;
@@ -99,6 +104,8 @@ class WorkerImpl implements Worker {
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
+  /** Bus mode: store scans started when partitions were taken (see #scanInBackground). */
+  readonly #scans = new Set<Promise<void>>();
   #wakeReader: (() => void) | null = null;
   #leaseTick: Promise<void> = Promise.resolve();
   // Log reader state.
@@ -134,6 +141,7 @@ class WorkerImpl implements Worker {
       lag: (name) => readLag(this.#store.executor, this.#q, name),
       partitionsOwned: () => this.#leases.owned.size,
     });
+    registerRejectedMetric(this.metrics, this.#consumers);
   }
 
   partitions(): number[] {
@@ -184,6 +192,7 @@ class WorkerImpl implements Worker {
     this.#wakeReader?.();
     await this.#leaseTick.catch(() => undefined);
     await Promise.all(this.#loops);
+    await Promise.all(this.#scans);
     for (const sub of this.#subscriptions.values())
       await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
     this.#subscriptions.clear();
@@ -202,7 +211,11 @@ class WorkerImpl implements Worker {
       for (const p of changes.lost) this.#stopInBackground(p, false);
       for (const p of changes.handOver) this.#stopInBackground(p, true);
       for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
-      if (this.#o.from !== 'log') await this.#resubscribe(this.#o.from);
+      if (this.#o.from !== 'log') {
+        await this.#resubscribe(this.#o.from);
+        const acquired = [...changes.acquired.keys()];
+        if (acquired.length > 0) this.#scanInBackground(acquired);
+      }
     } catch (error) {
       this.#o.onError(error as Error);
     }
@@ -228,6 +241,7 @@ class WorkerImpl implements Worker {
             this.#o.onError(error);
             this.#stopInBackground(partition, false);
           },
+          setAside: (deliveries) => this.#setAside(c.name, partition, deliveries),
         }),
     );
     this.#lanes.set(partition, lanes);
@@ -351,13 +365,83 @@ class WorkerImpl implements Worker {
         partitions: owned,
         onMessage: (delivery: Delivery) => {
           const lane = this.#lanes.get(delivery.partition)?.[index];
-          if (lane) lane.offerDelivery(delivery);
-          else void delivery.nack(100).catch(() => undefined);
-          return Promise.resolve();
+          if (lane?.offerDelivery(delivery)) return Promise.resolve();
+          // The partition is changing owner. A nack would count against the broker's delivery limit, which hand-overs
+          // under load can use up: the stream is marked for the next owner to read from the store instead.
+          return this.#setAside(c.name, delivery.partition, [delivery]);
         },
       });
       this.#subscriptions.set(c.name, sub);
     }
+  }
+
+  /**
+   * Bus mode: deliveries this worker cannot apply (their lane is stopping or gone) are acknowledged once their stream
+   * is marked for a catch-up from the store (a row the partition's owner loads, see markForCatchUp). Only when that
+   * mark cannot be written is the delivery nacked.
+   */
+  async #setAside(consumer: string, partition: number, deliveries: readonly Delivery[]): Promise<void> {
+    const marked = new Set<string>();
+    for (const d of deliveries) {
+      const e = d.event;
+      try {
+        // A message that cannot name a stored event (a malformed stream name or id) has nothing to catch up.
+        let valid = typeof e.id === 'string' && UUID.test(e.id);
+        try {
+          checkStreamName(e.stream);
+        } catch {
+          valid = false;
+        }
+        if (valid && !marked.has(e.stream)) {
+          await markForCatchUp(this.#store.executor, this.#q, {
+            consumer,
+            partition,
+            stream: e.stream,
+            streamPosition: e.streamPosition,
+            eventId: e.id,
+            eventType: String(e.type),
+          });
+          marked.add(e.stream);
+        }
+        await d.ack();
+      } catch (error) {
+        this.#o.onError(error as Error);
+        await d.nack(100).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Bus mode: a bus brings what is published after a consumer subscribed (the embedded bus keeps nothing for a
+   * consumer it has not seen; a broker may have dropped a message at its delivery limit). So when this worker takes
+   * partitions, every stream of theirs that the consumer has not applied to its end is read from the store.
+   */
+  #scanInBackground(partitions: readonly number[]): void {
+    const wanted = new Set(partitions);
+    const scan = async (): Promise<void> => {
+      for (const [index, c] of this.#consumers.entries()) {
+        let after: string | null = null;
+        for (;;) {
+          if (this.#state !== 'running') return;
+          const streams = await loadStreamsBehind(this.#store.executor, this.#q, c.name, after, SCAN_PAGE);
+          const byPartition = new Map<number, string[]>();
+          for (const stream of streams) {
+            const p = this.#partitionOf(stream);
+            if (!wanted.has(p)) continue;
+            const list = byPartition.get(p) ?? [];
+            list.push(stream);
+            byPartition.set(p, list);
+          }
+          for (const [p, list] of byPartition) this.#lanes.get(p)?.[index]?.markCatchUp(list);
+          if (streams.length < SCAN_PAGE) break;
+          after = streams[streams.length - 1]!;
+        }
+      }
+    };
+    const done: Promise<void> = scan()
+      .catch((error: unknown) => this.#o.onError(error as Error))
+      .finally(() => this.#scans.delete(done));
+    this.#scans.add(done);
   }
 
   async #pollFailures(): Promise<void> {
