@@ -157,7 +157,7 @@ for (const broker of brokers) {
         console.log(
           `[handover ${broker.name}] ${EVENTS} events, ${handOvers} worker changes, errors: ${JSON.stringify([...codes])}`,
         );
-      });
+      }, 300_000);
     },
   );
 }

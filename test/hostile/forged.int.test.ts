@@ -172,7 +172,7 @@ for (const name of ['nats', 'rabbitmq', 'redis'] as BusName[]) {
           await relay.bus.close().catch(() => undefined);
           await bus.close().catch(() => undefined);
         }
-      });
+      }, 150_000);
     },
   );
 }
