@@ -1,6 +1,5 @@
 import type { Registry } from 'prom-client';
 import { partitionOf } from '../bus/partition.js';
-import type { Bus, Delivery, Subscription } from '../bus/types.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { formatCheckpoint, parseCheckpoint, quoteIdent, type LogPosition } from '../store/names.js';
@@ -11,8 +10,8 @@ import { comparePositions, Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
 import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { loadActiveFailures, loadStreamsBehind, markForCatchUp, type FailureRow } from './sql.js';
-import { checkStreamName } from '../events/names.js';
+import { BusIntake } from './bus-intake.js';
+import { loadActiveFailures, type FailureRow } from './sql.js';
 import { ConsumerStats } from './stats.js';
 
 export interface ConsumerHealth {
@@ -59,10 +58,6 @@ export interface ConsumerCounters {
   breaker: BreakerState;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Streams per query when a bus-mode worker looks for streams to read from the store. */
-const SCAN_PAGE = 5000;
-
 interface ConsumerRuntime {
   definition: ConsumerDefinition;
   name: string;
@@ -104,17 +99,13 @@ class WorkerImpl implements Worker {
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
-  /** Bus mode: store scans started when partitions were taken (see #scanInBackground). */
-  readonly #scans = new Set<Promise<void>>();
   #wakeReader: (() => void) | null = null;
   #leaseTick: Promise<void> = Promise.resolve();
   // Log reader state.
   #cursor: LogPosition | null = null;
   #rewinds = new Set<Lane>();
   readonly #partitionCache = new Map<string, number>();
-  // Bus state.
-  #subscriptions = new Map<string, Subscription>();
-  #subscribed = '';
+  readonly #bus: BusIntake | null;
 
   constructor(store: EventStore, options: ResolvedWorkerOptions) {
     this.#store = store;
@@ -142,6 +133,19 @@ class WorkerImpl implements Worker {
       partitionsOwned: () => this.#leases.owned.size,
     });
     registerRejectedMetric(this.metrics, this.#consumers);
+    this.#bus =
+      options.from === 'log'
+        ? null
+        : new BusIntake({
+            bus: options.from,
+            store,
+            q: this.#q,
+            consumers: this.#consumers.map((c) => c.name),
+            lane: (partition, index) => this.#lanes.get(partition)?.[index],
+            partitionOf: (stream) => this.#partitionOf(stream),
+            running: () => this.#state === 'running',
+            onError: (error) => this.#o.onError(error),
+          });
   }
 
   partitions(): number[] {
@@ -192,10 +196,7 @@ class WorkerImpl implements Worker {
     this.#wakeReader?.();
     await this.#leaseTick.catch(() => undefined);
     await Promise.all(this.#loops);
-    await Promise.all(this.#scans);
-    for (const sub of this.#subscriptions.values())
-      await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
-    this.#subscriptions.clear();
+    await this.#bus?.close();
     await Promise.all([...this.#lanes.keys()].map((p) => this.#stopPartition(p, true)));
     await Promise.all(this.#stopping.values());
     await this.#leases.leave().catch((e: unknown) => this.#o.onError(e as Error));
@@ -211,10 +212,10 @@ class WorkerImpl implements Worker {
       for (const p of changes.lost) this.#stopInBackground(p, false);
       for (const p of changes.handOver) this.#stopInBackground(p, true);
       for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
-      if (this.#o.from !== 'log') {
-        await this.#resubscribe(this.#o.from);
+      if (this.#bus) {
+        await this.#bus.resubscribe(this.partitions());
         const acquired = [...changes.acquired.keys()];
-        if (acquired.length > 0) this.#scanInBackground(acquired);
+        if (acquired.length > 0) this.#bus.scanInBackground(acquired);
       }
     } catch (error) {
       this.#o.onError(error as Error);
@@ -241,7 +242,7 @@ class WorkerImpl implements Worker {
             this.#o.onError(error);
             this.#stopInBackground(partition, false);
           },
-          setAside: (deliveries) => this.#setAside(c.name, partition, deliveries),
+          setAside: (deliveries) => this.#bus!.setAside(c.name, partition, deliveries),
         }),
     );
     this.#lanes.set(partition, lanes);
@@ -348,100 +349,6 @@ class WorkerImpl implements Worker {
         if (++empty > 10) idle = Math.min(idle * 2, this.#o.pollIntervalMs);
       }
     }
-  }
-
-  /** Bus mode: one subscription per consumer, over the partitions this worker owns; renewed when they change. */
-  async #resubscribe(bus: Bus): Promise<void> {
-    const owned = this.partitions();
-    const key = owned.join(',');
-    if (key === this.#subscribed) return;
-    for (const sub of this.#subscriptions.values()) await sub.close();
-    this.#subscriptions.clear();
-    this.#subscribed = key;
-    if (owned.length === 0) return;
-    for (const [index, c] of this.#consumers.entries()) {
-      const sub = await bus.subscribe({
-        consumer: c.name,
-        partitions: owned,
-        onMessage: (delivery: Delivery) => {
-          const lane = this.#lanes.get(delivery.partition)?.[index];
-          if (lane?.offerDelivery(delivery)) return Promise.resolve();
-          // The partition is changing owner. A nack would count against the broker's delivery limit, which hand-overs
-          // under load can use up: the stream is marked for the next owner to read from the store instead.
-          return this.#setAside(c.name, delivery.partition, [delivery]);
-        },
-      });
-      this.#subscriptions.set(c.name, sub);
-    }
-  }
-
-  /**
-   * Bus mode: deliveries this worker cannot apply (their lane is stopping or gone) are acknowledged once their stream
-   * is marked for a catch-up from the store (a row the partition's owner loads, see markForCatchUp). Only when that
-   * mark cannot be written is the delivery nacked.
-   */
-  async #setAside(consumer: string, partition: number, deliveries: readonly Delivery[]): Promise<void> {
-    const marked = new Set<string>();
-    for (const d of deliveries) {
-      const e = d.event;
-      try {
-        // A message that cannot name a stored event (a malformed stream name or id) has nothing to catch up.
-        let valid = typeof e.id === 'string' && UUID.test(e.id);
-        try {
-          checkStreamName(e.stream);
-        } catch {
-          valid = false;
-        }
-        if (valid && !marked.has(e.stream)) {
-          await markForCatchUp(this.#store.executor, this.#q, {
-            consumer,
-            partition,
-            stream: e.stream,
-            streamPosition: e.streamPosition,
-            eventId: e.id,
-            eventType: String(e.type),
-          });
-          marked.add(e.stream);
-        }
-        await d.ack();
-      } catch (error) {
-        this.#o.onError(error as Error);
-        await d.nack(100).catch(() => undefined);
-      }
-    }
-  }
-
-  /**
-   * Bus mode: a bus brings what is published after a consumer subscribed (the embedded bus keeps nothing for a
-   * consumer it has not seen; a broker may have dropped a message at its delivery limit). So when this worker takes
-   * partitions, every stream of theirs that the consumer has not applied to its end is read from the store.
-   */
-  #scanInBackground(partitions: readonly number[]): void {
-    const wanted = new Set(partitions);
-    const scan = async (): Promise<void> => {
-      for (const [index, c] of this.#consumers.entries()) {
-        let after: string | null = null;
-        for (;;) {
-          if (this.#state !== 'running') return;
-          const streams = await loadStreamsBehind(this.#store.executor, this.#q, c.name, after, SCAN_PAGE);
-          const byPartition = new Map<number, string[]>();
-          for (const stream of streams) {
-            const p = this.#partitionOf(stream);
-            if (!wanted.has(p)) continue;
-            const list = byPartition.get(p) ?? [];
-            list.push(stream);
-            byPartition.set(p, list);
-          }
-          for (const [p, list] of byPartition) this.#lanes.get(p)?.[index]?.markCatchUp(list);
-          if (streams.length < SCAN_PAGE) break;
-          after = streams[streams.length - 1]!;
-        }
-      }
-    };
-    const done: Promise<void> = scan()
-      .catch((error: unknown) => this.#o.onError(error as Error))
-      .finally(() => this.#scans.delete(done));
-    this.#scans.add(done);
   }
 
   async #pollFailures(): Promise<void> {

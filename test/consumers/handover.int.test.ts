@@ -151,7 +151,7 @@ for (const broker of brokers) {
         expect(disorder).toEqual([]);
         const codes = new Map<string, number>();
         for (const e of errors) {
-          const code = String((e as { code?: unknown }).code ?? e.message.slice(0, 60));
+          const code = (e as { code?: string }).code ?? e.message.slice(0, 60);
           codes.set(code, (codes.get(code) ?? 0) + 1);
         }
         console.log(
