@@ -16,6 +16,16 @@ import {
 } from './sql.js';
 import type { ConsumerStats } from './stats.js';
 import { verifyDeliveries } from './verify.js';
+import { checkStreamName } from '../events/names.js';
+
+function isStreamName(stream: unknown): stream is string {
+  try {
+    checkStreamName(stream);
+    return true;
+  } catch {
+    return false;
+  }
+}
 import { BatchApplier, type ApplyResult, type LaneItem } from './apply-batch.js';
 
 export type { LaneItem } from './apply-batch.js';
@@ -166,13 +176,20 @@ export class Lane {
   }
 
   /**
-   * Bus mode: queues a delivery. A full lane holds it all the same rather than asking for a redelivery: every
-   * redelivery counts against the broker's delivery limit, and the broker's in-flight window (`maxInFlight`)
-   * already bounds how many unacknowledged deliveries a lane can be handed. Returns false when the lane is stopping:
-   * the worker then sets the delivery aside for the partition's next owner.
+   * Bus mode: queues a delivery. A lane never asks for a redelivery: every redelivery counts against the broker's
+   * delivery limit. A full lane (`maxQueuedPerLane`, for a bus whose in-flight window is larger) acknowledges the
+   * delivery and reads its stream from the store instead; should this worker die first, the partition's next owner
+   * finds the stream behind when it takes the partition. Returns false when the lane is stopping: the worker then
+   * sets the delivery aside for the partition's next owner.
    */
   offerDelivery(delivery: Delivery): boolean {
     if (this.#state !== 'running') return false;
+    if (this.full) {
+      // A message that cannot name a stream has nothing to read from the store: it is only acknowledged.
+      if (isStreamName(delivery.event.stream)) this.markCatchUp([delivery.event.stream]);
+      void delivery.ack().catch(() => undefined);
+      return true;
+    }
     this.#queue.push({ event: delivery.event, delivery });
     this.#wake?.();
     return true;

@@ -24,9 +24,10 @@ export interface WorkerOptions {
   /** Most events one lane handles in one transaction. Larger batches mean fewer commits. @defaultValue 500 */
   batchSize?: number;
   /**
-   * Log mode: events queued per lane before the log reader waits (or a paused lane drops and rereads later).
-   * Bus mode does not use it: a lane holds what the bus hands it rather than asking for redeliveries (which count
-   * against the broker's delivery limit); the bus's in-flight window (`maxInFlight`) bounds that queue.
+   * Events queued per lane. Log mode: the log reader waits (or a paused lane drops and rereads later). Bus mode: a
+   * full lane acknowledges further deliveries and reads their streams from the store instead of asking for a
+   * redelivery (which would count against the broker's delivery limit); keep it above the bus's `maxInFlight`
+   * so that this stays the exception.
    * @defaultValue 5000
    */
   maxQueuedPerLane?: number;
