@@ -35,6 +35,8 @@ interface Blocked {
   id: string | null;
   position: number;
   status: 'retrying' | 'parked' | 'catchup';
+  /** Bus mode: a delivery acknowledged by a full lane, to be set aside for the next owner if the lane stops first. */
+  acked?: Delivery;
   dueAt: number;
   changedAt: number;
 }
@@ -154,6 +156,10 @@ export class Lane {
     await this.#loop;
     const held = this.#queue.flatMap((i) => (i.delivery ? [i.delivery] : []));
     this.#queue = [];
+    // Streams a full lane acknowledged and had not read from the store yet: a new owner may have looked for streams
+    // behind before these events were committed, so they are set aside too (acknowledging again is harmless).
+    for (const entry of this.#blocked.values())
+      if (entry.status === 'catchup' && entry.acked) held.push(entry.acked);
     // Neither acknowledged nor applied: a redelivery would count against the broker's delivery limit.
     if (held.length > 0) await this.ctx.setAside(held);
   }
@@ -186,7 +192,18 @@ export class Lane {
     if (this.#state !== 'running') return false;
     if (this.full) {
       // A message that cannot name a stream has nothing to read from the store: it is only acknowledged.
-      if (isStreamName(delivery.event.stream)) this.markCatchUp([delivery.event.stream]);
+      const stream = delivery.event.stream;
+      if (isStreamName(stream) && !this.#blocked.has(stream)) {
+        this.#blocked.set(stream, {
+          id: null,
+          position: 0,
+          status: 'catchup',
+          acked: delivery,
+          dueAt: 0,
+          changedAt: Date.now(),
+        });
+        this.#wake?.();
+      }
       void delivery.ack().catch(() => undefined);
       return true;
     }
