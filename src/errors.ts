@@ -94,6 +94,11 @@ export const ErrorCodes = {
   PROJECTION_OBJECT_TAKEN: 'EVENTLANE_PROJECTION_OBJECT_TAKEN',
   /** A contract snapshot names a file outside its folder, a symbolic link out of it, or a file it cannot read. */
   INVALID_SNAPSHOT: 'EVENTLANE_INVALID_SNAPSHOT',
+  /**
+   * A bus delivered an event the store does not hold (no event with that id, or one at another stream or position,
+   * or with other content): the delivery was acknowledged and set aside, never applied.
+   */
+  DELIVERY_REJECTED: 'EVENTLANE_DELIVERY_REJECTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -361,6 +366,29 @@ export class LeaseLostError extends EventlaneError {
         'another worker took it over. The work was rolled back and will be done by the new owner.',
       { details: { group, partition, token } },
     );
+  }
+}
+
+/** Why a bus delivery was set aside (label `reason` of `eventlane_consumer_rejected_total`). */
+export type DeliveryRejectReason = 'unknown_event' | 'wrong_position' | 'other_content';
+
+export class DeliveryRejectedError extends EventlaneError {
+  readonly reason: DeliveryRejectReason;
+  constructor(
+    reason: DeliveryRejectReason,
+    consumer: string,
+    delivered: { id: string; stream: string; streamPosition: number; type: string },
+    what: string,
+  ) {
+    super(
+      ErrorCodes.DELIVERY_REJECTED,
+      `Consumer ${JSON.stringify(consumer)} received event ${delivered.id} (${JSON.stringify(delivered.type)} at ` +
+        `${JSON.stringify(delivered.stream)} position ${delivered.streamPosition}) from the bus, but ${what}. ` +
+        'The message was acknowledged and not applied; the store is the truth and the stream is read from it. ' +
+        'Look for a producer that publishes to the relay subjects, or a corrupted message on the broker.',
+      { details: { reason, consumer, ...delivered } },
+    );
+    this.reason = reason;
   }
 }
 

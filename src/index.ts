@@ -73,6 +73,7 @@ export {
   HandlerContractError,
   FailureNotRecordedError,
   LeaseLostError,
+  DeliveryRejectedError,
   WorkerStateError,
   ParkedEventNotFoundError,
   BusError,
@@ -86,7 +87,7 @@ export {
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { BusRejectReason, ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export type { BusRejectReason, DeliveryRejectReason, ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
 export { defineEvent, isEventContract } from './contracts/define-event.js';
 export { createContractRegistry } from './contracts/registry.js';
 export type {

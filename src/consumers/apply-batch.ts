@@ -31,6 +31,8 @@ export interface LaneItem {
   event: StoredEvent;
   pos?: LogPosition;
   delivery?: Delivery;
+  /** Bus mode: `event` is the store's copy (see verify.ts). */
+  verified?: boolean;
 }
 
 /** Internal signal: the handler for `event` (reached while processing item `index`) failed with `error`. */

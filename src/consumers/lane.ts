@@ -16,7 +16,18 @@ import {
   type LeaseRef,
 } from './sql.js';
 import type { ConsumerStats } from './stats.js';
+import { verifyDeliveries } from './verify.js';
+import { checkStreamName } from '../events/names.js';
 import { BatchApplier, RecordingFailed, type ApplyResult, type LaneItem } from './apply-batch.js';
+
+function isStreamName(stream: unknown): stream is string {
+  try {
+    checkStreamName(stream);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * After an unexpected error (database gone, a failure that could not be recorded) a lane waits before it starts
@@ -33,6 +44,8 @@ interface Blocked {
   id: string | null;
   position: number;
   status: 'retrying' | 'parked' | 'catchup';
+  /** Bus mode: a delivery acknowledged by a full lane, to be set aside for the next owner if the lane stops first. */
+  acked?: Delivery;
   dueAt: number;
   changedAt: number;
 }
@@ -50,6 +63,8 @@ export interface LaneContext {
   rewind(lane: Lane): void;
   /** The lane lost its lease or stopped on an error it cannot recover from. */
   lost(error: Error): void;
+  /** Bus mode: deliveries a stopping lane held: the worker marks their streams for the next owner and acks them. */
+  setAside(deliveries: readonly Delivery[]): Promise<void>;
 }
 
 export function comparePositions(a: LogPosition, b: LogPosition): number {
@@ -150,7 +165,14 @@ export class Lane {
     if (this.#state === 'running') this.#state = 'stopping';
     this.#wake?.();
     await this.#loop;
+    const held = this.#queue.flatMap((i) => (i.delivery ? [i.delivery] : []));
     this.#queue = [];
+    // Streams a full lane acknowledged and had not read from the store yet: a new owner may have looked for streams
+    // behind before these events were committed, so they are set aside too (acknowledging again is harmless).
+    for (const entry of this.#blocked.values())
+      if (entry.status === 'catchup' && entry.acked) held.push(entry.acked);
+    // Neither acknowledged nor applied: a redelivery would count against the broker's delivery limit.
+    if (held.length > 0) await this.ctx.setAside(held);
   }
 
   /** Log mode: queues an event unless it was queued or committed before. */
@@ -170,14 +192,45 @@ export class Lane {
     this.#wake?.();
   }
 
-  /** Bus mode: queues a delivery; a full lane asks the bus to redeliver later. */
-  offerDelivery(delivery: Delivery): void {
-    if (this.#state !== 'running' || this.full) {
-      void delivery.nack(100).catch(() => undefined);
-      return;
+  /**
+   * Bus mode: queues a delivery. A lane never asks for a redelivery: every redelivery counts against the broker's
+   * delivery limit. A full lane (`maxQueuedPerLane`, for a bus whose in-flight window is larger) acknowledges the
+   * delivery and reads its stream from the store instead; should this worker die first, the partition's next owner
+   * finds the stream behind when it takes the partition. Returns false when the lane is stopping: the worker then
+   * sets the delivery aside for the partition's next owner.
+   */
+  offerDelivery(delivery: Delivery): boolean {
+    if (this.#state !== 'running') return false;
+    if (this.full) {
+      // A message that cannot name a stream has nothing to read from the store: it is only acknowledged.
+      const stream = delivery.event.stream;
+      if (isStreamName(stream) && !this.#blocked.has(stream)) {
+        this.#blocked.set(stream, {
+          id: null,
+          position: 0,
+          status: 'catchup',
+          acked: delivery,
+          dueAt: 0,
+          changedAt: Date.now(),
+        });
+        this.#wake?.();
+      }
+      void delivery.ack().catch(() => undefined);
+      return true;
     }
     this.#queue.push({ event: delivery.event, delivery });
     this.#wake?.();
+    return true;
+  }
+
+  /** Bus mode: streams to read from the store (the bus may not bring what was published before it subscribed). */
+  markCatchUp(streams: readonly string[]): void {
+    const now = Date.now();
+    for (const stream of streams) {
+      if (this.#blocked.has(stream)) continue;
+      this.#blocked.set(stream, { id: null, position: 0, status: 'catchup', dueAt: 0, changedAt: now });
+    }
+    if (streams.length > 0) this.#wake?.();
   }
 
   /** Operator changes (retry, skip) and failures recorded by earlier owners, from the worker's poll. */
@@ -319,8 +372,9 @@ export class Lane {
    */
   async #reset(delay: number): Promise<void> {
     this.#awaitingRewind = this.ctx.mode === 'log';
-    for (const item of this.#queue) void item.delivery?.nack(delay).catch(() => undefined);
-    this.#queue = [];
+    // Bus deliveries stay queued (a nack would count against the broker's delivery limit); after verification they
+    // carry only what the store holds, so none of them can be what made the lane fail.
+    if (this.ctx.mode === 'log') this.#queue = [];
     await this.#wait(delay);
     for (;;) {
       if (this.#state !== 'running') return;
@@ -341,7 +395,11 @@ export class Lane {
   /** Processes the next batch from the queue; returns how many handlers it ran. */
   async #step(): Promise<number> {
     const { batchSize } = this.ctx.options;
-    const items = this.#queue.slice(0, batchSize);
+    let items = this.#queue.slice(0, batchSize);
+    if (this.ctx.mode === 'bus') {
+      items = await this.#verify(items);
+      if (items.length === 0) return 0;
+    }
     const skip = items.map((i) => this.#blocked.has(i.event.stream));
     const result = await this.#applier.apply(items, skip);
     this.#queue.splice(0, result.consumed);
@@ -352,6 +410,23 @@ export class Lane {
     for (const item of items.slice(0, result.consumed)) if (item.delivery) acks.push(item.delivery.ack());
     await Promise.all(acks);
     return result.handled;
+  }
+
+  /**
+   * Bus mode: swaps the head of the queue for the store's copies of the events it names (one query) and sets aside
+   * what the store does not hold: reported, counted, acknowledged, never applied, never moving the guard.
+   */
+  async #verify(items: LaneItem[]): Promise<LaneItem[]> {
+    if (items.every((i) => i.verified)) return items;
+    const { kept, rejected } = await verifyDeliveries(this.ctx, items);
+    this.#queue.splice(0, items.length, ...kept);
+    for (const { item, error } of rejected) {
+      const stats = this.ctx.stats.rejected;
+      stats.set(error.reason, (stats.get(error.reason) ?? 0) + 1);
+      this.ctx.options.onError(error);
+      void item.delivery?.ack().catch(() => undefined);
+    }
+    return kept;
   }
 
   /** Reads a waiting stream from the store, after its last applied position, and applies it. */

@@ -143,6 +143,30 @@ export function registerMetrics(registry: Registry, source: MetricsSource): void
   registerOldestTransactionMetric(registry, () => source.oldestTransactionAge());
 }
 
+/** Bus deliveries a consumer set aside because the store does not hold the event they name (see verify.ts). */
+export function registerRejectedMetric(
+  registry: Registry,
+  consumers: readonly { name: string; stats: ConsumerStats }[],
+): void {
+  const reported = new Map<string, number>();
+  const rejected = new Counter({
+    name: 'eventlane_consumer_rejected_total',
+    help: 'Bus deliveries acknowledged and not applied: the store holds no such event (reason unknown_event), holds it at another stream or position (wrong_position), or with other data (other_content).',
+    labelNames: ['consumer', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const c of consumers) {
+        for (const [reason, value] of c.stats.rejected) {
+          const key = `${c.name}\u0000${reason}`;
+          const delta = value - (reported.get(key) ?? 0);
+          if (delta > 0) rejected.inc({ consumer: c.name, reason }, delta);
+          reported.set(key, value);
+        }
+      }
+    },
+  });
+}
+
 export function newRegistry(): Registry {
   return new Registry();
 }

@@ -25,7 +25,13 @@ export interface WorkerOptions {
   workerId?: string;
   /** Most events one lane handles in one transaction. Larger batches mean fewer commits. @defaultValue 500 */
   batchSize?: number;
-  /** Events queued per lane before the log reader waits (or a paused lane drops and rereads later). @defaultValue 5000 */
+  /**
+   * Events queued per lane. Log mode: the log reader waits (or a paused lane drops and rereads later). Bus mode: a
+   * full lane acknowledges further deliveries and reads their streams from the store instead of asking for a
+   * redelivery (which would count against the broker's delivery limit); keep it above the bus's `maxInFlight`
+   * so that this stays the exception.
+   * @defaultValue 5000
+   */
   maxQueuedPerLane?: number;
   /** Events fetched per log read. @defaultValue 2000 */
   readBatchSize?: number;

@@ -2,6 +2,7 @@
 // every value is a parameter.
 
 import { LeaseLostError } from '../errors.js';
+import { EVENT_COLUMNS, type EventRow } from '../store/read.js';
 
 export interface Queryable {
   query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
@@ -232,4 +233,66 @@ export async function saveProgress(
   );
   if (p.lease && (!row || row.fenced === 0))
     throw new LeaseLostError(p.lease.group, p.lease.partition, p.lease.token);
+}
+
+/** Bus mode: the events a batch of deliveries names, as the store holds them (raw rows, not upcast). */
+export async function loadEventsById(ex: Queryable, q: string, ids: readonly string[]): Promise<EventRow[]> {
+  if (ids.length === 0) return [];
+  return ex.query<EventRow>(`select ${EVENT_COLUMNS} from ${q}.events where id = any($1::uuid[])`, [ids]);
+}
+
+/**
+ * Bus mode: streams this consumer has not applied to their end (version above its position), a page in stream
+ * order after `after`. Reads every stream row (like the lag figures): used when a worker takes partitions.
+ */
+export async function loadStreamsBehind(
+  ex: Queryable,
+  q: string,
+  consumer: string,
+  after: string | null,
+  limit: number,
+): Promise<string[]> {
+  const rows = await ex.query<{ stream: string }>(
+    `select s.stream from ${q}.streams s
+       left join ${q}.consumer_streams c on c.consumer = $1 and c.stream = s.stream
+      where s.version > coalesce(c.position, 0) and ($2::text is null or s.stream > $2)
+      order by s.stream limit $3`,
+    [consumer, after, limit],
+  );
+  return rows.map((r) => r.stream);
+}
+
+/**
+ * Bus mode: a delivery this worker could not take (its partition is being handed over) was acknowledged; a
+ * 'resolved' row not yet caught up makes the partition's owner read the stream from the store (see
+ * loadActiveFailures). One open marker per consumer and stream is enough.
+ */
+export async function markForCatchUp(
+  ex: Queryable,
+  q: string,
+  m: {
+    consumer: string;
+    partition: number;
+    stream: string;
+    streamPosition: number;
+    eventId: string;
+    eventType: string;
+  },
+): Promise<void> {
+  await ex.query(
+    `insert into ${q}.parked_events (consumer, partition, stream, stream_position, event_id, event_type, status,
+            error, attempts, resolved_at)
+     select $1, $2, $3, $4, $5, $6, 'resolved', $7, 0, now()
+      where not exists (select 1 from ${q}.parked_events
+                         where consumer = $1 and stream = $3 and caught_up_at is null)`,
+    [
+      m.consumer,
+      m.partition,
+      m.stream,
+      m.streamPosition,
+      m.eventId,
+      m.eventType,
+      'Delivered while the partition was changing owner: acknowledged, to be read from the store by its owner.',
+    ],
+  );
 }

@@ -1,6 +1,5 @@
 import type { Registry } from 'prom-client';
 import { partitionOf } from '../bus/partition.js';
-import type { Bus, Delivery, Subscription } from '../bus/types.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { formatCheckpoint, parseCheckpoint, quoteIdent, type LogPosition } from '../store/names.js';
@@ -9,8 +8,9 @@ import type { ConsumerDefinition } from './define.js';
 import { readLag } from './health.js';
 import { comparePositions, Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
-import { newRegistry, registerMetrics } from './metrics.js';
+import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { BusIntake } from './bus-intake.js';
 import { loadActiveFailures, type FailureRow } from './sql.js';
 import { ConsumerStats } from './stats.js';
 
@@ -111,9 +111,7 @@ class WorkerImpl implements Worker {
   #cursor: LogPosition | null = null;
   #rewinds = new Set<Lane>();
   readonly #partitionCache = new Map<string, number>();
-  // Bus state.
-  #subscriptions = new Map<string, Subscription>();
-  #subscribed = '';
+  readonly #bus: BusIntake | null;
 
   constructor(store: EventStore, options: ResolvedWorkerOptions) {
     this.#store = store;
@@ -141,6 +139,20 @@ class WorkerImpl implements Worker {
       partitionsOwned: () => this.#leases.owned.size,
       oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
     });
+    registerRejectedMetric(this.metrics, this.#consumers);
+    this.#bus =
+      options.from === 'log'
+        ? null
+        : new BusIntake({
+            bus: options.from,
+            store,
+            q: this.#q,
+            consumers: this.#consumers.map((c) => c.name),
+            lane: (partition, index) => this.#lanes.get(partition)?.[index],
+            partitionOf: (stream) => this.#partitionOf(stream),
+            running: () => this.#state === 'running',
+            onError: (error) => this.#o.onError(error),
+          });
   }
 
   partitions(): number[] {
@@ -221,9 +233,7 @@ class WorkerImpl implements Worker {
   async #drain(pending: Set<number>): Promise<void> {
     await this.#leaseTick.catch(() => undefined);
     await Promise.all(this.#loops);
-    for (const sub of this.#subscriptions.values())
-      await sub.close().catch((e: unknown) => this.#o.onError(e as Error));
-    this.#subscriptions.clear();
+    await this.#bus?.close().catch((e: unknown) => this.#o.onError(e as Error));
     for (const p of this.#lanes.keys()) pending.add(p);
     await Promise.all(
       [...this.#lanes.keys()].map((p) => this.#stopPartition(p, true).finally(() => pending.delete(p))),
@@ -242,7 +252,11 @@ class WorkerImpl implements Worker {
       for (const p of changes.lost) this.#stopInBackground(p, false);
       for (const p of changes.handOver) this.#stopInBackground(p, true);
       for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
-      if (this.#o.from !== 'log') await this.#resubscribe(this.#o.from);
+      if (this.#bus) {
+        await this.#bus.resubscribe(this.partitions());
+        const acquired = [...changes.acquired.keys()];
+        if (acquired.length > 0) this.#bus.scanInBackground(acquired);
+      }
     } catch (error) {
       this.#o.onError(error as Error);
     }
@@ -268,6 +282,7 @@ class WorkerImpl implements Worker {
             this.#o.onError(error);
             this.#stopInBackground(partition, false);
           },
+          setAside: (deliveries) => this.#bus!.setAside(c.name, partition, deliveries),
         }),
     );
     this.#lanes.set(partition, lanes);
@@ -374,30 +389,6 @@ class WorkerImpl implements Worker {
         await this.#pause(idle);
         if (++empty > 10) idle = Math.min(idle * 2, this.#o.pollIntervalMs);
       }
-    }
-  }
-
-  /** Bus mode: one subscription per consumer, over the partitions this worker owns; renewed when they change. */
-  async #resubscribe(bus: Bus): Promise<void> {
-    const owned = this.partitions();
-    const key = owned.join(',');
-    if (key === this.#subscribed) return;
-    for (const sub of this.#subscriptions.values()) await sub.close();
-    this.#subscriptions.clear();
-    this.#subscribed = key;
-    if (owned.length === 0) return;
-    for (const [index, c] of this.#consumers.entries()) {
-      const sub = await bus.subscribe({
-        consumer: c.name,
-        partitions: owned,
-        onMessage: (delivery: Delivery) => {
-          const lane = this.#lanes.get(delivery.partition)?.[index];
-          if (lane) lane.offerDelivery(delivery);
-          else void delivery.nack(100).catch(() => undefined);
-          return Promise.resolve();
-        },
-      });
-      this.#subscriptions.set(c.name, sub);
     }
   }
 
