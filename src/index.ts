@@ -87,7 +87,13 @@ export {
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
-export type { BusRejectReason, DeliveryRejectReason, ErrorCode, ExpectedVersion, SchemaIssue } from './errors.js';
+export type {
+  BusRejectReason,
+  DeliveryRejectReason,
+  ErrorCode,
+  ExpectedVersion,
+  SchemaIssue,
+} from './errors.js';
 export { defineEvent, isEventContract } from './contracts/define-event.js';
 export { createContractRegistry } from './contracts/registry.js';
 export type {
