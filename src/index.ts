@@ -1,10 +1,6 @@
 export { createEventStore } from './store/event-store.js';
-export type {
-  EventStore,
-  EventStoreOptions,
-  EventStoreTransaction,
-  CallerTransaction,
-} from './store/event-store.js';
+export type { EventStore, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type { EventStoreOptions } from './store/options.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
 export type {
   ReadStreamOptions,
