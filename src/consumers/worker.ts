@@ -2,11 +2,17 @@ import type { Registry } from 'prom-client';
 import { partitionOf } from '../bus/partition.js';
 import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
-import { formatCheckpoint, parseCheckpoint, quoteIdent, type LogPosition } from '../store/names.js';
+import {
+  comparePositions,
+  formatCheckpoint,
+  parseCheckpoint,
+  quoteIdent,
+  type LogPosition,
+} from '../store/names.js';
 import { Breaker, type BreakerState } from './breaker.js';
 import type { ConsumerDefinition } from './define.js';
 import { readLag } from './health.js';
-import { comparePositions, Lane } from './lane.js';
+import { Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
 import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
