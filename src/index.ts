@@ -145,7 +145,7 @@ export type {
 } from './projections/runner.js';
 export type { DriftReport, DriftTableReport, DriftDifference } from './projections/drift.js';
 export { createWorker } from './consumers/worker.js';
-export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';
+export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker-types.js';
 export type { WorkerOptions } from './consumers/options.js';
 export type { RetryOptions } from './consumers/backoff.js';
 export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
