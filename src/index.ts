@@ -1,10 +1,6 @@
 export { createEventStore } from './store/event-store.js';
-export type {
-  EventStore,
-  EventStoreOptions,
-  EventStoreTransaction,
-  CallerTransaction,
-} from './store/event-store.js';
+export type { EventStore, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type { EventStoreOptions } from './store/options.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
 export type {
   ReadStreamOptions,
@@ -149,7 +145,7 @@ export type {
 } from './projections/runner.js';
 export type { DriftReport, DriftTableReport, DriftDifference } from './projections/drift.js';
 export { createWorker } from './consumers/worker.js';
-export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker.js';
+export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker-types.js';
 export type { WorkerOptions } from './consumers/options.js';
 export type { RetryOptions } from './consumers/backoff.js';
 export type { BreakerOptions, BreakerState } from './consumers/breaker.js';

@@ -15,7 +15,7 @@ import { callHandler } from './call.js';
 import { handlerOf, type ProjectionContext, type ReactorContext } from './define.js';
 import { performEffect } from './effects.js';
 import { MAX_READ_STREAM_LIMIT } from '../store/read.js';
-import type { LaneContext } from './lane.js';
+import type { LaneContext } from './lane-context.js';
 import {
   fenceAndLoadPositions,
   loadPositions,

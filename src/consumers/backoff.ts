@@ -28,3 +28,11 @@ export function backoffDelay(
   const exp = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp * (1 - options.jitter * random()));
 }
+
+/**
+ * After an unexpected error (database gone, a failure that could not be recorded) a lane waits before it starts
+ * again from what is committed: 500 ms, doubling with each further error in a row, at most 30 s. Growing, so a
+ * persistent fault costs a handler call and a few queries per 30 s instead of a hot loop; bounded, so the lane is
+ * back within 30 s of the fault clearing.
+ */
+export const LANE_ERROR_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;

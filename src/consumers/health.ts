@@ -1,4 +1,6 @@
+import { UnknownConsumerError } from '../errors.js';
 import type { Queryable } from './sql.js';
+import type { ConsumerHealth, ConsumerRuntime } from './worker-types.js';
 
 export interface LagFigures {
   /** Events appended but not yet applied by the consumer (over all streams). */
@@ -37,4 +39,39 @@ export async function readLag(ex: Queryable, q: string, consumer: string): Promi
     parked: Number(parked?.parked ?? 0),
     retrying: Number(parked?.retrying ?? 0),
   };
+}
+
+/** Lag and health of every consumer of a worker (or one, by name), for `worker.health()`. */
+export async function readConsumerHealth(
+  ex: Queryable,
+  q: string,
+  consumers: readonly ConsumerRuntime[],
+  consumer?: string,
+): Promise<ConsumerHealth[]> {
+  const selected = consumer === undefined ? consumers : consumers.filter((c) => c.name === consumer);
+  if (selected.length === 0)
+    throw new UnknownConsumerError(
+      consumer,
+      consumers.map((c) => c.name),
+    );
+  const out: ConsumerHealth[] = [];
+  for (const c of selected) {
+    const lag = await readLag(ex, q, c.name);
+    out.push({
+      consumer: c.name,
+      kind: c.definition.kind,
+      eventsBehind: lag.eventsBehind,
+      secondsBehind: lag.secondsBehind,
+      throughput: c.stats.throughput(),
+      errorRate: c.stats.errorRate(),
+      applied: c.stats.applied,
+      duplicates: c.stats.duplicates,
+      failures: c.stats.failures,
+      retries: c.stats.retries,
+      parked: lag.parked,
+      retrying: lag.retrying,
+      breaker: c.breaker.state,
+    });
+  }
+  return out;
 }

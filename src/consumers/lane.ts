@@ -2,76 +2,16 @@ import type { Delivery } from '../bus/types.js';
 import { FailureNotRecordedError, isEventlaneError, ErrorCodes } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { storedErrorText } from '../events/error-text.js';
-import type { EventStore } from '../store/event-store.js';
-import { parseCheckpoint, type LogPosition } from '../store/names.js';
-import type { Breaker } from './breaker.js';
-import type { ConsumerDefinition } from './define.js';
-import type { ResolvedWorkerOptions } from './options.js';
-import {
-  loadActiveFailures,
-  loadCheckpoint,
-  loadPosition,
-  resolveFailures,
-  type FailureRow,
-  type LeaseRef,
-} from './sql.js';
-import type { ConsumerStats } from './stats.js';
+import { comparePositions, parseCheckpoint, type LogPosition } from '../store/names.js';
+import { LANE_ERROR_BACKOFF } from './backoff.js';
+import { syncBlockedStreams, type Blocked } from './blocked-streams.js';
+import type { LaneContext } from './lane-context.js';
+import { loadActiveFailures, loadCheckpoint, loadPosition, resolveFailures, type FailureRow } from './sql.js';
 import { verifyDeliveries } from './verify.js';
-import { checkStreamName } from '../events/names.js';
+import { isStreamName } from '../events/names.js';
 import { BatchApplier, RecordingFailed, type ApplyResult, type LaneItem } from './apply-batch.js';
 
-function isStreamName(stream: unknown): stream is string {
-  try {
-    checkStreamName(stream);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * After an unexpected error (database gone, a failure that could not be recorded) a lane waits before it starts
- * again from what is committed: 500 ms, doubling with each further error in a row, at most 30 s. Growing, so a
- * persistent fault costs a handler call and a few queries per 30 s instead of a hot loop; bounded, so the lane is
- * back within 30 s of the fault clearing.
- */
-export const LANE_ERROR_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
-
 export type { LaneItem } from './apply-batch.js';
-
-/** A stream that waits: behind a failing event ('retrying', 'parked') or to be read from the store ('catchup'). */
-interface Blocked {
-  id: string | null;
-  position: number;
-  status: 'retrying' | 'parked' | 'catchup';
-  /** Bus mode: a delivery acknowledged by a full lane, to be set aside for the next owner if the lane stops first. */
-  acked?: Delivery;
-  dueAt: number;
-  changedAt: number;
-}
-
-export interface LaneContext {
-  store: EventStore;
-  q: string;
-  options: ResolvedWorkerOptions;
-  consumer: ConsumerDefinition;
-  lease: LeaseRef;
-  breaker: Breaker;
-  stats: ConsumerStats;
-  mode: 'log' | 'bus';
-  /** Log mode: asks the worker's log reader to read again from the lane's committed position (see `rewound`). */
-  rewind(lane: Lane): void;
-  /** The lane lost its lease or stopped on an error it cannot recover from. */
-  lost(error: Error): void;
-  /** Bus mode: deliveries a stopping lane held: the worker marks their streams for the next owner and acks them. */
-  setAside(deliveries: readonly Delivery[]): Promise<void>;
-}
-
-export function comparePositions(a: LogPosition, b: LogPosition): number {
-  if (a.txOrder !== b.txOrder) return a.txOrder < b.txOrder ? -1 : 1;
-  if (a.globalPosition !== b.globalPosition) return a.globalPosition < b.globalPosition ? -1 : 1;
-  return 0;
-}
 
 const START: LogPosition = { txOrder: 0n, globalPosition: 0n };
 
@@ -156,7 +96,7 @@ export class Lane {
     }
     const rows = await loadActiveFailures(store.executor, q, [consumer.name], [this.partition]);
     this.#blocked.clear();
-    this.#applySync(rows, 0);
+    syncBlockedStreams(this.#blocked, rows, 0);
   }
 
   async stop(): Promise<void> {
@@ -239,36 +179,6 @@ export class Lane {
     this.#wake?.();
   }
 
-  #applySync(rows: FailureRow[], startedAt: number): void {
-    const seen = new Set<string>();
-    for (const row of rows) {
-      seen.add(row.stream);
-      const entry = this.#blocked.get(row.stream);
-      if (entry && entry.changedAt > startedAt) continue; // changed by this lane after the poll read
-      const status = row.status === 'retrying' || row.status === 'parked' ? row.status : 'catchup';
-      if (entry && entry.id === row.id && entry.status === status) continue;
-      this.#blocked.set(row.stream, {
-        id: row.id,
-        position: Number(row.stream_position),
-        status,
-        dueAt: row.next_attempt_at ? row.next_attempt_at.getTime() : Date.now(),
-        changedAt: startedAt,
-      });
-    }
-    for (const [stream, entry] of this.#blocked) {
-      if (entry.id !== null && !seen.has(stream) && entry.changedAt <= startedAt) {
-        // Resolved or skipped by an operator: read the rest of the stream from the store.
-        this.#blocked.set(stream, {
-          id: null,
-          position: entry.position,
-          status: 'catchup',
-          dueAt: 0,
-          changedAt: startedAt,
-        });
-      }
-    }
-  }
-
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -286,7 +196,7 @@ export class Lane {
         if (this.#pendingSync) {
           const { rows, startedAt } = this.#pendingSync;
           this.#pendingSync = null;
-          this.#applySync(rows, startedAt);
+          syncBlockedStreams(this.#blocked, rows, startedAt);
         }
         const now = Date.now();
         let due: [string, Blocked] | undefined;

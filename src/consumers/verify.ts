@@ -2,7 +2,7 @@ import { DeliveryRejectedError, type DeliveryRejectReason } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { toStoredEvent, type EventRow } from '../store/read.js';
 import type { LaneItem } from './apply-batch.js';
-import type { LaneContext } from './lane.js';
+import type { LaneContext } from './lane-context.js';
 import { loadEventsById } from './sql.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

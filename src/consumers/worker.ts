@@ -1,72 +1,24 @@
 import type { Registry } from 'prom-client';
 import { partitionOf } from '../bus/partition.js';
-import { InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
+import { InvalidArgumentError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
-import { formatCheckpoint, parseCheckpoint, quoteIdent, type LogPosition } from '../store/names.js';
-import { Breaker, type BreakerState } from './breaker.js';
-import type { ConsumerDefinition } from './define.js';
-import { readLag } from './health.js';
-import { comparePositions, Lane } from './lane.js';
+import {
+  comparePositions,
+  formatCheckpoint,
+  parseCheckpoint,
+  quoteIdent,
+  type LogPosition,
+} from '../store/names.js';
+import { Breaker } from './breaker.js';
+import { readConsumerHealth, readLag } from './health.js';
+import { Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
 import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { BusIntake } from './bus-intake.js';
 import { loadActiveFailures, type FailureRow } from './sql.js';
 import { ConsumerStats } from './stats.js';
-
-export interface ConsumerHealth {
-  consumer: string;
-  kind: 'projection' | 'reactor';
-  eventsBehind: number;
-  secondsBehind: number;
-  /** Events applied per second in this worker over the last 10 seconds. */
-  throughput: number;
-  /** Failed attempts / (applied + failed) in this worker over the last minute. */
-  errorRate: number;
-  applied: number;
-  duplicates: number;
-  failures: number;
-  retries: number;
-  parked: number;
-  retrying: number;
-  breaker: BreakerState;
-}
-
-export interface Worker {
-  readonly id: string;
-  readonly group: string;
-  /** The worker's prom-client registry (the one passed as `registry`, or its own). */
-  readonly metrics: Registry;
-  /** Joins the group, takes its share of the partitions and starts processing. */
-  start(): Promise<void>;
-  /**
-   * Finishes in-flight work, commits, releases its leases and leaves the group. Idempotent. Waits at most
-   * `stopTimeoutMs` (default 10 s) for in-flight batches, then abandons them (see the option) and resolves anyway.
-   */
-  stop(): Promise<void>;
-  /** Partitions this worker owns now. */
-  partitions(): number[];
-  /** Lag and health of every consumer (or one, by name). Reads the database (lag, parked counts). */
-  health(consumer?: string): Promise<ConsumerHealth[]>;
-  /** This worker's in-memory counters per consumer, without touching the database. */
-  stats(): ConsumerCounters[];
-}
-
-export interface ConsumerCounters {
-  consumer: string;
-  applied: number;
-  duplicates: number;
-  failures: number;
-  retries: number;
-  breaker: BreakerState;
-}
-
-interface ConsumerRuntime {
-  definition: ConsumerDefinition;
-  name: string;
-  stats: ConsumerStats;
-  breaker: Breaker;
-}
+import type { ConsumerCounters, ConsumerHealth, ConsumerRuntime, Worker } from './worker-types.js';
 
 /**
  * Runs projections and reactors. Partitions map to lanes (one per consumer and partition): each lane is sequential,
@@ -428,33 +380,7 @@ class WorkerImpl implements Worker {
     }));
   }
 
-  async health(consumer?: string): Promise<ConsumerHealth[]> {
-    const selected =
-      consumer === undefined ? this.#consumers : this.#consumers.filter((c) => c.name === consumer);
-    if (selected.length === 0)
-      throw new UnknownConsumerError(
-        consumer,
-        this.#consumers.map((c) => c.name),
-      );
-    const out: ConsumerHealth[] = [];
-    for (const c of selected) {
-      const lag = await readLag(this.#store.executor, this.#q, c.name);
-      out.push({
-        consumer: c.name,
-        kind: c.definition.kind,
-        eventsBehind: lag.eventsBehind,
-        secondsBehind: lag.secondsBehind,
-        throughput: c.stats.throughput(),
-        errorRate: c.stats.errorRate(),
-        applied: c.stats.applied,
-        duplicates: c.stats.duplicates,
-        failures: c.stats.failures,
-        retries: c.stats.retries,
-        parked: lag.parked,
-        retrying: lag.retrying,
-        breaker: c.breaker.state,
-      });
-    }
-    return out;
+  health(consumer?: string): Promise<ConsumerHealth[]> {
+    return readConsumerHealth(this.#store.executor, this.#q, this.#consumers, consumer);
   }
 }

@@ -41,6 +41,16 @@ export function checkStreamName(stream: unknown): asserts stream is string {
   }
 }
 
+/** True when `stream` passes `checkStreamName` (without throwing). */
+export function isStreamName(stream: unknown): stream is string {
+  try {
+    checkStreamName(stream);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when `type` passes the event type rule of `checkEventType` (without throwing). */
 export function isEventType(type: unknown): type is string {
   return typeof type === 'string' && type.length <= MAX_EVENT_TYPE_LENGTH && EVENT_TYPE.test(type);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { embeddedBus } from '../bus/embedded/index.js';
-import { checkPartitionCount, partitionOf } from '../bus/partition.js';
+import { checkPartitionCount } from '../bus/partition.js';
 import type { Bus, BusMessage } from '../bus/types.js';
 import { describeValue, InvalidArgumentError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
@@ -11,7 +11,7 @@ import { releaseLease, renewLease, tryAcquireLease, type Lease } from './lease.j
 import { CheckpointWriter } from './relay-checkpoint.js';
 import { publishWithin, Waker } from './relay-wait.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
-import { readLogWire } from './read-wire.js';
+import { readPage, type Page } from './read-page.js';
 import {
   RELAY_NAME,
   relaySettings,
@@ -20,7 +20,7 @@ import {
   type RelayStats,
   type Settings,
 } from './relay-options.js';
-import { parkedCounts, refusedEventId, RelayParking, wireMessage } from './relay-parking.js';
+import { parkedCounts, refusedEventId, RelayParking } from './relay-parking.js';
 
 export type { Relay, RelayOptions, RelayStats } from './relay-options.js';
 
@@ -52,11 +52,6 @@ export function createRelay(store: EventStore, options: RelayOptions = {}): Rela
     throw new InvalidArgumentError('bus must be a Bus, e.g. natsBus({ servers }) from eventlane/nats.');
   }
   return new RelayImpl(store, bus, options.bus === undefined, name, relaySettings(options));
-}
-
-interface Page {
-  messages: BusMessage[];
-  checkpoint: string;
 }
 
 interface Flight {
@@ -191,21 +186,8 @@ class RelayImpl implements Relay {
   }
 
   /** Reads the next batch after `after` as bus messages (pre-encoded by PostgreSQL for broker buses). */
-  async #read(after: string): Promise<Page> {
-    const { batchSize, source } = this.settings;
-    const P = this.#partitions;
-    if (this.bus.kind === 'embedded') {
-      const page = await this.store.readLog({ after, limit: batchSize });
-      return {
-        messages: page.events.map((event) => ({ event, partition: partitionOf(event.stream, P) })),
-        checkpoint: page.checkpoint,
-      };
-    }
-    const page = await readLogWire(this.store.executor, this.#q, after, batchSize, source);
-    return {
-      messages: page.events.map((wire) => wireMessage(wire, P, false)),
-      checkpoint: page.checkpoint,
-    };
+  #read(after: string): Promise<Page> {
+    return readPage(this.store, this.#q, this.bus.kind, this.#partitions, this.settings, after);
   }
 
   async #run(): Promise<void> {

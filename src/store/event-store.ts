@@ -1,14 +1,8 @@
-import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import type { Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type pg from 'pg';
-import { checkDuration } from '../bus/options.js';
-import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
-import {
-  createContractRegistry,
-  type ContractRegistry,
-  type UndeclaredEventsPolicy,
-} from '../contracts/registry.js';
-import type { AnyEventContract } from '../contracts/types.js';
+import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -16,6 +10,13 @@ import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/p
 import { readStoreHealth, type StoreHealth } from './health.js';
 import { migrate, type MigrationResult } from './migrate.js';
 import { checkSchemaName, DEFAULT_SCHEMA, quoteIdent } from './names.js';
+import {
+  checkEventStoreOptions,
+  DEFAULT_MAX_APPEND_BYTES,
+  DEFAULT_MAX_EVENT_BYTES,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  type EventStoreOptions,
+} from './options.js';
 import {
   iterateLog,
   readHead,
@@ -29,63 +30,6 @@ import {
   type ReadStreamOptions,
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
-
-export interface EventStoreOptions {
-  /**
-   * A PostgreSQL connection string. Leave out `url`, `pool`, `client` and `pglite` for the embedded store
-   * (PGlite: PostgreSQL compiled to WebAssembly, in this process).
-   */
-  url?: string;
-  /** A `pg` pool the caller owns; `close()` leaves it open. */
-  pool?: pg.Pool;
-  /** A `pg` client the caller owns and has connected; transactions on it are queued. `close()` leaves it open. */
-  client?: pg.Client;
-  /** A PGlite instance the caller owns; `close()` leaves it open. */
-  pglite?: PGlite;
-  /**
-   * Embedded store only: the directory PGlite keeps its files in, e.g. `./.eventlane`.
-   * @defaultValue in memory (nothing survives the process)
-   */
-  dataDir?: string;
-  /** The PostgreSQL schema holding eventlane's tables. @defaultValue 'eventlane' */
-  schema?: string;
-  /** Largest serialized `data` plus `metadata` of one event, in bytes. @defaultValue 1 MiB */
-  maxEventBytes?: number;
-  /**
-   * Largest serialized `data` plus `metadata` of all events of one append call, in bytes (one call also takes at
-   * most 100,000 events). Bounds the memory and the statement one call builds; split larger imports into several
-   * appends, in one `store.transaction` when they must be atomic. @defaultValue 64 MiB
-   */
-  maxAppendBytes?: number;
-  /**
-   * With `url`: PostgreSQL's `statement_timeout` for the pool's connections, in ms; 0 turns it off. A statement
-   * running longer is cancelled and fails with a StatementTimeoutError (EVENTLANE_STATEMENT_TIMEOUT) instead of
-   * holding a connection (and possibly the log's xmin horizon) for good. It limits each statement, not a
-   * transaction: long rebuilds made of many statements are unaffected, and migrations (with their lock wait)
-   * run without it. Connections also use TCP keepalive, so a silently dropped connection is noticed.
-   * @defaultValue 60000
-   */
-  statementTimeoutMs?: number;
-  /** Connections in the pool eventlane opens for `url`. @defaultValue 10 */
-  poolSize?: number;
-  /**
-   * Apply pending migrations when the store is created. Turn off where a deploy step runs `store.migrate()`.
-   * @defaultValue true
-   */
-  migrate?: boolean;
-  /**
-   * Event contracts (defineEvent). Appended events of these types are validated against their version's schema
-   * before anything is written; reads return them upcast to the current version.
-   * @defaultValue none: no validation, no upcasting, and no cost on the append path
-   */
-  events?: readonly AnyEventContract[];
-  /**
-   * With `events`: what to do with an event whose type no contract declares. `'reject'` catches typos and
-   * unreviewed types; `'allow'` stores them untyped, for a gradual adoption.
-   * @defaultValue 'reject'
-   */
-  undeclaredEvents?: UndeclaredEventsPolicy;
-}
 
 /** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
 export interface EventStoreTransaction {
@@ -156,80 +100,6 @@ const NOTIFY_CHANNEL = 'eventlane_log';
 /** Quiet window after each commit NOTIFY; commits inside it are announced together at its end. */
 const NOTIFY_GAP_MS = 2;
 
-const OPTION_KEYS = new Set([
-  'url',
-  'pool',
-  'client',
-  'pglite',
-  'dataDir',
-  'schema',
-  'maxEventBytes',
-  'maxAppendBytes',
-  'statementTimeoutMs',
-  'poolSize',
-  'migrate',
-  'events',
-  'undeclaredEvents',
-]);
-const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
-const DEFAULT_MAX_APPEND_BYTES = 64 * 1024 * 1024;
-const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
-
-function checkOptions(options: EventStoreOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(
-      `createEventStore takes an options object, got ${options === null ? 'null' : typeof options}.`,
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw new InvalidArgumentError(
-        `Unknown option ${JSON.stringify(key)} for createEventStore. Known options: ${[...OPTION_KEYS].join(', ')}.`,
-        { option: key },
-      );
-    }
-  }
-  const sources = (['url', 'pool', 'client', 'pglite'] as const).filter((k) => options[k] !== undefined);
-  if (sources.length > 1) {
-    throw new InvalidArgumentError(
-      `Give createEventStore one of url, pool, client or pglite, not ${sources.join(' and ')}.`,
-    );
-  }
-  if (options.url !== undefined) {
-    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
-      throw new InvalidArgumentError(
-        `url must be a PostgreSQL connection string such as postgres://user@127.0.0.1:5432/db, got ${
-          typeof options.url === 'string' ? JSON.stringify(redactUrl(options.url)) : typeof options.url
-        }.`,
-      );
-    }
-  }
-  if (options.dataDir !== undefined && (sources.length > 0 || typeof options.dataDir !== 'string')) {
-    throw new InvalidArgumentError('dataDir is for the embedded store only, and must be a directory path.');
-  }
-  const max = options.maxEventBytes;
-  if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
-    throw new InvalidArgumentError(`maxEventBytes must be a whole number of bytes ≥ 1, got ${String(max)}.`);
-  }
-  const total = options.maxAppendBytes;
-  if (total !== undefined && (!Number.isSafeInteger(total) || total < 1)) {
-    throw new InvalidArgumentError(
-      `maxAppendBytes must be a whole number of bytes ≥ 1, got ${describeValue(total)}.`,
-    );
-  }
-  checkDuration(options.statementTimeoutMs, 'statementTimeoutMs', 0, 0);
-  if (options.statementTimeoutMs !== undefined && options.url === undefined) {
-    throw new InvalidArgumentError(
-      'statementTimeoutMs applies to the pool eventlane opens for `url`; set statement_timeout on your own pool, ' +
-        'client or PGlite instead.',
-    );
-  }
-  const size = options.poolSize;
-  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
-    throw new InvalidArgumentError(`poolSize must be a whole number ≥ 1, got ${String(size)}.`);
-  }
-}
-
 async function openDriver(options: EventStoreOptions): Promise<Driver> {
   if (options.url !== undefined) {
     const pool = createPgPool(options.url, {
@@ -253,7 +123,7 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
  * await store.append('order-42', [{ type: 'order.created', data: { total: 10 } }], { expectedVersion: 'no_stream' });
  */
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
-  checkOptions(options);
+  checkEventStoreOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
   if (options.undeclaredEvents !== undefined && options.events === undefined) {
     throw new InvalidArgumentError(

@@ -63,3 +63,10 @@ export function compareCheckpoints(a: string, b: string): number {
   if (pa.globalPosition !== pb.globalPosition) return pa.globalPosition < pb.globalPosition ? -1 : 1;
   return 0;
 }
+
+/** Compares two log positions in commit order: negative when `a` is before `b`, 0 when equal, positive after. */
+export function comparePositions(a: LogPosition, b: LogPosition): number {
+  if (a.txOrder !== b.txOrder) return a.txOrder < b.txOrder ? -1 : 1;
+  if (a.globalPosition !== b.globalPosition) return a.globalPosition < b.globalPosition ? -1 : 1;
+  return 0;
+}

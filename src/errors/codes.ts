@@ -1,0 +1,99 @@
+/** The codes of eventlane's errors: every error carries one, and a code is stable across releases. */
+
+export const ErrorCodes = {
+  /** An expected-version check failed: another writer appended first. */
+  CONCURRENCY: 'EVENTLANE_CONCURRENCY',
+  /** An event is malformed: bad type name, non-JSON data, bad id, … */
+  INVALID_EVENT: 'EVENTLANE_INVALID_EVENT',
+  /** A stream name is empty, too long or contains control characters. */
+  INVALID_STREAM: 'EVENTLANE_INVALID_STREAM',
+  /** An event's serialized data and metadata exceed the store's size limit. */
+  EVENT_TOO_LARGE: 'EVENTLANE_EVENT_TOO_LARGE',
+  /** One append call holds more events, or more bytes of JSON in all, than the store takes per call. */
+  APPEND_TOO_LARGE: 'EVENTLANE_APPEND_TOO_LARGE',
+  /** An event id is already stored with other content or at another position. */
+  DUPLICATE_EVENT_ID: 'EVENTLANE_DUPLICATE_EVENT_ID',
+  /** An option or argument has a value eventlane cannot use. */
+  INVALID_ARGUMENT: 'EVENTLANE_INVALID_ARGUMENT',
+  /** The database cannot be reached or refused the connection. */
+  CONNECTION: 'EVENTLANE_CONNECTION',
+  /**
+   * PostgreSQL cancelled a statement (SQLSTATE 57014): it ran longer than the store's `statementTimeoutMs`, or an
+   * operator cancelled it. Nothing of the statement was kept; retrying is safe.
+   */
+  STATEMENT_TIMEOUT: 'EVENTLANE_STATEMENT_TIMEOUT',
+  /** A migration could not be applied, or the database holds a newer schema than this code knows. */
+  MIGRATION: 'EVENTLANE_MIGRATION',
+  /** The store was used after `close()`. */
+  CLOSED: 'EVENTLANE_CLOSED',
+  /** A log checkpoint string could not be parsed. */
+  INVALID_CHECKPOINT: 'EVENTLANE_INVALID_CHECKPOINT',
+  /** An event of a declared type does not match the schema of its version. */
+  SCHEMA_VALIDATION: 'EVENTLANE_SCHEMA_VALIDATION',
+  /** An event's type is not declared and the store's policy is `undeclaredEvents: 'reject'`. */
+  UNDECLARED_EVENT: 'EVENTLANE_UNDECLARED_EVENT',
+  /** An event contract (defineEvent) or a contracts config is malformed. */
+  INVALID_CONTRACT: 'EVENTLANE_INVALID_CONTRACT',
+  /** An upcaster threw, or a stored event has a version its contract does not declare. */
+  UPCAST: 'EVENTLANE_UPCAST',
+  /** A consumer name was used that no definition given to the worker has. */
+  UNKNOWN_CONSUMER: 'EVENTLANE_UNKNOWN_CONSUMER',
+  /** A projection or reactor definition is malformed (name, handlers). */
+  INVALID_CONSUMER: 'EVENTLANE_INVALID_CONSUMER',
+  /** A handler broke its contract: it returned something other than a promise, or threw something that is not an Error. */
+  HANDLER_CONTRACT: 'EVENTLANE_HANDLER_CONTRACT',
+  /**
+   * A handler failed and its failure could not be recorded (the database refused or lost the write). The event is
+   * neither applied nor parked: the lane backs off (growing delay, bounded) and tries the event again.
+   */
+  FAILURE_NOT_RECORDED: 'EVENTLANE_FAILURE_NOT_RECORDED',
+  /** A worker lost its lease on a partition (another worker took it over); its uncommitted work was rolled back. */
+  LEASE_LOST: 'EVENTLANE_LEASE_LOST',
+  /** A worker was used in a state that does not allow it (started twice, used after stop). */
+  WORKER_STATE: 'EVENTLANE_WORKER_STATE',
+  /** No parked event has the given id, or it is not in a state that allows the operation. */
+  PARKED_EVENT_NOT_FOUND: 'EVENTLANE_PARKED_EVENT_NOT_FOUND',
+  /** A message broker cannot be reached (refused, timed out, DNS) at connect or while publishing. */
+  BUS_UNREACHABLE: 'EVENTLANE_BUS_UNREACHABLE',
+  /** A message broker refused the credentials or the permissions of the connection. */
+  BUS_AUTHENTICATION: 'EVENTLANE_BUS_AUTHENTICATION',
+  /** A broker did not acknowledge a published batch (negative ack, unroutable message, timeout). */
+  BUS_PUBLISH: 'EVENTLANE_BUS_PUBLISH',
+  /** A bus was used before `connect()` or after `close()`. */
+  BUS_CLOSED: 'EVENTLANE_BUS_CLOSED',
+  /**
+   * A message taken from a bus is not an event the eventlane relay could have published (not JSON, not a
+   * CloudEvent, an attribute out of range, too large). The bus reports it, moves it to its dead-letter place and
+   * goes on; `details.reason` says which kind of problem it is.
+   */
+  INVALID_BUS_MESSAGE: 'EVENTLANE_INVALID_BUS_MESSAGE',
+  /**
+   * An event's message is larger than the bus accepts (`bus.maxMessageBytes`). The relay parks it (and holds the
+   * rest of its stream behind it) instead of retrying forever.
+   */
+  MESSAGE_TOO_LARGE: 'EVENTLANE_MESSAGE_TOO_LARGE',
+  /** No relay-parked event has the given id, or it is not in a state that allows the operation. */
+  RELAY_PARKED_NOT_FOUND: 'EVENTLANE_RELAY_PARKED_NOT_FOUND',
+  /** Waiting for a condition (e.g. `relay.caughtUp()`) took longer than the caller allowed. */
+  TIMEOUT: 'EVENTLANE_TIMEOUT',
+  /** Two projections given together have the same name. */
+  DUPLICATE_PROJECTION: 'EVENTLANE_DUPLICATE_PROJECTION',
+  /** A projection's version is lower than the version already registered in the database. */
+  PROJECTION_VERSION: 'EVENTLANE_PROJECTION_VERSION',
+  /** A projection declares a table that another projection already owns. */
+  PROJECTION_TABLE_CLASH: 'EVENTLANE_PROJECTION_TABLE_CLASH',
+  /**
+   * A name a projection needs in its read schema (a stable view or a versioned table) is held by a table, view or
+   * other object eventlane did not create; eventlane leaves it as it is.
+   */
+  PROJECTION_OBJECT_TAKEN: 'EVENTLANE_PROJECTION_OBJECT_TAKEN',
+  /** A contract snapshot names a file outside its folder, a symbolic link out of it, or a file it cannot read. */
+  INVALID_SNAPSHOT: 'EVENTLANE_INVALID_SNAPSHOT',
+  /**
+   * A bus delivered an event the store does not hold (no event with that id, or one at another stream or position,
+   * or with other content): the delivery was acknowledged and set aside, never applied.
+   */
+  DELIVERY_REJECTED: 'EVENTLANE_DELIVERY_REJECTED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,36 @@
+import { partitionOf } from '../bus/partition.js';
+import type { BusMessage } from '../bus/types.js';
+import type { EventStore } from '../store/event-store.js';
+import { readLogWire } from './read-wire.js';
+import type { Settings } from './relay-options.js';
+import { wireMessage } from './relay-parking.js';
+
+/** One read of the relay: the messages to publish, and the checkpoint after the last of them. */
+export interface Page {
+  messages: BusMessage[];
+  checkpoint: string;
+}
+
+/** Reads the next batch after `after` as bus messages (pre-encoded by PostgreSQL for broker buses). */
+export async function readPage(
+  store: EventStore,
+  q: string,
+  busKind: string,
+  partitions: number,
+  settings: Pick<Settings, 'batchSize' | 'source'>,
+  after: string,
+): Promise<Page> {
+  const { batchSize, source } = settings;
+  if (busKind === 'embedded') {
+    const page = await store.readLog({ after, limit: batchSize });
+    return {
+      messages: page.events.map((event) => ({ event, partition: partitionOf(event.stream, partitions) })),
+      checkpoint: page.checkpoint,
+    };
+  }
+  const page = await readLogWire(store.executor, q, after, batchSize, source);
+  return {
+    messages: page.events.map((wire) => wireMessage(wire, partitions, false)),
+    checkpoint: page.checkpoint,
+  };
+}
