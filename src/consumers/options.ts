@@ -4,7 +4,7 @@ import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { checkPartitionCount, DEFAULT_PARTITIONS } from '../bus/partition.js';
 import { MAX_READ_LOG_LIMIT } from '../store/read.js';
 import type { Bus } from '../bus/types.js';
-import { describeValue, InvalidArgumentError, InvalidConsumerError } from '../errors.js';
+import { describeValue, InvalidArgumentError, InvalidConsumerError, safeCallback } from '../errors.js';
 import { DEFAULT_RETRY, type RetryOptions } from './backoff.js';
 import { DEFAULT_BREAKER, type BreakerOptions } from './breaker.js';
 import { checkConsumerDefinition, type ConsumerDefinition } from './define.js';
@@ -228,7 +228,7 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     retry,
     breaker,
     registry: o.registry,
-    onError: o.onError ?? (() => undefined),
+    onError: safeCallback(o.onError),
   };
 }
 

@@ -69,3 +69,23 @@ export function isEventlaneError(error: unknown, code?: ErrorCode): error is Eve
   if (typeof c !== 'string' || !c.startsWith('EVENTLANE_')) return false;
   return code === undefined || c === code;
 }
+
+/**
+ * Wraps a caller's error callback (`onError`, `onReject`) so that a callback which throws cannot take down the loop
+ * that reports to it: background loops call it from timers and promise handlers, where a throw would become an
+ * unhandled rejection that ends the process. What the callback throws is dropped; the report was already delivered.
+ */
+export function safeCallback<A extends unknown[]>(
+  fn: ((...args: A) => void) | undefined,
+): (...args: A) => void {
+  if (fn === undefined) return () => undefined;
+  return (...args: A) => {
+    try {
+      const result: unknown = fn(...args);
+      // An async callback that rejects must not become an unhandled rejection either.
+      if (result instanceof Promise) result.catch(() => undefined);
+    } catch {
+      // Deliberately ignored (see above).
+    }
+  };
+}

@@ -5,7 +5,13 @@ import type { BreakerOptions } from '../consumers/breaker.js';
 import { checkVersionedProjection, type ProjectionDefinition } from '../consumers/define.js';
 import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { resolveBreaker, resolveRetry } from '../consumers/options.js';
-import { describeValue, InvalidArgumentError, UnknownConsumerError, WorkerStateError } from '../errors.js';
+import {
+  describeValue,
+  InvalidArgumentError,
+  safeCallback,
+  UnknownConsumerError,
+  WorkerStateError,
+} from '../errors.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { checkSchemaName, compareCheckpoints, quoteIdent } from '../store/names.js';
@@ -160,7 +166,7 @@ class ProjectionsImpl implements Projections {
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidArgumentError('onError must be a function (error, projection) => void.');
     }
-    this.#onError = options.onError ?? (() => undefined);
+    this.#onError = safeCallback(options.onError);
     this.store = inlineStore(store, this.#q, this.#schema, this.#defs);
   }
 

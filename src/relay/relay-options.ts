@@ -1,3 +1,4 @@
+import { safeCallback } from '../errors.js';
 import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.js';
 import { checkDuration, checkPositiveInt } from '../bus/options.js';
@@ -117,6 +118,6 @@ export function relaySettings(options: RelayOptions): Settings {
     parkedPollMs: checkDuration(options.parkedPollMs, 'parkedPollMs', 1000),
     source: options.source ?? '/eventlane',
     registry: options.registry,
-    onError: options.onError,
+    onError: options.onError === undefined ? undefined : safeCallback(options.onError),
   };
 }
