@@ -76,7 +76,7 @@ export function isEventlaneError(error: unknown, code?: ErrorCode): error is Eve
  * unhandled rejection that ends the process. What the callback throws is dropped; the report was already delivered.
  */
 export function safeCallback<A extends unknown[]>(
-  fn: ((...args: A) => void) | undefined,
+  fn: ((...args: A) => unknown) | undefined,
 ): (...args: A) => void {
   if (fn === undefined) return () => undefined;
   return (...args: A) => {
