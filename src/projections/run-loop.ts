@@ -186,8 +186,9 @@ export class ProjectionRun {
     }
     this.#checkFailures = true;
     this.breaker.failure();
-    state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
+    // Reported before anything else is awaited: whoever sees the failure in progress() has had onError called too.
     this.#report(outcome.error!);
+    state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
     return false;
   }
 
