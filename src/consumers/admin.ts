@@ -1,5 +1,5 @@
 import { describeValue, InvalidArgumentError, ParkedEventNotFoundError } from '../errors.js';
-import { MAX_ERROR_CODE_BYTES, MAX_ERROR_MESSAGE_BYTES, storableText } from '../events/error-text.js';
+import { parkedIdOf, skipNoteOf } from '../events/operator-input.js';
 import type { EventStore } from '../store/event-store.js';
 import { quoteIdent } from '../store/names.js';
 
@@ -104,20 +104,11 @@ export interface ParkedEvents {
 
 const STATUSES = new Set(['retrying', 'parked', 'resolved', 'skipped']);
 const COLUMNS = '*';
-const MAX_ID = 2n ** 63n - 1n;
 
 export function parkedEvents(store: EventStore): ParkedEvents {
   const q = quoteIdent(store.schema);
-  const checkId = (id: unknown, wanted: string): string => {
-    if (typeof id !== 'string' || !/^\d{1,19}$/.test(id)) {
-      throw new InvalidArgumentError(
-        `A parked event id is a string of digits from list(), got ${describeValue(id)}.`,
-      );
-    }
-    // Ids are bigints: a larger number names no parked event, and PostgreSQL would refuse it (SQLSTATE 22003).
-    if (BigInt(id) > MAX_ID) throw new ParkedEventNotFoundError(id, wanted);
-    return id;
-  };
+  const checkId = (id: unknown, wanted: string): string =>
+    parkedIdOf(id, 'parked event', (bad) => new ParkedEventNotFoundError(bad, wanted));
   return {
     async list(options = {}) {
       const status = options.status ?? ['parked'];
@@ -151,20 +142,7 @@ export function parkedEvents(store: EventStore): ParkedEvents {
     },
     async skip(id, options) {
       checkId(id, 'parked or retrying');
-      if (typeof options?.by !== 'string' || options.by.length === 0) {
-        throw new InvalidArgumentError(
-          'skip needs { by: "<who>" } so the skip is recorded with its operator.',
-        );
-      }
-      if (options.reason !== undefined && typeof options.reason !== 'string') {
-        throw new InvalidArgumentError(
-          `skip's reason must be a string, got ${describeValue(options.reason)}.`,
-        );
-      }
-      // Stored like error text: a NUL or a megabyte pasted into the reason must not make the skip fail.
-      const by = storableText(options.by, MAX_ERROR_CODE_BYTES);
-      const reason =
-        options.reason === undefined ? null : storableText(options.reason, MAX_ERROR_MESSAGE_BYTES);
+      const { by, reason } = skipNoteOf(options);
       return store.transaction(async (tx) => {
         const [row] = await tx.query<ParkedRow>(
           `update ${q}.parked_events

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, RelayParkedNotFoundError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import { quoteIdent } from '../store/names.js';
+import { parkedIdOf, skipNoteOf } from '../events/operator-input.js';
 
 /** An event a relay set aside, as an operator sees it. */
 export interface RelayParkedEvent {
@@ -113,14 +114,8 @@ const STATUSES = new Set(['parked', 'held', 'retry', 'skip', 'published', 'skipp
 
 export function relayParking(store: EventStore): RelayParking {
   const q = quoteIdent(store.schema);
-  const checkId = (id: unknown): string => {
-    if (typeof id !== 'string' || !/^\d{1,18}$/.test(id)) {
-      throw new InvalidArgumentError(
-        `A relay-parked event id is a string of digits from list(), got ${JSON.stringify(id)}.`,
-      );
-    }
-    return id;
-  };
+  const checkId = (id: unknown, wanted: string): string =>
+    parkedIdOf(id, 'relay-parked event', (bad) => new RelayParkedNotFoundError(bad, wanted));
   return {
     async list(options = {}) {
       const status = options.status ?? ['parked'];
@@ -145,7 +140,7 @@ export function relayParking(store: EventStore): RelayParking {
       return rows.map(toParked);
     },
     async retry(id) {
-      checkId(id);
+      checkId(id, 'parked');
       const [row] = await store.executor.query<Row>(
         `update ${q}.relay_parked set status = 'retry', updated_at = now()
           where id = $1 and status = 'parked' returning ${COLUMNS}`,
@@ -155,20 +150,13 @@ export function relayParking(store: EventStore): RelayParking {
       return toParked(row);
     },
     async skip(id, options) {
-      checkId(id);
-      if (typeof options?.by !== 'string' || options.by.length === 0) {
-        throw new InvalidArgumentError(
-          'skip needs { by: "<who>" } so the skip is recorded with its operator.',
-        );
-      }
-      if (options.reason !== undefined && typeof options.reason !== 'string') {
-        throw new InvalidArgumentError(`reason must be text, got ${JSON.stringify(options.reason)}.`);
-      }
+      checkId(id, 'parked or retrying');
+      const { by, reason } = skipNoteOf(options);
       const [row] = await store.executor.query<Row>(
         `update ${q}.relay_parked
             set status = 'skip', skipped_by = $2, skip_reason = $3, updated_at = now()
           where id = $1 and status in ('parked', 'retry') returning ${COLUMNS}`,
-        [id, options.by, options.reason ?? null],
+        [id, by, reason],
       );
       if (!row) throw new RelayParkedNotFoundError(id, 'parked or retrying');
       return toParked(row);

@@ -230,6 +230,32 @@ for (const target of storeTargets()) {
         });
         expect((await admin.list({ status: ['published'] })).map((p) => p.streamPosition)).toEqual([1, 2, 3]);
       });
+
+      it('stores a hostile skip note as text: a NUL in who, a megabyte of reason', async () => {
+        const store = await openStore(undefined, target);
+        const small = embeddedBus({ maxMessageBytes: 8 * 1024 });
+        await store.append('s-1', [{ type: 'doc.stored', data: blob(20 * 1024) }]);
+        const relay = started(createRelay(store, { bus: small, registry: null, parkedPollMs: 50 }));
+        await relay.start();
+        await until('s-1 is parked', async () => (await relay.stats()).parkedEvents === 1);
+        const admin = relayParking(store);
+        const [parked] = await admin.list();
+        await expect(admin.skip(parked!.id, { by: 'ops', reason: 42 as never })).rejects.toMatchObject({
+          code: ErrorCodes.INVALID_ARGUMENT,
+        });
+        await expect(admin.skip('9999999999999999999', { by: 'ops' })).rejects.toMatchObject({
+          code: ErrorCodes.RELAY_PARKED_NOT_FOUND,
+        });
+
+        const skipped = await admin.skip(parked!.id, {
+          by: 'ops\u0000team',
+          reason: `${'r'.repeat(MiB)}\u0000`,
+        });
+        expect(skipped.skippedBy).toBe('ops\\0team');
+        expect(skipped.skipReason).toMatch(/^r+… \[cut: \d+ bytes in all\]$/);
+        expect(Buffer.byteLength(skipped.skipReason!, 'utf8')).toBeLessThan(64 * 1024);
+        await until('the skip is done', async () => (await admin.list({ status: ['skipped'] })).length === 1);
+      });
     },
   );
 }
