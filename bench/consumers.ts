@@ -143,6 +143,9 @@ async function throughput(args: string[], reporter: Reporter, source: Source): P
     await new Promise((r) => setTimeout(r, 5));
   }
   const seconds = (performance.now() - started) / 1000;
+  // Bus path: events the worker read from the store by catch-ups instead of taking them from NATS (0 when the bus
+  // brought the whole backlog).
+  const readFromStore = worker.stats()[0]!.readFromStore;
   await worker.stop();
   await src.stop();
   const [check] = await store.executor.query<{ n: string }>(`select sum(n) as n from ${q}.totals`);
@@ -162,6 +165,7 @@ async function throughput(args: string[], reporter: Reporter, source: Source): P
     eventsPerSec: Math.round(total / seconds),
     vsRaw: round(total / seconds / rawPerSec),
     target: 20_000,
+    ...(source === 'nats' ? { readFromStore } : {}),
     rssMb: rssMb(),
   });
   await drop(store);

@@ -107,7 +107,8 @@ export class BusIntake {
   /**
    * A bus brings what is published after a consumer subscribed (the embedded bus keeps nothing for a consumer it has
    * not seen; a broker may have dropped a message at its delivery limit). So when this worker takes partitions,
-   * every stream of theirs that a consumer has not applied to its end is read from the store by its lane.
+   * every stream of theirs that a consumer has not applied to its end is noted by its lane, which reads from the
+   * store whatever the bus does not bring (see Lane.noteBehind).
    */
   scanInBackground(partitions: readonly number[]): void {
     const wanted = new Set(partitions);
@@ -123,17 +124,17 @@ export class BusIntake {
             after,
             SCAN_PAGE,
           );
-          const byPartition = new Map<number, string[]>();
-          for (const stream of streams) {
-            const p = this.#c.partitionOf(stream);
+          const byPartition = new Map<number, { stream: string; version: number }[]>();
+          for (const behind of streams) {
+            const p = this.#c.partitionOf(behind.stream);
             if (!wanted.has(p)) continue;
             const list = byPartition.get(p) ?? [];
-            list.push(stream);
+            list.push(behind);
             byPartition.set(p, list);
           }
-          for (const [p, list] of byPartition) this.#c.lane(p, index)?.markCatchUp(list);
+          for (const [p, list] of byPartition) this.#c.lane(p, index)?.noteBehind(list);
           if (streams.length < SCAN_PAGE) break;
-          after = streams[streams.length - 1]!;
+          after = streams[streams.length - 1]!.stream;
         }
       }
     };

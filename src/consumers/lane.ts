@@ -9,6 +9,7 @@ import type { LaneContext } from './lane-context.js';
 import { loadActiveFailures, loadCheckpoint, loadPosition, resolveFailures, type FailureRow } from './sql.js';
 import { verifyDeliveries } from './verify.js';
 import { isStreamName } from '../events/names.js';
+import { BehindStreams } from './behind-streams.js';
 import { BatchApplier, RecordingFailed, type ApplyResult, type LaneItem } from './apply-batch.js';
 
 export type { LaneItem } from './apply-batch.js';
@@ -25,6 +26,8 @@ export class Lane {
   readonly partition: number;
   #queue: LaneItem[] = [];
   #blocked = new Map<string, Blocked>();
+  /** Bus mode: streams found behind when the partition was taken. */
+  readonly #behind = new BehindStreams();
   #pendingSync: { rows: FailureRow[]; startedAt: number } | null = null;
   /** During a catch-up that read its stream to the end: the failure row to resolve if every event applies. */
   #resolveOnSuccess: string | null = null;
@@ -158,19 +161,26 @@ export class Lane {
       void delivery.ack().catch(() => undefined);
       return true;
     }
+    this.#behind.delivered(Date.now());
     this.#queue.push({ event: delivery.event, delivery });
     this.#wake?.();
     return true;
   }
 
-  /** Bus mode: streams to read from the store (the bus may not bring what was published before it subscribed). */
-  markCatchUp(streams: readonly string[]): void {
-    const now = Date.now();
-    for (const stream of streams) {
-      if (this.#blocked.has(stream)) continue;
-      this.#blocked.set(stream, { id: null, position: 0, status: 'catchup', dueAt: 0, changedAt: now });
-    }
+  /** Bus mode: streams that were behind (up to `version`) when this worker took the partition (BehindStreams). */
+  noteBehind(streams: readonly { stream: string; version: number }[]): void {
+    this.#behind.note(streams, (stream) => this.#blocked.has(stream));
     if (streams.length > 0) this.#wake?.();
+  }
+
+  /** Moves noted streams the bus did not bring to the catch-up; returns when to look again. */
+  #promoteBehind(now: number): number {
+    const { streams, nextAt } = this.#behind.due(now, this.#queue.length);
+    for (const stream of streams) {
+      if (!this.#blocked.has(stream))
+        this.#blocked.set(stream, { id: null, position: 0, status: 'catchup', dueAt: 0, changedAt: now });
+    }
+    return nextAt;
   }
 
   /** Operator changes (retry, skip) and failures recorded by earlier owners, from the worker's poll. */
@@ -200,7 +210,7 @@ export class Lane {
         }
         const now = Date.now();
         let due: [string, Blocked] | undefined;
-        let nextDue = Infinity;
+        let nextDue = this.#promoteBehind(now);
         for (const e of this.#blocked) {
           if (e[1].status === 'parked') continue;
           if (e[1].dueAt <= now) {
@@ -317,7 +327,11 @@ export class Lane {
     if (last?.pos) this.committed = last.pos;
     this.#afterApply(result);
     const acks: Promise<void>[] = [];
-    for (const item of items.slice(0, result.consumed)) if (item.delivery) acks.push(item.delivery.ack());
+    for (const item of items.slice(0, result.consumed)) {
+      if (!item.delivery) continue;
+      acks.push(item.delivery.ack());
+      this.#behind.passed(item.event.stream, item.event.streamPosition);
+    }
     await Promise.all(acks);
     return result.handled;
   }
@@ -345,6 +359,7 @@ export class Lane {
     if (entry.status === 'retrying') this.ctx.stats.retries++;
     const last = await loadPosition(store.executor, q, consumer.name, stream);
     const events = await store.readStream(stream, { from: last + 1, limit: options.batchSize });
+    this.ctx.stats.readFromStore += events.length;
     if (events.length === 0) {
       if (entry.id !== null) await resolveFailures(store.executor, q, [entry.id]);
       this.#blocked.delete(stream);

@@ -251,15 +251,15 @@ export async function loadStreamsBehind(
   consumer: string,
   after: string | null,
   limit: number,
-): Promise<string[]> {
-  const rows = await ex.query<{ stream: string }>(
-    `select s.stream from ${q}.streams s
+): Promise<{ stream: string; version: number }[]> {
+  const rows = await ex.query<{ stream: string; version: string }>(
+    `select s.stream, s.version::text as version from ${q}.streams s
        left join ${q}.consumer_streams c on c.consumer = $1 and c.stream = s.stream
       where s.version > coalesce(c.position, 0) and ($2::text is null or s.stream > $2)
       order by s.stream limit $3`,
     [consumer, after, limit],
   );
-  return rows.map((r) => r.stream);
+  return rows.map((r) => ({ stream: r.stream, version: Number(r.version) }));
 }
 
 /**

@@ -5,6 +5,8 @@ export class ConsumerStats {
   failures = 0;
   retries = 0;
   parkedTransitions = 0;
+  /** Bus mode: events read from the store by stream catch-ups. */
+  readFromStore = 0;
   /** Bus deliveries set aside because the store does not hold the event they name, by reason. */
   readonly rejected = new Map<string, number>();
   /** Applied and failed counts per second for the last 60 seconds, for throughput and error rate. */

@@ -49,6 +49,11 @@ export interface ConsumerCounters {
   duplicates: number;
   failures: number;
   retries: number;
+  /**
+   * Bus mode: events read from the store by a stream's catch-up rather than taken from the bus (streams found
+   * behind when partitions were taken and the bus did not bring, a full lane, a hand-over, a retry).
+   */
+  readFromStore: number;
   breaker: BreakerState;
 }
 

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
-import { partitionOf } from '../bus/partition.js';
+import { DEFAULT_PARTITIONS, partitionOf } from '../bus/partition.js';
 import { InvalidArgumentError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
+import { getPartitionCount } from '../store/settings.js';
 import {
   comparePositions,
   formatCheckpoint,
@@ -116,6 +117,19 @@ class WorkerImpl implements Worker {
       throw new WorkerStateError(
         `Worker ${this.id} was already started; create a new worker to start again.`,
       );
+    if (this.#o.from !== 'log') {
+      // The relay publishes to the store's partitions: a worker that counts otherwise would subscribe to some of
+      // them only, and what the others carry would reach it late (from the store) or never.
+      const storePartitions = await getPartitionCount(this.#store);
+      if (storePartitions !== this.#o.partitions) {
+        this.#state = 'stopped';
+        throw new InvalidArgumentError(
+          `This store has ${storePartitions} partitions and its relay publishes to ${storePartitions}, but the ` +
+            `worker was given partitions: ${this.#o.partitions}. A bus-mode worker must use the store's count: ` +
+            `pass partitions: ${storePartitions} (or leave it out when it is ${DEFAULT_PARTITIONS}).`,
+        );
+      }
+    }
     const [conflict] = await this.#leases.conflicts();
     if (conflict) {
       this.#state = 'stopped';
@@ -376,6 +390,7 @@ class WorkerImpl implements Worker {
       duplicates: c.stats.duplicates,
       failures: c.stats.failures,
       retries: c.stats.retries,
+      readFromStore: c.stats.readFromStore,
       breaker: c.breaker.state,
     }));
   }

@@ -149,11 +149,62 @@ describe.skipIf(!inject('services').postgres)('bus mode: the store is the truth'
         20_000,
       );
       expect((await rec.rows()).length).toBe(9);
+      // The embedded bus keeps nothing for a consumer it has not seen: all of it came from the store.
+      expect(worker.stats()[0]!.readFromStore).toBe(9);
     } finally {
       await worker.stop();
       await relay.stop();
     }
   });
+
+  it.skipIf(!inject('services').nats)(
+    'a worker that starts behind a durable bus takes the backlog from the bus, not from the store as well',
+    async () => {
+      const suffix = randomBytes(4).toString('hex');
+      const store = await openPgStore();
+      cleanups.push(async () => {
+        await cleanupBus('nats', `EL_BEHIND_${suffix}`);
+        await store.close();
+        await dropSchema(store.schema);
+      });
+      const rec = recorder(store);
+      await rec.setup();
+      const bus = () =>
+        natsBus({
+          servers: SERVICES.nats.url,
+          stream: `EL_BEHIND_${suffix}`,
+          subjectPrefix: `elbehind${suffix}`,
+          storage: 'memory',
+        });
+      const relay = createRelay(store, { bus: bus(), name: `behind-${suffix}`, registry: null });
+      await relay.start();
+      // A worker that counts partitions otherwise than the store would miss what the relay publishes to the others.
+      const miscounted = createWorker(store, { from: bus(), consumers: [rec.projection], partitions: 4 });
+      await expect(miscounted.start()).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_ARGUMENT,
+        message: expect.stringContaining('pass partitions: 16'),
+      });
+      const worker = createWorker(store, { from: bus(), consumers: [rec.projection] });
+      try {
+        for (let s = 0; s < 20; s++)
+          await store.append(
+            `behind-${s}`,
+            Array.from({ length: 10 }, (_, i) => ({ type: 'item.added', data: { amount: i } })),
+          );
+        await relay.caughtUp(20_000);
+        // Every stream is behind when the worker takes its partitions; the bus holds all of it.
+        await worker.start();
+        await waitFor('the 200 events applied', async () => (await rec.rows()).length === 200, 30_000);
+        const [counters] = worker.stats();
+        expect(counters!.applied).toBe(200);
+        expect(counters!.readFromStore).toBe(0);
+        expect(counters!.duplicates).toBe(0);
+      } finally {
+        await worker.stop();
+        await relay.stop();
+      }
+    },
+  );
 
   it.skipIf(!inject('services').nats)(
     'a handler in bus mode sees the current version of a contract (v1 stored, v2 seen), through NATS',
