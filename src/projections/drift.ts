@@ -6,6 +6,7 @@ import { compareCheckpoints, LOG_START, quoteIdent } from '../store/names.js';
 import { readCommittedAfter } from './log.js';
 import { readVersion } from './registry.js';
 import { applyEvents, createTables, dropTables, tableMap, versionedName } from './tables.js';
+import { claimShadowTables, markShadowTables } from './ownership.js';
 
 export interface DriftDifference {
   /** The primary key of the row, as JSON (column → value). */
@@ -62,9 +63,13 @@ export async function checkDrift(
     );
   }
   const shadow = tableMap(def, schema, SHADOW);
+  const shadowNames = Object.keys(def.tables).map((table) => versionedName(table, SHADOW));
   await db.transaction(async (ex) => {
+    // A table of a shadow's name that eventlane did not create is refused, never dropped.
+    await claimShadowTables(ex, def, schema, shadowNames);
     await dropTables(ex, def, schema, SHADOW);
     await createTables(ex, def, schema, SHADOW);
+    await markShadowTables(ex, def, schema, shadowNames);
   });
   try {
     // Most of the fold outside the locking transaction, in pages, up to the live checkpoint seen now.

@@ -9,6 +9,8 @@ import { quoteIdent } from '../store/names.js';
  * taken over. (A person who re-comments the view removes the mark; the next start then refuses it.)
  */
 export const VIEW_MARK = 'eventlane:projection-view';
+/** The comment on each shadow table a drift check creates (`order_summary__drift`): only those are dropped. */
+export const SHADOW_MARK = 'eventlane:drift-shadow';
 
 /** What already holds a name in the read schema. */
 export interface ExistingObject {
@@ -17,6 +19,8 @@ export interface ExistingObject {
   kind: string;
   /** True for a view that carries eventlane's mark. */
   marked: boolean;
+  /** Its comment (`obj_description`), if any. */
+  comment: string | null;
 }
 
 const KINDS: Record<string, string> = {
@@ -55,6 +59,7 @@ export async function existingObjects(
       name: r.name,
       kind: KINDS[r.relkind] ?? (r.relkind === 'type' ? 'type' : 'relation'),
       marked: r.relkind === 'v' && (r.comment ?? '').startsWith(VIEW_MARK),
+      comment: r.comment,
     });
   }
   return found;
@@ -110,5 +115,45 @@ export async function claimVersionTables(
     if (object !== undefined) {
       throw new ProjectionObjectTakenError(definition.name, schema, name, object.kind, 'versioned table');
     }
+  }
+}
+
+/**
+ * Refuses to create or drop a drift check's shadow tables over objects eventlane did not create: a shadow name held
+ * by anything but a table carrying SHADOW_MARK (left by an earlier check that crashed) is the user's.
+ */
+export async function claimShadowTables(
+  ex: Pick<SqlExecutor, 'query'>,
+  definition: ProjectionDefinition,
+  schema: string,
+  names: readonly string[],
+): Promise<void> {
+  const found = await existingObjects(ex, schema, names);
+  for (const name of names) {
+    const object = found.get(name);
+    if (object === undefined) continue;
+    if (object.kind === 'table' && (object.comment ?? '').startsWith(SHADOW_MARK)) continue;
+    throw new ProjectionObjectTakenError(
+      definition.name,
+      schema,
+      name,
+      object.kind,
+      'drift check (shadow table)',
+    );
+  }
+}
+
+/** Marks the shadow tables a drift check just created as its own. */
+export async function markShadowTables(
+  ex: Pick<SqlExecutor, 'query'>,
+  definition: ProjectionDefinition,
+  schema: string,
+  names: readonly string[],
+): Promise<void> {
+  const text = `${SHADOW_MARK} projection=${definition.name}. Managed by eventlane: dropped after each drift check.`;
+  for (const name of names) {
+    await ex.query(
+      `comment on table ${quoteIdent(schema)}.${quoteIdent(name)} is '${text.replaceAll("'", "''")}'`,
+    );
   }
 }

@@ -240,6 +240,25 @@ describe.skipIf(!pgAvailable())('projections on PostgreSQL', () => {
     expect(shadow!.r).toBeNull();
   });
 
+  it("drift check refuses a shadow table's name held by a table eventlane did not create, and leaves it", async () => {
+    const { store, q } = await setup();
+    await writeEvents(store, 50, { streams: 5, perCall: 10 });
+    await waitReadable(store);
+    const p = run(store, { projections: [summary(1)], schema: store.schema });
+    await p.start();
+    await p.waitLive('order_summary');
+    await store.executor.query(`create table ${q}.order_summary__drift (keep text primary key)`);
+    await store.executor.query(`insert into ${q}.order_summary__drift values ('mine')`);
+    const error = await p.checkDrift('order_summary').catch((e: unknown) => e);
+    expect(isEventlaneError(error, ErrorCodes.PROJECTION_OBJECT_TAKEN), String(error)).toBe(true);
+    expect((error as Error).message).toContain('order_summary__drift');
+    const rows = await store.executor.query<{ keep: string }>(`select keep from ${q}.order_summary__drift`);
+    expect(rows).toEqual([{ keep: 'mine' }]);
+    // Once the user's table is out of the way, the check runs and cleans up after itself.
+    await store.executor.query(`drop table ${q}.order_summary__drift`);
+    expect((await p.checkDrift('order_summary')).ok).toBe(true);
+  });
+
   it('bad input: duplicate names, a version going down, clashing tables → typed errors', async () => {
     const { store } = await setup();
     const code = async (f: () => Promise<unknown>) => {
