@@ -203,7 +203,7 @@ function checkPrefix(value: unknown): string | null {
     typeof value !== 'string' ||
     value.length === 0 ||
     value.length > 200 ||
-    /[\u0000-\u001f]/.test(value)
+    [...value].some((c) => c.charCodeAt(0) < 0x20)
   ) {
     throw new InvalidArgumentError(
       `streamPrefix must be 1–200 characters without control characters, got ${describeValue(value)}.`,
