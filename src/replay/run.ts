@@ -112,7 +112,6 @@ export class JobRun {
         if (this.#row.state !== 'running') return;
         const to = this.#row.to_checkpoint;
         let events: StoredEvent[];
-        let tally: Tally;
         const t0 = env.clock.now();
         try {
           events = await this.#read();
@@ -130,7 +129,7 @@ export class JobRun {
           }
           await this.#bucket.acquire(events.length);
           if (env.stopping()) return;
-          tally = await this.#apply(events);
+          await this.#apply(events);
           attempts = 0;
         } catch (error) {
           if (error instanceof Fenced) return;
@@ -151,7 +150,6 @@ export class JobRun {
         }
         this.doneThisRun += events.length;
         await this.#adapt(env.clock.now() - t0);
-        void tally;
       }
     } catch (error) {
       // A failure of the bookkeeping itself (the database is gone): the job stays 'running' with a stale
@@ -356,6 +354,12 @@ export class JobRun {
          acquired_at = now() where partition_leases.fencing_token < $3`,
       [l.group, l.owner, l.token],
     );
+  }
+
+  async #dropLease(): Promise<void> {
+    await this.env.db.query(`delete from ${this.env.q}.partition_leases where group_name = $1`, [
+      this.#lease().group,
+    ]);
   }
 
   async #fail(error: Error, event?: StoredEvent): Promise<void> {
