@@ -121,6 +121,7 @@ export class JobRun {
                 checkpoint: to,
                 report: this.#report,
               });
+              if (this.#row.kind === 'reactor-replay') await this.#dropLease();
               this.#row = { ...this.#row, state: 'completed', checkpoint: to };
               return;
             }
