@@ -209,6 +209,7 @@ class ReplayImpl implements Replay {
     if (token === undefined && events > this.#threshold)
       throw new ReplayPreviewRequiredError(events, this.#threshold);
     const row = await insertJob(this.#db, this.#q, uuidv7(), spec, events);
+    if ((options as { detached?: unknown }).detached === true) return toJob(row);
     return this.resume(row.id);
   }
 

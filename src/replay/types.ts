@@ -46,6 +46,11 @@ export interface ReplayOptions {
 export interface StartOptions extends ReplayOptions {
   /** The `previewToken` of a `plan()` with the same options; required above the preview threshold. */
   previewToken?: string;
+  /**
+   * Write the job as 'queued' and return without running it; `resume(id)` runs it, here or in another process.
+   * @defaultValue false (the job runs in this process at once)
+   */
+  detached?: boolean;
 }
 
 export interface EffectSummary {
