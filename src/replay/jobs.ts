@@ -252,6 +252,14 @@ export async function changeRate(
   throw new ReplayJobStateError(id, current.state, 'given a new rate', 'Its run is over.');
 }
 
+/** 0 when over; null while following (no end) or before a rate is known. */
+function eta(final: boolean, following: boolean, left: number, rate: number): number | null {
+  if (final) return 0;
+  if (following) return null;
+  if (left === 0) return 0;
+  return rate > 0 ? (left / rate) * 1000 : null;
+}
+
 /** The public view of a row; `live` holds this process's rate when the job runs here. */
 export function toJob(row: DbReplayJob, live?: { rate: number }): ReplayJob {
   const done = Number(row.done);
@@ -279,7 +287,7 @@ export function toJob(row: DbReplayJob, live?: { rate: number }): ReplayJob {
     applied: Number(row.applied),
     skipped: Number(row.skipped),
     rate,
-    etaMs: final || left === 0 ? 0 : row.to_checkpoint === null || rate <= 0 ? null : (left / rate) * 1000,
+    etaMs: eta(final, row.to_checkpoint === null, left, rate),
     report: row.report,
     error: row.error,
     createdAt: row.created_at,

@@ -1,0 +1,123 @@
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createReplay, defineProjection, ErrorCodes, type EventStore, type Replay } from '../../src/index.js';
+import { pgAvailable } from '../support/stores.js';
+import { appendOrders, closeStore, openStore, q, settle, waitFor } from './helpers.js';
+
+async function setup(
+  events: number,
+): Promise<{ store: EventStore; replay: Replay; applied: () => Promise<number> }> {
+  const store = await openStore();
+  await store.executor.query(`create table ${q(store)}.seen (event_id uuid primary key)`);
+  await appendOrders(store, events, 20);
+  await settle(store);
+  const def = defineProjection({
+    name: 'seen',
+    handlers: {
+      'order.paid': async (e, { query }) => {
+        await query(`insert into "${store.schema}".seen (event_id) values ($1)`, [e.id]);
+      },
+    },
+  });
+  const replay = createReplay(store, { consumers: [def], pollMs: 20 });
+  const applied = async () =>
+    (await store.executor.query<{ n: number }>(`select count(*)::int as n from ${q(store)}.seen`))[0]!.n;
+  return { store, replay, applied };
+}
+
+describe.skipIf(!pgAvailable())('replay control and progress (PostgreSQL)', () => {
+  let store: EventStore | undefined;
+  let replay: Replay | undefined;
+  afterEach(async () => {
+    await replay?.stop();
+    if (store) await closeStore(store);
+    store = replay = undefined;
+  });
+
+  it('holds its rate limit, takes a new limit while running, and reports progress with an ETA', async () => {
+    ({ store, replay } = await setup(3000));
+    const started = Date.now();
+    const job = await replay.start({ kind: 'backfill', consumer: 'seen', maxEventsPerSecond: 400 });
+    await waitFor('some progress', async () => (await replay!.get(job.id)).done >= 200);
+    const slow = await replay.get(job.id);
+    const elapsed = (Date.now() - started) / 1000;
+    // A limit can only be broken upwards: done never runs ahead of rate × time (plus one page of burst).
+    expect(slow.done).toBeLessThanOrEqual(400 * elapsed + 100);
+    expect(slow.state).toBe('running');
+    expect(slow.total).toBe(3000);
+    expect(slow.rate).toBeGreaterThan(0);
+    expect(slow.etaMs).toBeGreaterThan(0);
+    // At 400/s the rest would take over 6 s; the new limit finishes it in well under that.
+    await replay.setRate(job.id, 1_000_000);
+    const done = await replay.wait(job.id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ state: 'completed', done: 3000, etaMs: 0, maxEventsPerSecond: 1_000_000 });
+  });
+
+  it('pauses, resumes from its checkpoint, and cancels; a cancelled job cannot be resumed', async () => {
+    let applied: () => Promise<number>;
+    ({ store, replay, applied } = await setup(3000));
+    const job = await replay.start({ kind: 'backfill', consumer: 'seen', maxEventsPerSecond: 1000 });
+    await waitFor('progress', async () => (await replay!.get(job.id)).done >= 300);
+    await replay.pause(job.id);
+    const paused = await replay.wait(job.id);
+    expect(paused.state).toBe('paused');
+    const at = await applied();
+    expect(at).toBe(paused.applied);
+    expect(at).toBeLessThan(3000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await applied()).toBe(at);
+
+    const registry = new Registry();
+    replay.registerMetrics(registry);
+    const text = await registry.metrics();
+    expect(text).toContain('eventlane_replay_jobs{state="paused"} 1');
+    expect(text).toContain(
+      `eventlane_replay_done_events{job="${job.id}",kind="backfill",consumer="seen"} ${paused.done}`,
+    );
+    expect(text).toContain(
+      `eventlane_replay_total_events{job="${job.id}",kind="backfill",consumer="seen"} 3000`,
+    );
+
+    await replay.setRate(job.id, null);
+    await replay.resume(job.id);
+    const done = await replay.wait(job.id);
+    expect(done).toMatchObject({ state: 'completed', applied: 3000 });
+    expect(await applied()).toBe(3000);
+    await expect(replay.pause(job.id)).rejects.toMatchObject({ code: ErrorCodes.REPLAY_JOB_STATE });
+
+    const second = await replay.start({
+      kind: 'backfill',
+      consumer: 'seen',
+      maxEventsPerSecond: 100,
+      detached: true,
+    });
+    await replay.cancel(second.id);
+    await expect(replay.resume(second.id)).rejects.toMatchObject({ code: ErrorCodes.REPLAY_JOB_STATE });
+    expect((await replay.list({ states: ['cancelled'] })).map((j) => j.id)).toEqual([second.id]);
+  });
+
+  it('follows the log after catching up, until cancelled', async () => {
+    let applied: () => Promise<number>;
+    ({ store, replay, applied } = await setup(500));
+    const job = await replay.start({ kind: 'backfill', consumer: 'seen', follow: true });
+    expect(job.to).toBeNull();
+    await waitFor('caught up', async () => (await applied()) === 500);
+    await appendOrders(store, 100, 5);
+    await waitFor('new events applied', async () => (await applied()) === 600);
+    const running = await replay.get(job.id);
+    expect(running.state).toBe('running');
+    expect(running.etaMs).toBeNull();
+    await replay.cancel(job.id);
+    expect((await replay.wait(job.id)).state).toBe('cancelled');
+  });
+
+  it('a second process cannot take a running job over unless told to', async () => {
+    ({ store, replay } = await setup(2000));
+    const job = await replay.start({ kind: 'backfill', consumer: 'seen', maxEventsPerSecond: 300 });
+    const other = createReplay(store, {
+      consumers: [defineProjection({ name: 'seen', handlers: { 'order.paid': () => Promise.resolve() } })],
+    });
+    await expect(other.resume(job.id)).rejects.toMatchObject({ code: ErrorCodes.REPLAY_JOB_STATE });
+    await other.stop();
+  });
+});
