@@ -159,10 +159,8 @@ class ReplayImpl implements Replay {
         follow = false;
       }
     }
-    if (plannedEnd !== undefined && toBound === undefined && !follow) {
-      if (plannedEnd === null) follow = true;
-      else toBound = plannedEnd;
-    }
+    // A token planned with a fixed end fixes the end of a start without one (a follow token fits follow only).
+    if (typeof plannedEnd === 'string' && toBound === undefined && !follow) toBound = plannedEnd;
     const range = await resolveRange(this.#store.executor, this.#q, { fromBound, toBound, follow }, head);
     return {
       kind,

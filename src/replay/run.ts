@@ -1,4 +1,4 @@
-import type { ConsumerDefinition, ProjectionDefinition } from '../consumers/define.js';
+import type { ConsumerDefinition } from '../consumers/define.js';
 import { readLag } from '../consumers/health.js';
 import type { LeaseRef } from '../consumers/sql.js';
 import { partitionOf } from '../bus/partition.js';
@@ -7,11 +7,8 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints } from '../store/names.js';
-import { applyPage as applyProjectionPage } from '../projections/failures.js';
 import { lagAfter } from '../projections/log.js';
 import { readVersion } from '../projections/registry.js';
-import { tableMap } from '../projections/tables.js';
-import { resolveRetry } from '../consumers/options.js';
 import {
   applyGuarded,
   applyVersioned,
@@ -23,6 +20,7 @@ import {
 } from './apply.js';
 import { addCounts, finishRun, heartbeat, savePage, type DbReplayJob } from './jobs.js';
 import { readRangePage } from './read-range.js';
+import { applyRebuildPage } from './rebuild.js';
 import { AdaptiveRate, TokenBucket, type AdaptiveLimits, type Clock } from './throttle.js';
 import { emptyReport, type ReplayReport } from './types.js';
 
@@ -257,7 +255,11 @@ export class JobRun {
       return t;
     }
     if (consumer.kind !== 'projection') throw new Error('unreachable: a reactor in a rebuild or backfill');
-    if (r.kind === 'rebuild') return this.#rebuildPage(consumer, events, draft, save);
+    if (r.kind === 'rebuild') {
+      const t = await applyRebuildPage(env, consumer, events, draft);
+      await env.db.transaction((ex) => save(ex, t));
+      return t;
+    }
     if (Object.keys(consumer.tables).length > 0) {
       return env.db.transaction(async (ex) => {
         const t = await applyVersioned(ctx, ex, consumer, events);
@@ -298,42 +300,6 @@ export class JobRun {
       applied: 0,
       skipped: 0,
     });
-  }
-
-  /**
-   * A rebuild page: the projections' own page transaction (checkpoint of the version moved with its writes,
-   * failures recorded as the runner records them) for the events after the version's checkpoint.
-   */
-  async #rebuildPage(
-    def: ProjectionDefinition,
-    events: StoredEvent[],
-    draft: ReplayReport,
-    save: (ex: Parameters<typeof savePage>[0], t: Tally) => Promise<void>,
-  ): Promise<Tally> {
-    const { env } = this;
-    const row = await readVersion(env.db, env.q, def.name, def.version);
-    if (row === undefined) throw new Error(`projection ${def.name} v${def.version} is not registered`);
-    const fresh = events.filter((e) => compareCheckpoints(e.checkpoint, row.checkpoint) > 0);
-    draft.alreadyApplied += events.length - fresh.length;
-    let applied = 0;
-    if (fresh.length > 0) {
-      const outcome = await applyProjectionPage(
-        env.db,
-        env.q,
-        def,
-        tableMap(def, row.read_schema, def.version),
-        row.checkpoint,
-        fresh,
-        fresh[fresh.length - 1]!.checkpoint,
-        null,
-        resolveRetry(undefined),
-      );
-      applied = outcome.applied;
-      if (outcome.failure !== null) throw new ReplayHandlerFailure(fresh[applied]!, outcome.error!);
-    }
-    const t = { applied, skipped: events.length - applied };
-    await env.db.transaction((ex) => save(ex, t));
-    return t;
   }
 
   #lease(): LeaseRef {
