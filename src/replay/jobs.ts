@@ -2,7 +2,7 @@
 
 import type { Queryable } from '../consumers/sql.js';
 import { ReplayJobNotFoundError, ReplayJobStateError } from '../errors.js';
-import type { ReplaySpec } from './spec.js';
+import { jobIdentity, type ReplaySpec } from './spec.js';
 import {
   emptyReport,
   type ReplayJob,
@@ -55,13 +55,7 @@ export async function insertJob(
      returning *`,
     [
       id,
-      spec.kind,
-      spec.consumer.name,
-      spec.from,
-      spec.to,
-      spec.types,
-      spec.streamPrefix,
-      spec.reprocess,
+      ...jobIdentity(spec),
       spec.maxEventsPerSecond,
       spec.concurrency,
       spec.adaptive,

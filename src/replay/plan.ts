@@ -3,23 +3,13 @@ import type { ReactorDefinition } from '../consumers/define.js';
 import type { EventStore } from '../store/event-store.js';
 import { dryRun } from './apply.js';
 import { countRange, readRangePage } from './read-range.js';
-import type { ReplaySpec } from './spec.js';
+import { jobIdentity, type ReplaySpec } from './spec.js';
 import type { EffectSummary, ReplayPlan } from './types.js';
 
 /** The hash of what a job covers; the token carries the resolved end so that start() replays exactly that range. */
 function digest(spec: ReplaySpec): string {
   return createHash('sha256')
-    .update(
-      JSON.stringify([
-        spec.kind,
-        spec.consumer.name,
-        spec.from,
-        spec.to,
-        spec.types,
-        spec.streamPrefix,
-        spec.reprocess,
-      ]),
-    )
+    .update(JSON.stringify(jobIdentity(spec)))
     .digest('base64url')
     .slice(0, 32);
 }

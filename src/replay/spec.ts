@@ -9,20 +9,25 @@ import {
 import { isEventType } from '../events/names.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { compareCheckpoints, formatCheckpoint, LOG_START, parseCheckpoint } from '../store/names.js';
-import type { ReplayKind, ReplayOptions, RangeBound } from './types.js';
+import type { RangeBound, ReplayJob, ReplayKind, ReplayOptions } from './types.js';
 
 /** A replay's options, checked and with its range resolved to checkpoints. */
-export interface ReplaySpec {
-  kind: ReplayKind;
-  consumer: ConsumerDefinition;
-  from: string;
-  to: string | null;
-  types: string[] | null;
-  streamPrefix: string | null;
-  reprocess: boolean;
-  maxEventsPerSecond: number | null;
-  concurrency: number;
-  adaptive: boolean;
+export type ReplaySpec = Pick<
+  ReplayJob,
+  | 'kind'
+  | 'from'
+  | 'to'
+  | 'types'
+  | 'streamPrefix'
+  | 'reprocess'
+  | 'maxEventsPerSecond'
+  | 'concurrency'
+  | 'adaptive'
+> & { consumer: ConsumerDefinition };
+
+/** What a job covers: the values its preview token hashes, in the order of the jobs table's columns. */
+export function jobIdentity(spec: ReplaySpec): unknown[] {
+  return [spec.kind, spec.consumer.name, spec.from, spec.to, spec.types, spec.streamPrefix, spec.reprocess];
 }
 
 const KINDS: readonly ReplayKind[] = ['rebuild', 'backfill', 'dry-run', 'reactor-replay'];

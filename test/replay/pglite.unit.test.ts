@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   createEventStore,
   createProjections,
@@ -8,14 +8,10 @@ import {
 } from '../../src/index.js';
 import { fold, readTable, summary, writeEvents } from '../projections/fixtures/model.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
+/** An in-memory embedded store, closed when the test finishes (after what was registered later). */
 async function open(): Promise<EventStore> {
   const store = await createEventStore();
-  cleanups.push(() => store.close());
+  onTestFinished(() => store.close());
   return store;
 }
 
@@ -37,7 +33,7 @@ describe('replay jobs on the embedded store (PGlite)', () => {
     await register.stop();
 
     const replay = createReplay(store, { consumers: [summary(2)], pageSize: 250 });
-    cleanups.push(() => replay.stop());
+    onTestFinished(() => replay.stop());
     const job = await replay.wait((await replay.start({ kind: 'rebuild', consumer: 'order_summary' })).id);
     expect(job.state).toBe('completed');
     expect(job.applied + job.report.alreadyApplied).toBe(job.done);
@@ -47,7 +43,7 @@ describe('replay jobs on the embedded store (PGlite)', () => {
     expect(row).toEqual({ checkpoint: (await store.head()).checkpoint, status: 'building' });
 
     const v2 = createProjections(store, { projections: [summary(2)], schema: 'eventlane', pollMs: 5 });
-    cleanups.push(() => v2.stop());
+    onTestFinished(() => v2.stop());
     await v2.start();
     await v2.waitLive('order_summary');
     const sorted = (m: Map<string, unknown>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -71,7 +67,7 @@ describe('replay jobs on the embedded store (PGlite)', () => {
       },
     });
     const replay = createReplay(store, { consumers: [reactor] });
-    cleanups.push(() => replay.stop());
+    onTestFinished(() => replay.stop());
     const plan = await replay.plan({ kind: 'dry-run', consumer: 'shipper' });
     const job = await replay.wait((await replay.start({ kind: 'dry-run', consumer: 'shipper' })).id);
     expect(performed).toBe(0);
