@@ -81,6 +81,7 @@ export function createReplay(store: EventStore, options: ReplayEngineOptions): R
 }
 
 const FINAL: readonly ReplayState[] = ['completed', 'failed', 'cancelled', 'paused'];
+const STATES: readonly ReplayState[] = ['queued', 'running', 'paused', 'cancelled', 'completed', 'failed'];
 
 class ReplayImpl implements Replay {
   readonly #store: EventStore;
@@ -274,7 +275,13 @@ class ReplayImpl implements Replay {
 
   async list(options: { states?: ReplayState[]; limit?: number } = {}): Promise<ReplayJob[]> {
     const limit = checkPositiveInt(options.limit, 'limit', 100, 10_000);
-    const rows = await listJobs(this.#db, this.#q, { states: options.states ?? null, limit });
+    const states = options.states ?? null;
+    if (states !== null && (!Array.isArray(states) || !states.every((s) => STATES.includes(s)))) {
+      throw new InvalidArgumentError(
+        `states must be an array of ${STATES.join(', ')}, got ${describeValue(states)}.`,
+      );
+    }
+    const rows = await listJobs(this.#db, this.#q, { states, limit });
     return rows.map((r) => this.#view(r));
   }
 
