@@ -15,12 +15,15 @@ export const systemClock: Clock = {
 /**
  * A token bucket that lets a caller take more than it holds and then wait off the debt: a replay takes a whole
  * page at once and sleeps until the page is paid for, so the long-run rate is exactly the limit whatever the page
- * size. Tokens accrue up to `burstSeconds` of the rate while idle.
+ * size. Tokens accrue while the caller works on a page, up to the larger of `burstSeconds` of the rate and the
+ * largest take: with a smaller cap, the time spent applying a page would be lost and the rate fall short of the
+ * limit by the page's share of work (measured: 0.63 of a 20,000/s limit with 4,000-event pages).
  */
 export class TokenBucket {
   #rate: number | null;
   #tokens = 0;
   #last: number;
+  #largestTake = 0;
   readonly #clock: Clock;
   readonly #burstSeconds: number;
 
@@ -46,10 +49,8 @@ export class TokenBucket {
   #refill(): void {
     const now = this.#clock.now();
     if (this.#rate !== null) {
-      this.#tokens = Math.min(
-        this.#rate * this.#burstSeconds,
-        this.#tokens + ((now - this.#last) / 1000) * this.#rate,
-      );
+      const cap = Math.max(this.#rate * this.#burstSeconds, this.#largestTake);
+      this.#tokens = Math.min(cap, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     }
     this.#last = now;
   }
@@ -58,6 +59,7 @@ export class TokenBucket {
   take(n: number): number {
     if (this.#rate === null) return 0;
     this.#refill();
+    this.#largestTake = Math.max(this.#largestTake, n);
     this.#tokens -= n;
     return this.#tokens >= 0 ? 0 : (-this.#tokens / this.#rate) * 1000;
   }
