@@ -111,6 +111,26 @@ describe.skipIf(!pgAvailable())('replay control and progress (PostgreSQL)', () =
     expect((await replay.wait(job.id)).state).toBe('cancelled');
   });
 
+  it('in adaptive mode, yields to a consumer that lags behind, and still completes', async () => {
+    ({ store, replay } = await setup(1500));
+    const slowed = createReplay(store, {
+      consumers: [defineProjection({ name: 'seen', handlers: { 'order.paid': () => Promise.resolve() } })],
+      // The target ('seen', the order guard's consumer) is 1,500 events behind at the start: above this limit.
+      adaptive: { lagEvents: 100 },
+      pageSize: 100,
+    });
+    const fast = await slowed.wait(
+      (await slowed.start({ kind: 'backfill', consumer: 'seen', maxEventsPerSecond: 5000, adaptive: true }))
+        .id,
+    );
+    expect(fast).toMatchObject({ state: 'completed', done: 1500, adaptive: true });
+    // At 5,000/s 1,500 events take 0.3 s (15 pages); halving the rate with every page while the lag is above the
+    // limit takes it down to minFactor (250/s), and the lag is measured again only every 2 s.
+    const seconds = (fast.finishedAt!.getTime() - fast.startedAt!.getTime()) / 1000;
+    expect(seconds).toBeGreaterThan(2);
+    await slowed.stop();
+  });
+
   it('a second process cannot take a running job over unless told to', async () => {
     ({ store, replay } = await setup(2000));
     const job = await replay.start({ kind: 'backfill', consumer: 'seen', maxEventsPerSecond: 300 });
