@@ -44,16 +44,7 @@ describe.skipIf(!pgAvailable())('eventlane replay (CLI)', () => {
     expect(text.stdout).toContain('backfill of paid_log: 30 events');
     expect(text.stdout).toContain('order.paid: 30');
 
-    const start = await cli([
-      'start',
-      '--kind',
-      'backfill',
-      '--consumer',
-      'paid_log',
-      '--rate',
-      '1000',
-      '--json',
-    ]);
+    const start = await cli('start --kind backfill --consumer paid_log --rate 1000 --json'.split(' '));
     expect(start.code).toBe(0);
     const job = JSON.parse(start.stdout) as ReplayJob;
     expect(job).toMatchObject({ state: 'completed', done: 30, applied: 30 });

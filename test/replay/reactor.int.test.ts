@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReplay, defineReactor, type EventStore, type Replay } from '../../src/index.js';
+import {
+  createReplay,
+  defineReactor,
+  type EventStore,
+  type Replay,
+  type StartOptions,
+} from '../../src/index.js';
 import { pgAvailable } from '../support/stores.js';
 import { scaled } from '../support/time.js';
 import { appendOrders, closeStore, openStore, settle, startEndpoint } from './helpers.js';
@@ -11,7 +17,9 @@ describe.skipIf(!pgAvailable())('reactor dry runs and live replays (PostgreSQL)'
   let store: EventStore;
   let endpoint: Awaited<ReturnType<typeof startEndpoint>>;
   let replay: Replay;
-  const finished = (id: string) => replay.wait(id, { timeoutMs: LONG });
+  /** Starts a job and waits for its end. */
+  const runJob = async (options: StartOptions) =>
+    replay.wait((await replay.start(options)).id, { timeoutMs: LONG });
 
   beforeAll(async () => {
     store = await openStore();
@@ -51,15 +59,11 @@ describe.skipIf(!pgAvailable())('reactor dry runs and live replays (PostgreSQL)'
       await expect(replay.start({ kind: 'dry-run', consumer: 'payment_notifier' })).rejects.toMatchObject({
         code: 'EVENTLANE_REPLAY_PREVIEW_REQUIRED',
       });
-      const dry = await finished(
-        (
-          await replay.start({
-            kind: 'dry-run',
-            consumer: 'payment_notifier',
-            previewToken: plan.previewToken,
-          })
-        ).id,
-      );
+      const dry = await runJob({
+        kind: 'dry-run',
+        consumer: 'payment_notifier',
+        previewToken: plan.previewToken,
+      });
       expect(dry.state).toBe('completed');
       expect(endpoint.calls.size).toBe(0);
       const report = dry.report.effects.notify!;
@@ -72,30 +76,22 @@ describe.skipIf(!pgAvailable())('reactor dry runs and live replays (PostgreSQL)'
         `select tx_order::text || ':' || global_position as cp from "${store.schema}".events
         order by tx_order, global_position offset 4999 limit 1`,
       );
-      const half = await finished(
-        (
-          await replay.start({
-            kind: 'reactor-replay',
-            consumer: 'payment_notifier',
-            allowEffects: true,
-            to: middle!.cp,
-            concurrency: 4,
-          })
-        ).id,
-      );
+      const half = await runJob({
+        kind: 'reactor-replay',
+        consumer: 'payment_notifier',
+        allowEffects: true,
+        to: middle!.cp,
+        concurrency: 4,
+      });
       expect(half.state).toBe('completed');
       expect(half.report.effects.notify).toMatchObject({ count: 3750, ran: 3750, alreadyPerformed: 0 });
       expect(endpoint.calls.size).toBe(3750);
 
-      const dry2 = await finished(
-        (
-          await replay.start({
-            kind: 'dry-run',
-            consumer: 'payment_notifier',
-            previewToken: plan.previewToken,
-          })
-        ).id,
-      );
+      const dry2 = await runJob({
+        kind: 'dry-run',
+        consumer: 'payment_notifier',
+        previewToken: plan.previewToken,
+      });
       expect(dry2.report.effects.notify).toMatchObject({ count: 7500, alreadyPerformed: 3750 });
 
       const livePlan = await replay.plan({
@@ -103,33 +99,25 @@ describe.skipIf(!pgAvailable())('reactor dry runs and live replays (PostgreSQL)'
         consumer: 'payment_notifier',
         allowEffects: true,
       });
-      const live = await finished(
-        (
-          await replay.start({
-            kind: 'reactor-replay',
-            consumer: 'payment_notifier',
-            allowEffects: true,
-            concurrency: 4,
-            previewToken: livePlan.previewToken,
-          })
-        ).id,
-      );
+      const live = await runJob({
+        kind: 'reactor-replay',
+        consumer: 'payment_notifier',
+        allowEffects: true,
+        concurrency: 4,
+        previewToken: livePlan.previewToken,
+      });
       // Exactly the other half ran; the endpoint saw each key once.
       expect(live.report.effects.notify).toMatchObject({ count: 7500, ran: 3750, alreadyPerformed: 3750 });
       expect(endpoint.calls.size).toBe(report.count);
       expect([...endpoint.calls.values()].every((n) => n === 1)).toBe(true);
 
       // All performed before: a live replay performs none again.
-      const again = await finished(
-        (
-          await replay.start({
-            kind: 'reactor-replay',
-            consumer: 'payment_notifier',
-            allowEffects: true,
-            previewToken: livePlan.previewToken,
-          })
-        ).id,
-      );
+      const again = await runJob({
+        kind: 'reactor-replay',
+        consumer: 'payment_notifier',
+        allowEffects: true,
+        previewToken: livePlan.previewToken,
+      });
       expect(again.report.effects.notify).toMatchObject({ count: 7500, ran: 0, alreadyPerformed: 7500 });
       expect([...endpoint.calls.values()].every((n) => n === 1)).toBe(true);
     },
