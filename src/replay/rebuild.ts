@@ -1,13 +1,25 @@
+import type { RetryOptions } from '../consumers/backoff.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
 import { resolveRetry } from '../consumers/options.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { applyPage, MovedError } from '../projections/failures.js';
+import type { ProjectionFailure } from '../projections/progress.js';
 import { readVersion } from '../projections/registry.js';
 import { tableMap } from '../projections/tables.js';
 import type { Driver } from '../store/drivers/driver.js';
 import { compareCheckpoints } from '../store/names.js';
 import { ReplayHandlerFailure, type Tally } from './apply.js';
 import type { ReplayReport } from './types.js';
+
+/** What a createProjections runner building the version through a job adds to its pages. */
+export interface RebuildHooks {
+  /** The failing event the version is stopped at (resolved when it applies), as the runner tracks it. */
+  active(): ProjectionFailure | null;
+  /** The runner's retry policy for a failing event (attempts before it is parked). */
+  retry: RetryOptions;
+  /** Called after each page committed, with the events applied to the version. */
+  onPage(applied: number): void;
+}
 
 /** Attempts of a page that another process building the same version keeps moving. */
 const MAX_MOVED = 20;
@@ -23,6 +35,7 @@ export async function applyRebuildPage(
   def: ProjectionDefinition,
   events: readonly StoredEvent[],
   draft: ReplayReport,
+  hooks?: RebuildHooks,
 ): Promise<Tally> {
   let applied = 0;
   let fresh: StoredEvent[] = [];
@@ -40,8 +53,8 @@ export async function applyRebuildPage(
         row.checkpoint,
         fresh,
         fresh[fresh.length - 1]!.checkpoint,
-        null,
-        resolveRetry(undefined),
+        hooks?.active() ?? null,
+        hooks?.retry ?? resolveRetry(undefined),
       );
       applied = outcome.applied;
       if (outcome.failure !== null) throw new ReplayHandlerFailure(fresh[applied]!, outcome.error!);

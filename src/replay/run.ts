@@ -20,7 +20,7 @@ import {
 } from './apply.js';
 import { addCounts, finishRun, heartbeat, savePage, type DbReplayJob } from './jobs.js';
 import { readRangePage } from './read-range.js';
-import { applyRebuildPage } from './rebuild.js';
+import { applyRebuildPage, type RebuildHooks } from './rebuild.js';
 import { AdaptiveRate, TokenBucket, type AdaptiveLimits, type Clock } from './throttle.js';
 import { emptyReport, type ReplayReport } from './types.js';
 
@@ -37,6 +37,8 @@ export interface RunEnv {
   adaptive: Partial<AdaptiveLimits>;
   onError: (error: Error) => void;
   stopping(): boolean;
+  /** A rebuild run by createProjections: its failure state and retry policy, and each page as it commits. */
+  rebuild?: RebuildHooks;
 }
 
 /** Failed attempts of a page (database errors) before the job is marked failed. */
@@ -256,8 +258,9 @@ export class JobRun {
     }
     if (consumer.kind !== 'projection') throw new Error('unreachable: a reactor in a rebuild or backfill');
     if (r.kind === 'rebuild') {
-      const t = await applyRebuildPage(env, consumer, events, draft);
+      const t = await applyRebuildPage(env, consumer, events, draft, env.rebuild);
       await env.db.transaction((ex) => save(ex, t));
+      env.rebuild?.onPage(t.applied);
       return t;
     }
     if (Object.keys(consumer.tables).length > 0) {
