@@ -5,7 +5,7 @@
  *   replay-throttled  the first `--throttled` events under a 20,000 events/s limit: achievedVsLimit.
  *   replay-filtered   only a type that is 0.1 % of the log, against the whole log unfiltered: vsUnfiltered.
  * Options: --events=N (default 10,000,000), --streams=N (default 10,000), --throttled=N (default 200,000),
- *          --page=N (default 5,000). The log is written with one INSERT … SELECT per 250,000 rows (the log's own
+ *          --page=N (default 5,000), --only=replay-10m,… (scenarios to run; default all). The log is written with one INSERT … SELECT per 250,000 rows (the log's own
  * columns; what is measured is the replay, not the append).
  */
 import {
@@ -69,6 +69,11 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
   const streams = arg(args, 'streams', 10_000);
   const throttled = Math.min(total, arg(args, 'throttled', 200_000));
   const pageSize = arg(args, 'page', 5_000);
+  const only = args
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',');
+  const want = (scenario: string) => only === undefined || only.includes(scenario);
   const schema = `bench_replay_${Date.now().toString(36)}`;
   const store = await createEventStore({ url: URL, schema, poolSize: 6 });
   try {
@@ -79,51 +84,64 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
     const names = ['full', 'throttled', 'unfiltered', 'filtered'];
     const replay = createReplay(store, { consumers: names.map(noop), pageSize });
 
-    const full = await timed(replay, { kind: 'backfill', consumer: 'full' });
-    reporter.add({
-      scenario: 'replay-10m',
-      events: full.done,
-      eventsPerSec: round(full.done / full.seconds, 0),
-      rssMb: round(full.rss, 0),
-    });
-
-    const [cut] = await store.executor.query<{ cp: string }>(
-      `select tx_order::text || ':' || global_position as cp from ${quoteIdent(schema)}.events
-        order by tx_order, global_position offset $1 limit 1`,
-      [throttled - 1],
-    );
-    const limit = 20_000;
-    const slow = await timed(replay, {
-      kind: 'backfill',
-      consumer: 'throttled',
-      to: cut!.cp,
-      maxEventsPerSecond: limit,
-    });
-    reporter.add({
-      scenario: 'replay-throttled',
-      events: slow.done,
-      limit,
-      eventsPerSec: round(slow.done / slow.seconds, 0),
-      achievedVsLimit: round(slow.done / slow.seconds / limit, 3),
-    });
-
-    const unfiltered = await timed(replay, { kind: 'backfill', consumer: 'unfiltered' });
-    const filtered = await timed(replay, {
-      kind: 'backfill',
-      consumer: 'filtered',
-      types: ['order.refunded'],
-    });
-    reporter.add({
-      scenario: 'replay-filtered',
-      events: total,
-      matching: filtered.done,
-      unfilteredSec: round(unfiltered.seconds, 2),
-      filteredSec: round(filtered.seconds, 3),
-      vsUnfiltered: round(unfiltered.seconds / filtered.seconds, 1),
-    });
+    if (want('replay-10m')) {
+      const full = await timed(replay, { kind: 'backfill', consumer: 'full' });
+      reporter.add({
+        scenario: 'replay-10m',
+        events: full.done,
+        eventsPerSec: round(full.done / full.seconds, 0),
+        rssMb: round(full.rss, 0),
+      });
+    }
+    if (want('replay-throttled')) await throttledScenario(store, replay, throttled, reporter);
+    if (want('replay-filtered')) await filteredScenario(replay, total, reporter);
     await replay.stop();
   } finally {
     await store.executor.query(`drop schema ${quoteIdent(schema)} cascade`).catch(() => undefined);
     await store.close();
   }
+}
+
+async function throttledScenario(
+  store: EventStore,
+  replay: Replay,
+  throttled: number,
+  reporter: Reporter,
+): Promise<void> {
+  const [cut] = await store.executor.query<{ cp: string }>(
+    `select tx_order::text || ':' || global_position as cp from ${quoteIdent(store.schema)}.events
+      order by tx_order, global_position offset $1 limit 1`,
+    [throttled - 1],
+  );
+  const limit = 20_000;
+  const slow = await timed(replay, {
+    kind: 'backfill',
+    consumer: 'throttled',
+    to: cut!.cp,
+    maxEventsPerSecond: limit,
+  });
+  reporter.add({
+    scenario: 'replay-throttled',
+    events: slow.done,
+    limit,
+    eventsPerSec: round(slow.done / slow.seconds, 0),
+    achievedVsLimit: round(slow.done / slow.seconds / limit, 3),
+  });
+}
+
+async function filteredScenario(replay: Replay, total: number, reporter: Reporter): Promise<void> {
+  const unfiltered = await timed(replay, { kind: 'backfill', consumer: 'unfiltered' });
+  const filtered = await timed(replay, {
+    kind: 'backfill',
+    consumer: 'filtered',
+    types: ['order.refunded'],
+  });
+  reporter.add({
+    scenario: 'replay-filtered',
+    events: total,
+    matching: filtered.done,
+    unfilteredSec: round(unfiltered.seconds, 2),
+    filteredSec: round(filtered.seconds, 3),
+    vsUnfiltered: round(unfiltered.seconds / filtered.seconds, 1),
+  });
 }
