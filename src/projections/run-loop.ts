@@ -201,10 +201,9 @@ export class ProjectionRun {
       state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
       return false;
     }
-    if (pass !== 'caught-up' || row?.status !== 'building') {
-      await this.#sleep(ctx.pollMs);
-      return false;
-    }
+    // Another process runs the job, or an operator paused it: look again a little later.
+    if (pass === 'busy') await this.#sleep(ctx.pollMs * 20);
+    if (pass !== 'caught-up' || row?.status !== 'building') return false;
     const lag = await lagAfter(ctx.base, state.checkpoint);
     state.total = state.done + lag.events;
     if (lag.events < ctx.switchLag) {
