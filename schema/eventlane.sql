@@ -62,6 +62,8 @@ create table :SCHEMA:.events (
 
 CREATE INDEX events_log_order_idx ON :SCHEMA:.events USING btree (tx_order, global_position);
 
+CREATE INDEX events_type_log_order_idx ON :SCHEMA:.events USING btree (type, tx_order, global_position);
+
 create table :SCHEMA:.migrations (
   id integer not null,
   name text not null,
@@ -170,6 +172,42 @@ create table :SCHEMA:.relay_parked (
 );
 
 CREATE INDEX relay_parked_open_idx ON :SCHEMA:.relay_parked USING btree (relay, stream, tx_order, global_position) WHERE (status = ANY (ARRAY['parked'::text, 'held'::text, 'retry'::text, 'skip'::text]));
+
+create table :SCHEMA:.replay_jobs (
+  id text not null,
+  kind text not null,
+  consumer text not null,
+  from_checkpoint text not null,
+  to_checkpoint text,
+  event_types text[],
+  stream_prefix text,
+  reprocess boolean not null default false,
+  max_events_per_second double precision,
+  concurrency integer not null default 1,
+  adaptive boolean not null default false,
+  state text not null,
+  checkpoint text not null,
+  done bigint not null default 0,
+  total bigint not null default 0,
+  skipped bigint not null default 0,
+  applied bigint not null default 0,
+  report jsonb not null default '{}'::jsonb,
+  error text,
+  owner text,
+  run_token bigint not null default 0,
+  heartbeat_at timestamp with time zone,
+  created_at timestamp with time zone not null default now(),
+  started_at timestamp with time zone,
+  updated_at timestamp with time zone not null default now(),
+  finished_at timestamp with time zone,
+  constraint replay_jobs_concurrency_check CHECK (((concurrency >= 1) AND (concurrency <= 64))),
+  constraint replay_jobs_kind_check CHECK ((kind = ANY (ARRAY['rebuild'::text, 'backfill'::text, 'dry-run'::text, 'reactor-replay'::text]))),
+  constraint replay_jobs_max_events_per_second_check CHECK ((max_events_per_second > (0)::double precision)),
+  constraint replay_jobs_pkey PRIMARY KEY (id),
+  constraint replay_jobs_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'paused'::text, 'cancelled'::text, 'completed'::text, 'failed'::text])))
+);
+
+CREATE INDEX replay_jobs_state_idx ON :SCHEMA:.replay_jobs USING btree (state, created_at);
 
 create table :SCHEMA:.settings (
   key text not null,

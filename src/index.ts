@@ -80,6 +80,12 @@ export {
   DuplicateProjectionError,
   ProjectionVersionError,
   ProjectionTableClashError,
+  ReplayRangeError,
+  ReplayModeError,
+  ReplayPreviewRequiredError,
+  ReplayPreviewMismatchError,
+  ReplayJobNotFoundError,
+  ReplayJobStateError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -152,3 +158,18 @@ export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
 export { parkedEvents } from './consumers/admin.js';
 export type { ParkedEvents, ParkedEvent, ListParkedOptions } from './consumers/admin.js';
 export { idempotencyKey } from './consumers/effects.js';
+export { createReplay } from './replay/replay.js';
+export type { Replay, ReplayEngineOptions } from './replay/replay.js';
+export type {
+  ReplayKind,
+  ReplayState,
+  RangeBound,
+  ReplayOptions,
+  StartOptions,
+  ReplayPlan,
+  ReplayJob,
+  ReplayReport,
+  EffectSummary,
+} from './replay/types.js';
+export { TokenBucket, AdaptiveRate } from './replay/throttle.js';
+export type { Clock, AdaptiveLimits, Observation } from './replay/throttle.js';

@@ -8,6 +8,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
   createProjections,
+  createReplay,
   createWorker,
   defineEvent,
   defineProjection,
@@ -22,6 +23,9 @@ import {
   type ReactorContext,
   type ReactorDefinition,
   type ReadLogResult,
+  type Replay,
+  type ReplayJob,
+  type ReplayPlan,
   type StoredEvent,
   type Worker,
 } from '../src/index.js';
@@ -102,6 +106,26 @@ describe('createWorker / createProjections option types', () => {
       createProjections(store, { projections: [r] });
       // @ts-expect-error pageSize is a number
       createProjections(store, { projections: [p], pageSize: '500' });
+    }
+    expect(p.kind).toBe('projection');
+  });
+});
+
+describe('createReplay option types', () => {
+  it('takes consumer definitions; jobs name a kind of four and their consumer', () => {
+    const p = defineProjection({ name: 'p', handlers: { 'a.b': async () => undefined } });
+    expectTypeOf(createReplay).returns.toEqualTypeOf<Replay>();
+    expectTypeOf<Replay['plan']>().returns.resolves.toEqualTypeOf<ReplayPlan>();
+    expectTypeOf<Replay['start']>().returns.resolves.toEqualTypeOf<ReplayJob>();
+    if (never()) {
+      const replay = createReplay(store, { consumers: [p] });
+      void replay.start({ kind: 'backfill', consumer: 'p', types: ['a.b'], maxEventsPerSecond: 100 });
+      // @ts-expect-error kind is one of rebuild, backfill, dry-run, reactor-replay
+      void replay.start({ kind: 'replay-everything', consumer: 'p' });
+      // @ts-expect-error maxEventsPerSecond is a number
+      void replay.plan({ kind: 'backfill', consumer: 'p', maxEventsPerSecond: '100' });
+      // @ts-expect-error consumers are definitions
+      createReplay(store, { consumers: ['p'] });
     }
     expect(p.kind).toBe('projection');
   });

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isEventlaneError } from '../errors.js';
 import { EXIT, registerContractsCommands } from './contracts.js';
+import { registerReplayCommands } from './replay.js';
 
 function packageVersion(): string {
   // src/cli and dist/cli are both two folders below package.json.
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError();
   registerContractsCommands(program);
+  registerReplayCommands(program);
   return program;
 }
 

@@ -15,6 +15,27 @@ export interface LeaseRef {
   token: number;
 }
 
+/**
+ * Makes the order guard's row of each stream exist (position 0, which reads as "nothing applied", as no row does),
+ * in sorted order, so that a stream the consumer never applied also has a row to lock: whoever applies its first
+ * events (a worker, a backfill) then locks it, and the other waits. Inserting a row another transaction inserted
+ * and has not committed waits for that transaction.
+ */
+export async function ensurePositions(
+  ex: Queryable,
+  q: string,
+  consumer: string,
+  streams: readonly string[],
+): Promise<void> {
+  if (streams.length === 0) return;
+  await ex.query(
+    `insert into ${q}.consumer_streams (consumer, stream, position)
+     select $1, s, 0 from unnest($2::text[]) as s order by s
+     on conflict (consumer, stream) do nothing`,
+    [consumer, streams],
+  );
+}
+
 export async function loadPositions(
   ex: Queryable,
   q: string,
@@ -22,9 +43,10 @@ export async function loadPositions(
   streams: readonly string[],
   lock: boolean,
 ): Promise<Map<string, number>> {
+  if (lock) await ensurePositions(ex, q, consumer, streams);
   const rows = await ex.query<{ stream: string; position: string }>(
     `select stream, position from ${q}.consumer_streams where consumer = $1 and stream = any($2::text[])
-      ${lock ? 'for update' : ''}`,
+      ${lock ? 'order by stream for update' : ''}`,
     [consumer, streams],
   );
   return new Map(rows.map((r) => [r.stream, Number(r.position)]));
@@ -164,8 +186,9 @@ export async function loadActiveFailures(
 }
 
 /**
- * The fence and the order guard's positions in one round trip (projections: at the start of the transaction).
- * Both row locks are held until commit.
+ * The fence and the order guard's positions (projections: at the start of the transaction): the streams' guard
+ * rows are made to exist first (ensurePositions), then the fence and the rows are locked in one round trip. Both
+ * row locks are held until commit.
  */
 export async function fenceAndLoadPositions(
   ex: Queryable,
@@ -174,12 +197,13 @@ export async function fenceAndLoadPositions(
   consumer: string,
   streams: readonly string[],
 ): Promise<Map<string, number>> {
+  await ensurePositions(ex, q, consumer, streams);
   const [row] = await ex.query<{ fenced: number; positions: [string, string | number][] | null }>(
     `select (select count(*) from (select 1 from ${q}.partition_leases
                where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for share) f)::int as fenced,
             (select json_agg(json_build_array(p.stream, p.position)) from (
                select stream, position from ${q}.consumer_streams
-                where consumer = $5 and stream = any($6::text[]) for update) p) as positions`,
+                where consumer = $5 and stream = any($6::text[]) order by stream for update) p) as positions`,
     [lease.group, lease.partition, lease.owner, lease.token, consumer, streams],
   );
   if (!row || row.fenced === 0) throw new LeaseLostError(lease.group, lease.partition, lease.token);

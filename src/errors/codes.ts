@@ -94,6 +94,21 @@ export const ErrorCodes = {
    * or with other content): the delivery was acknowledged and set aside, never applied.
    */
   DELIVERY_REJECTED: 'EVENTLANE_DELIVERY_REJECTED',
+  /** A replay's range cannot be used: it ends before it starts, or a bound is not a checkpoint or a time. */
+  REPLAY_RANGE: 'EVENTLANE_REPLAY_RANGE',
+  /**
+   * A replay's kind does not fit its consumer or options: a reactor in a rebuild or backfill, a projection in a dry
+   * run, a live reactor replay without `allowEffects`, `reprocess` for a reactor.
+   */
+  REPLAY_MODE: 'EVENTLANE_REPLAY_MODE',
+  /** A replay over more events than the preview threshold was started without the token of its `plan`. */
+  REPLAY_PREVIEW_REQUIRED: 'EVENTLANE_REPLAY_PREVIEW_REQUIRED',
+  /** A preview token does not match the job being started (other range, filter, consumer, or kind). */
+  REPLAY_PREVIEW_MISMATCH: 'EVENTLANE_REPLAY_PREVIEW_MISMATCH',
+  /** No replay job has the given id. */
+  REPLAY_JOB_NOT_FOUND: 'EVENTLANE_REPLAY_JOB_NOT_FOUND',
+  /** A replay job is in a state that does not allow the operation (resume a completed job, pause a cancelled one). */
+  REPLAY_JOB_STATE: 'EVENTLANE_REPLAY_JOB_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

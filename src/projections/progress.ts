@@ -43,6 +43,11 @@ export interface ProjectionProgress {
   failure: ProjectionFailure | null;
   /** The retry-storm breaker of this projection in this process. */
   breaker: BreakerState;
+  /**
+   * The `rebuild` replay job this process last ran for the version while it was building (see docs/replay.md):
+   * `createReplay(…).get(job)` shows it; null once live, or before a rebuild pass.
+   */
+  job: string | null;
 }
 
 /** What the runner knows of one projection in this process. */
@@ -55,6 +60,8 @@ export interface RunState {
   appliedThisRun: number;
   status: VersionStatus | 'unknown';
   failure: ProjectionFailure | null;
+  /** The rebuild job of the version run here (null when none). */
+  job: string | null;
 }
 
 export function toProgress(
@@ -75,6 +82,7 @@ export function toProgress(
       checkpoint: LOG_START,
       failure: null,
       breaker,
+      job: null,
     };
   }
   const seconds = (Date.now() - s.startedAt) / 1000;
@@ -93,5 +101,6 @@ export function toProgress(
     checkpoint: s.checkpoint,
     failure: s.failure === null ? null : { ...s.failure },
     breaker,
+    job: s.job,
   };
 }

@@ -4,6 +4,7 @@ import type { ProjectionDefinition } from '../consumers/define.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import type { ReadLogResult } from '../store/read.js';
+import { runRebuildPass } from '../replay/rebuild-job.js';
 import { failureKey, loadFailure, applyPage, settleSkip } from './failures.js';
 import { lagAfter, readCommittedAfter } from './log.js';
 import type { RunState } from './progress.js';
@@ -26,6 +27,8 @@ export interface RunContext {
   breaker: BreakerOptions;
   onError: (error: Error, projection: string) => void;
   stopping(): boolean;
+  /** This process's name on the replay jobs it runs (rebuilds). */
+  owner: string;
 }
 
 /** The run loop of one projection version in this process: pages, failures, the breaker, the switch. */
@@ -103,9 +106,9 @@ export class ProjectionRun {
   }
 
   /**
-   * One pass: read pages and apply them until caught up (reading the next page while the current one is being
-   * applied), then switch a building version live, drop expired retired versions, and wait for new events.
-   * A failing event ends the pass where it stands.
+   * One pass: a building version is built by its rebuild job (#rebuild). A live one reads pages and applies them
+   * until caught up (reading the next page while the current one is being applied), drops expired retired
+   * versions, and waits for new events. A failing event ends the pass where it stands.
    */
   async #step(): Promise<void> {
     const { ctx, def, state } = this;
@@ -119,6 +122,10 @@ export class ProjectionRun {
     state.status = row.status;
     state.checkpoint = row.checkpoint;
     state.done = Number(row.applied);
+    if (row.status === 'building') {
+      if (await this.#rebuild()) await this.#dropExpired();
+      return;
+    }
     const inlineLive = def.mode === 'inline' && row.status === 'live';
     if (!inlineLive) {
       let next = this.#read(state.checkpoint);
@@ -129,26 +136,82 @@ export class ProjectionRun {
           if (!(await this.#apply(page))) return;
           await this.#throttle();
         }
-        // A short page means the reader is at the readable head; the lag count also includes events committed
-        // but not yet readable (a long transaction elsewhere holds the head back), so a version never goes live
-        // far behind what has been committed.
-        // Only short pages pay for the count, which scans the rest of the log; an empty page of a live version
-        // (the idle poll) pays nothing.
-        const short = page.events.length < Math.min(ctx.switchLag, ctx.pageSize);
-        if (short && (row.status === 'building' || page.events.length > 0)) {
-          const lag = await lagAfter(ctx.base, state.checkpoint);
-          state.total = state.done + lag.events;
-          if (row.status === 'building' && lag.events < ctx.switchLag) {
-            await this.#switch();
-            state.status = 'live';
-            break;
-          }
+        // A short page means the reader is at the readable head: its lag count (which scans the rest of the log)
+        // keeps progress()' total true. An empty page (the idle poll) pays nothing.
+        if (page.events.length > 0 && page.events.length < Math.min(ctx.switchLag, ctx.pageSize)) {
+          state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
         }
         if (page.events.length < ctx.pageSize || ctx.stopping()) break;
       }
     }
     await this.#dropExpired();
     await this.#sleep(inlineLive ? ctx.pollMs * 20 : ctx.pollMs);
+  }
+
+  /**
+   * A building version is built by a `rebuild` replay job (src/replay/rebuild-job.ts), pass after pass up to the
+   * head; it switches live once what was appended during a pass is under `switchLag`. True when the pass ended
+   * normally (caught up, switched or not); false when it waits (another process runs the job, or an operator paused
+   * it), stopped, or failed at an event (recorded for the gate, as a page of a live version records it).
+   */
+  async #rebuild(): Promise<boolean> {
+    const { ctx, def, state } = this;
+    let failure: Error | null = null;
+    const pass = await runRebuildPass(
+      {
+        store: ctx.base,
+        db: ctx.db,
+        q: ctx.q,
+        owner: ctx.owner,
+        pageSize: ctx.pageSize,
+        pollMs: ctx.pollMs,
+        maxEventsPerSecond: ctx.maxRate === Infinity ? null : ctx.maxRate,
+        staleMs: Math.max(5000, ctx.pollMs * 20),
+        hooks: {
+          active: () => state.failure,
+          retry: ctx.retry,
+          onPage: (applied) => {
+            state.done += applied;
+            state.appliedThisRun += applied;
+            if (state.done > state.total) state.total = state.done;
+            state.failure = null;
+            this.breaker.success();
+          },
+        },
+        onError: (error) => {
+          failure = error;
+          this.#report(error);
+        },
+        stopping: () => ctx.stopping(),
+        onRun: (job) => {
+          state.job = job.id;
+        },
+      },
+      def,
+    );
+    const row = await readVersion(ctx.db, ctx.q, def.name, def.version);
+    if (row !== undefined) {
+      state.checkpoint = row.checkpoint;
+      state.done = Number(row.applied);
+      state.status = row.status;
+    }
+    if (pass === 'failed') {
+      this.#checkFailures = true;
+      if (failure !== null) this.breaker.failure();
+      state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
+      return false;
+    }
+    // Another process runs the job, or an operator paused it: look again a little later.
+    if (pass === 'busy') await this.#sleep(ctx.pollMs * 20);
+    if (pass !== 'caught-up' || row?.status !== 'building') return false;
+    const lag = await lagAfter(ctx.base, state.checkpoint);
+    state.total = state.done + lag.events;
+    if (lag.events < ctx.switchLag) {
+      await this.#switch();
+      state.status = 'live';
+      state.job = null;
+    }
+    return true;
   }
 
   /**

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
 import type { ParkedEvent } from '../consumers/admin.js';
 import type { RetryOptions } from '../consumers/backoff.js';
@@ -44,7 +46,11 @@ export interface ProjectionsOptions {
    * @defaultValue 600000 (10 min)
    */
   graceMs?: number;
-  /** Rebuild throttle: at most this many events per second per projection. @defaultValue no limit */
+  /**
+   * Throttle: at most this many events per second per projection. A building version is built by a `rebuild`
+   * replay job created with this rate (change it on the running job with `createReplay(…).setRate`).
+   * @defaultValue no limit
+   */
   maxEventsPerSecond?: number;
   /** Wait between reads when a projection is caught up, in whole milliseconds up to 2^31 − 1. @defaultValue 50 */
   pollMs?: number;
@@ -142,6 +148,7 @@ class ProjectionsImpl implements Projections {
   #loops: Promise<void>[] = [];
   #running = false;
   #stopping = false;
+  readonly #owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly store: EventStore;
 
   constructor(store: EventStore, options: ProjectionsOptions) {
@@ -199,6 +206,7 @@ class ProjectionsImpl implements Projections {
       breaker: this.#breaker,
       onError: this.#onError,
       stopping: () => this.#stopping,
+      owner: this.#owner,
     };
     for (const def of this.#defs) {
       const row = await readVersion(this.#db, this.#q, def.name, def.version);
@@ -213,6 +221,7 @@ class ProjectionsImpl implements Projections {
         appliedThisRun: 0,
         status: row!.status,
         failure: null,
+        job: null,
       };
       this.#state.set(def.name, state);
       const run = new ProjectionRun(ctx, def, state);

@@ -210,8 +210,14 @@ describe.each(TARGETS)(
       });
     });
 
-    it('a failing read-ahead page is no unhandled rejection', async () => {
+    it('a failing read-ahead page (of a live version) is no unhandled rejection', async () => {
       const base = await setup();
+      // Live on the empty log first: pages of a live version are read ahead (a building one is built by its
+      // rebuild job, page by page).
+      const first = run(base, { projections: [summary(1)], schema: base.schema, pollMs: 10 });
+      await first.start();
+      await first.waitLive('order_summary', 30_000);
+      await first.stop();
       await writePoisoned(base);
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
