@@ -94,6 +94,12 @@ export const ErrorCodes = {
    * or with other content): the delivery was acknowledged and set aside, never applied.
    */
   DELIVERY_REJECTED: 'EVENTLANE_DELIVERY_REJECTED',
+  /** An admin API request carried no bearer token, or a wrong one. Nothing was read or changed. */
+  UNAUTHORIZED: 'EVENTLANE_UNAUTHORIZED',
+  /** What an admin API or CLI request names (an event, a stream, a route) does not exist. */
+  NOT_FOUND: 'EVENTLANE_NOT_FOUND',
+  /** The operations config (database URL, admin token, port, host) is missing or cannot be used. */
+  INVALID_CONFIG: 'EVENTLANE_INVALID_CONFIG',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

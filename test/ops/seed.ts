@@ -1,0 +1,98 @@
+import { Registry } from 'prom-client';
+import {
+  createProjections,
+  createRelay,
+  createWorker,
+  defineProjection,
+  embeddedBus,
+  type EventStore,
+} from '../../src/index.js';
+import { appendSpread, openPgStore, waitFor } from '../consumers/helpers.js';
+import { dropSchema } from '../support/stores.js';
+
+const failBad = defineProjection({
+  name: 'totals',
+  handlers: {
+    'item.added': async (e) => {
+      await Promise.resolve();
+      if (e.stream === 'bad') throw new Error('poison <script>alert(1)</script>');
+    },
+  },
+});
+
+/** A versioned projection that stops at the first `item.added` (the event of stream `bad`). */
+export const summaryProjection = defineProjection({
+  name: 'summary',
+  version: 1,
+  tables: { ops_summary: 'create table :TABLE: (stream text primary key, n int not null)' },
+  handlers: {
+    'item.added': async (e, { query, tables }) => {
+      if (e.stream === 'bad') throw new Error('summary refuses the stream bad');
+      await query(
+        `insert into ${tables.ops_summary!} (stream, n) values ($1, 1)
+         on conflict (stream) do update set n = excluded.n + 1`,
+        [e.stream],
+      );
+    },
+  },
+});
+
+export interface Seeded {
+  store: EventStore;
+  /** What the seed left behind, for the tests to compare with. */
+  truth: { consumerBehind: number; consumerParked: number; relayBacklog: number; parkedId: string };
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A store where the consumer `totals` is 21 events behind with 1 parked event (stream `bad`, data with HTML in it),
+ * the relay `main` ran once and is 21 events behind, and no worker or relay runs now.
+ */
+export async function seedStore(options: { projection?: boolean } = {}): Promise<Seeded> {
+  const store = await openPgStore();
+  const registry = new Registry();
+  const worker = createWorker(store, {
+    from: 'log',
+    consumers: [failBad],
+    partitions: 2,
+    group: 'ops',
+    registry,
+    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+  });
+  const relay = createRelay(store, { bus: embeddedBus(), name: 'main', registry: null });
+  await relay.start();
+  await worker.start();
+  await store.append('bad', [
+    { type: 'item.added', data: { amount: 1, note: '<img src=x onerror=alert(1)>' } },
+  ]);
+  await waitFor('the poison event parked', async () => (await worker.health())[0]!.parked === 1);
+  await relay.caughtUp();
+  await worker.stop();
+  await relay.stop();
+  let projections: { stop(): Promise<void> } | undefined;
+  if (options.projection) {
+    const p = createProjections(store, {
+      projections: [summaryProjection],
+      schema: `${store.schema}_read`,
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    await p.start();
+    projections = p;
+    await waitFor('the projection stalled', () => p.progress('summary').failure?.status === 'parked');
+    await p.stop();
+  }
+  await appendSpread(store, 20, 5);
+  const [row] = await store.executor.query<{ id: string }>(
+    `select id::text as id from ${store.schema}.parked_events where consumer = 'totals'`,
+  );
+  return {
+    store,
+    truth: { consumerBehind: 21, consumerParked: 1, relayBacklog: 20, parkedId: row!.id },
+    async cleanup() {
+      await projections?.stop();
+      await store.close();
+      await dropSchema(store.schema);
+      await dropSchema(`${store.schema}_read`);
+    },
+  };
+}
