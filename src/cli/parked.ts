@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { ParkedEvent } from '../consumers/admin.js';
 import { InvalidArgumentError } from '../errors.js';
 import { parseIds, parseLimit } from '../ops/input.js';
+import { checkConsumerKey } from '../ops/inventory.js';
 import {
   bulkParked,
   listParked,
@@ -118,6 +119,7 @@ export function registerParkedCommands(program: Command): void {
           else print(rows.length === 0 ? 'No relay-parked events.' : relayTable(rows));
           return;
         }
+        if (options.consumer !== undefined) await checkConsumerKey(store, options.consumer);
         const rows = await listParked(store, {
           consumer: options.consumer,
           status: statuses(options.status),

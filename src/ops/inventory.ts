@@ -78,6 +78,20 @@ export async function consumerNames(store: EventStore): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/**
+ * Checks that `consumer` names a consumer or a projection version (`name@vN`) recorded in the store, so that a
+ * typo is an error rather than an empty list.
+ */
+export async function checkConsumerKey(store: EventStore, consumer: string): Promise<void> {
+  const names = await consumerNames(store);
+  if (names.includes(consumer)) return;
+  const rows = await store.executor.query<{ key: string }>(
+    `select name || '@v' || version as key from ${quoteIdent(store.schema)}.projections order by 1`,
+  );
+  const keys = rows.map((r) => r.key);
+  if (!keys.includes(consumer)) throw new UnknownConsumerError(consumer, [...names, ...keys]);
+}
+
 export async function consumerStatus(store: EventStore, name: string): Promise<ConsumerStatus> {
   const q = quoteIdent(store.schema);
   const lag = await readLag(store.executor, q, name);
