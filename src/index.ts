@@ -80,6 +80,9 @@ export {
   DuplicateProjectionError,
   ProjectionVersionError,
   ProjectionTableClashError,
+  UnauthorizedError,
+  NotFoundError,
+  InvalidConfigError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
