@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -41,6 +42,12 @@ describe.skipIf(!pgAvailable())('database-read metrics (PostgreSQL)', () => {
     expect(value(text, 'eventlane_db_projection_parked_events', projection)).toBe(1);
     expect(value(text, 'eventlane_db_projection_lag_events', projection)).toBe(21);
     expect(value(text, 'eventlane_oldest_transaction_age_seconds')).toBeGreaterThanOrEqual(0);
+    // Every database-read series is documented in docs/operations.md, and every documented one is served.
+    const documented = new Set(
+      readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8').match(/eventlane_db_\w+/g),
+    );
+    const served = new Set(families.map((f) => f.name).filter((n) => n.startsWith('eventlane_db_')));
+    expect([...served].sort()).toEqual([...documented].sort());
     // A projection version's parked rows are not a consumer of their own.
     expect(text).not.toContain('consumer="summary@v1"');
   });
