@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { ParkedEvent } from '../consumers/admin.js';
 import { InvalidArgumentError } from '../errors.js';
-import { parseIds, parseLimit } from '../ops/input.js';
+import { parseIds, parseLimit, parseStatuses } from '../ops/input.js';
 import { checkConsumerKey } from '../ops/inventory.js';
 import {
   bulkParked,
+  bulkRelayParked,
   listParked,
   listRelayParked,
   retryParked,
@@ -33,27 +34,25 @@ interface ActionOptions extends CommonOptions {
   as?: string;
 }
 
-function consumerTable(rows: readonly ParkedEvent[]): string {
+/** Consumer-parked and relay-parked rows in one layout; `owner` is the consumer or the relay. */
+function parkedTable(
+  rows: readonly {
+    id: string;
+    stream: string;
+    streamPosition: number;
+    eventType: string;
+    status: string;
+    attempts: number;
+    error: string | null;
+  }[],
+  owner: (i: number) => string,
+  heading: string,
+): string {
   return table([
-    ['ID', 'CONSUMER', 'STREAM', 'TYPE', 'STATUS', 'ATTEMPTS', 'ERROR'],
-    ...rows.map((r) => [
+    ['ID', heading, 'STREAM', 'TYPE', 'STATUS', 'ATTEMPTS', 'ERROR'],
+    ...rows.map((r, i) => [
       r.id,
-      r.consumer,
-      `${r.stream}@${r.streamPosition}`,
-      r.eventType,
-      r.status,
-      r.attempts,
-      r.error.split('\n')[0]!.slice(0, 80),
-    ]),
-  ]);
-}
-
-function relayTable(rows: readonly RelayParkedEvent[]): string {
-  return table([
-    ['ID', 'RELAY', 'STREAM', 'TYPE', 'STATUS', 'ATTEMPTS', 'ERROR'],
-    ...rows.map((r) => [
-      r.id,
-      r.relay,
+      owner(i),
       `${r.stream}@${r.streamPosition}`,
       r.eventType,
       r.status,
@@ -63,9 +62,9 @@ function relayTable(rows: readonly RelayParkedEvent[]): string {
   ]);
 }
 
-function statuses<T>(value: string | undefined): T[] | undefined {
-  return value === undefined ? undefined : (value.split(',') as T[]);
-}
+const consumerTable = (rows: readonly ParkedEvent[]) =>
+  parkedTable(rows, (i) => rows[i]!.consumer, 'CONSUMER');
+const relayTable = (rows: readonly RelayParkedEvent[]) => parkedTable(rows, (i) => rows[i]!.relay, 'RELAY');
 
 /** Prints a bulk result; any refused id makes the exit code say so. */
 function report<T extends { id: string; status: string }>(
@@ -112,7 +111,7 @@ export function registerParkedCommands(program: Command): void {
         if (options.relay !== undefined) {
           const rows = await listRelayParked(store, {
             relay: options.relay,
-            status: statuses(options.status),
+            status: parseStatuses(options.status),
             limit,
           });
           if (options.json) printJson(rows);
@@ -122,7 +121,7 @@ export function registerParkedCommands(program: Command): void {
         if (options.consumer !== undefined) await checkConsumerKey(store, options.consumer);
         const rows = await listParked(store, {
           consumer: options.consumer,
-          status: statuses(options.status),
+          status: parseStatuses(options.status),
           limit,
         });
         if (options.json) printJson(rows);
@@ -164,37 +163,29 @@ export function registerParkedCommands(program: Command): void {
     cmd.action(async (ids: string[], options: ActionOptions) => {
       await withStore(options, async (store) => {
         const actor = actorOf(options.as);
-        if (options.relay) {
-          if (ids.length === 0)
-            throw new InvalidArgumentError('Give the relay-parked event ids to ' + action + '.');
-          const result: BulkResult<RelayParkedEvent> = { done: [], failed: [] };
-          for (const id of ids) {
-            try {
-              result.done.push(
-                action === 'retry'
-                  ? await retryRelayParked(store, id, actor)
-                  : await skipRelayParked(store, id, actor, options.reason),
-              );
-            } catch (error) {
-              const e = error as { code?: string; message?: string };
-              if (typeof e.code !== 'string' || ids.length === 1) throw error;
-              result.failed.push({ id, code: e.code, message: e.message ?? '' });
-            }
-          }
-          report(result, options.json);
-          return;
+        const { reason, relay } = options;
+        if (relay && ids.length === 0) {
+          throw new InvalidArgumentError(`Give the relay-parked event ids to ${action}.`);
         }
-        const target = targets(ids, options);
+        const target = relay ? { ids: parseIds(ids) } : targets(ids, options);
         if (target.ids?.length === 1) {
           // One id: its refusal is the command's error (one line, a hint, exit 4).
           const id = target.ids[0]!;
-          const one =
-            action === 'retry'
-              ? await retryParked(store, id, actor)
-              : await skipParked(store, id, actor, options.reason);
+          const one: { id: string; status: string } = relay
+            ? await (action === 'retry'
+                ? retryRelayParked(store, id, actor)
+                : skipRelayParked(store, id, actor, reason))
+            : await (action === 'retry'
+                ? retryParked(store, id, actor)
+                : skipParked(store, id, actor, reason));
           return report({ done: [one], failed: [] }, options.json);
         }
-        report(await bulkParked(store, action, target, actor, options.reason), options.json);
+        report<{ id: string; status: string }>(
+          relay
+            ? await bulkRelayParked(store, action, target.ids!, actor, reason)
+            : await bulkParked(store, action, target, actor, reason),
+          options.json,
+        );
       });
     });
   }

@@ -17,6 +17,7 @@ export {
   retryParked,
   skipParked,
   bulkParked,
+  bulkRelayParked,
   retryProjection,
   skipProjection,
   listRelayParked,

@@ -72,3 +72,9 @@ export function parseIds(value: unknown, max = 1000): string[] | undefined {
   }
   return value as string[];
 }
+
+/** A comma-separated list of statuses (checked by the list functions against their own set). */
+export function parseStatuses<T extends string>(value: unknown): T[] | undefined {
+  const text = parseText(value, 'status', 200);
+  return text === undefined || text === '' ? undefined : (text.split(',') as T[]);
+}

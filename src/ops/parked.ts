@@ -2,7 +2,7 @@
 // (`relay_parked`). Every action is audited; event data can be redacted for display.
 
 import { parkedEvents, type ParkedEvent } from '../consumers/admin.js';
-import { WorkerStateError } from '../errors.js';
+import { isEventlaneError, WorkerStateError } from '../errors.js';
 import type { JsonValue } from '../events/envelope.js';
 import { relayParking, type RelayParkedEvent } from '../relay/parking-admin.js';
 import { redactText } from '../redact.js';
@@ -90,6 +90,20 @@ export interface BulkResult<T> {
   failed: { id: string; code: string; message: string }[];
 }
 
+/** Runs `act` for each id; a refusal (an eventlane error) is reported for that id and the others go on. */
+async function eachId<T>(ids: readonly string[], act: (id: string) => Promise<T>): Promise<BulkResult<T>> {
+  const out: BulkResult<T> = { done: [], failed: [] };
+  for (const id of ids) {
+    try {
+      out.done.push(await act(id));
+    } catch (error) {
+      if (!isEventlaneError(error)) throw error;
+      out.failed.push({ id, code: error.code, message: redactText(error.message) });
+    }
+  }
+  return out;
+}
+
 /**
  * Retries or skips many parked events: the given ids, or every parked one of `consumer`. Each is its own audited
  * action; one that fails (retried meanwhile by someone else) is reported and the others go on.
@@ -106,19 +120,22 @@ export async function bulkParked(
     (await parkedEvents(store).list({ consumer: target.consumer, status: ['parked'], limit: 10_000 })).map(
       (r) => r.id,
     );
-  const out: BulkResult<ParkedEvent> = { done: [], failed: [] };
-  for (const id of ids) {
-    try {
-      out.done.push(
-        action === 'retry' ? await retryParked(store, id, actor) : await skipParked(store, id, actor, reason),
-      );
-    } catch (error) {
-      const e = error as { code?: string; message?: string };
-      if (typeof e.code !== 'string' || !e.code.startsWith('EVENTLANE_')) throw error;
-      out.failed.push({ id, code: e.code, message: redactText(e.message ?? '') });
-    }
-  }
-  return out;
+  return eachId(ids, (id) =>
+    action === 'retry' ? retryParked(store, id, actor) : skipParked(store, id, actor, reason),
+  );
+}
+
+/** Retries or skips several relay-parked events, each its own audited action. */
+export function bulkRelayParked(
+  store: EventStore,
+  action: 'retry' | 'skip',
+  ids: readonly string[],
+  actor: string,
+  reason?: string,
+): Promise<BulkResult<RelayParkedEvent>> {
+  return eachId(ids, (id) =>
+    action === 'retry' ? retryRelayParked(store, id, actor) : skipRelayParked(store, id, actor, reason),
+  );
 }
 
 /** The parked row a projection's building or live version is stopped at. */

@@ -8,7 +8,7 @@ import {
   type EventStore,
 } from '../../src/index.js';
 import { appendSpread, openPgStore, waitFor } from '../consumers/helpers.js';
-import { dropSchema } from '../support/stores.js';
+import { dropSchema, waitForHead } from '../support/stores.js';
 
 const failBad = defineProjection({
   name: 'totals',
@@ -82,6 +82,12 @@ export async function seedStore(options: { projection?: boolean } = {}): Promise
     await p.stop();
   }
   await appendSpread(store, 20, 5);
+  // Log reads see an event once every older transaction of the server has ended: wait until they see all 21.
+  const [last] = await store.executor.query<{ checkpoint: string }>(
+    `select tx_order::text || ':' || global_position::text as checkpoint from ${store.schema}.events
+      order by tx_order desc, global_position desc limit 1`,
+  );
+  await waitForHead(store, last!.checkpoint, 60_000);
   const [row] = await store.executor.query<{ id: string }>(
     `select id::text as id from ${store.schema}.parked_events where consumer = 'totals'`,
   );

@@ -9,7 +9,15 @@ import { MAX_READ_LOG_LIMIT, MAX_READ_STREAM_LIMIT } from '../../store/read.js';
 import type { EventStore } from '../../store/event-store.js';
 import { listAudit } from '../audit.js';
 import { eventJson, findEvent, findEvents, findStreams, MAX_BROWSE_LIMIT } from '../browse.js';
-import { parseEventId, parseIds, parseLimit, parsePosition, parseText, parseTime } from '../input.js';
+import {
+  parseEventId,
+  parseIds,
+  parseLimit,
+  parsePosition,
+  parseStatuses,
+  parseText,
+  parseTime,
+} from '../input.js';
 import { listConsumers, listProjections, listRelays, readOverview } from '../inventory.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../metrics.js';
 import {
@@ -59,8 +67,12 @@ async function body(c: Context<Env>): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-function statuses<T extends string>(value: string | undefined): T[] | undefined {
-  return value === undefined || value === '' ? undefined : (value.split(',') as T[]);
+/** The status filter and page size of a parked list. */
+function listing<T extends string>(c: Context<Env>): { status: T[] | undefined; limit: number } {
+  return {
+    status: parseStatuses<T>(c.req.query('status')),
+    limit: parseLimit(c.req.query('limit'), 100, 10_000),
+  };
 }
 
 export function buildApp(s: AppSettings): Hono<Env> {
@@ -128,8 +140,7 @@ export function buildApp(s: AppSettings): Hono<Env> {
     c.json(
       await listParked(store, {
         consumer: parseText(c.req.query('consumer'), 'consumer', 200),
-        status: statuses(c.req.query('status')),
-        limit: parseLimit(c.req.query('limit'), 100, 10_000),
+        ...listing(c),
       }),
     ),
   );
@@ -158,8 +169,7 @@ export function buildApp(s: AppSettings): Hono<Env> {
     c.json(
       await listRelayParked(store, {
         relay: parseText(c.req.query('relay'), 'relay', 200),
-        status: statuses(c.req.query('status')),
-        limit: parseLimit(c.req.query('limit'), 100, 10_000),
+        ...listing(c),
       }),
     ),
   );
