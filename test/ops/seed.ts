@@ -40,7 +40,14 @@ export const summaryProjection = defineProjection({
 export interface Seeded {
   store: EventStore;
   /** What the seed left behind, for the tests to compare with. */
-  truth: { consumerBehind: number; consumerParked: number; relayBacklog: number; parkedId: string };
+  truth: {
+    consumerBehind: number;
+    consumerParked: number;
+    relayBacklog: number;
+    parkedId: string;
+    /** The checkpoint of the last event in commit order (the log head once it is readable). */
+    head: string;
+  };
   cleanup(): Promise<void>;
 }
 
@@ -93,7 +100,13 @@ export async function seedStore(options: { projection?: boolean } = {}): Promise
   );
   return {
     store,
-    truth: { consumerBehind: 21, consumerParked: 1, relayBacklog: 20, parkedId: row!.id },
+    truth: {
+      consumerBehind: 21,
+      consumerParked: 1,
+      relayBacklog: 20,
+      parkedId: row!.id,
+      head: last!.checkpoint,
+    },
     async cleanup() {
       await projections?.stop();
       await store.close();
