@@ -41,6 +41,7 @@ create table :SCHEMA:.consumer_workers (
   consumers text[] not null default '{}'::text[],
   heartbeat_at timestamp with time zone not null default now(),
   started_at timestamp with time zone not null default now(),
+  breakers jsonb not null default '{}'::jsonb,
   constraint consumer_workers_pkey PRIMARY KEY (group_name, worker_id)
 );
 

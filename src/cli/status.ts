@@ -30,7 +30,7 @@ function render(o: Overview): string {
     o.consumers.length === 0
       ? 'consumers: none recorded'
       : table([
-          ['CONSUMER', 'LAG', 'LAG AGE', 'PARKED', 'RETRYING', 'WORKERS'],
+          ['CONSUMER', 'LAG', 'LAG AGE', 'PARKED', 'RETRYING', 'WORKERS', 'BREAKER', 'STATE'],
           ...o.consumers.map((c) => [
             c.name,
             c.eventsBehind,
@@ -38,6 +38,8 @@ function render(o: Overview): string {
             c.parked,
             c.retrying,
             c.workers,
+            c.breaker ?? '-',
+            c.state,
           ]),
         ]),
   );

@@ -1,6 +1,7 @@
 // What the database says about the system, read from any process: no worker, relay or projections runner needs to
 // run here. The admin API, the operator CLI and the database-read metrics all read through these functions.
 
+import type { BreakerState } from '../consumers/breaker.js';
 import { readLag } from '../consumers/health.js';
 import { relayBacklog } from '../relay/relay-backlog.js';
 import { lagAfter } from '../projections/log.js';
@@ -19,6 +20,16 @@ export interface ConsumerStatus {
   oldestParkedAgeSeconds: number;
   /** Workers with a recent heartbeat that run this consumer. */
   workers: number;
+  /**
+   * The worst retry-storm breaker among those workers (open, then half-open, then closed), as they reported it with
+   * their last heartbeat; null when no live worker runs the consumer.
+   */
+  breaker: BreakerState | null;
+  /**
+   * 'stopped': no live worker runs it; 'paused': a breaker is open; 'blocked': streams wait behind parked events;
+   * 'running': otherwise.
+   */
+  state: 'stopped' | 'paused' | 'blocked' | 'running';
 }
 
 /** A versioned projection (createProjections), one row per version still building or live. */
@@ -95,18 +106,26 @@ export async function checkConsumerKey(store: EventStore, consumer: string): Pro
 export async function consumerStatus(store: EventStore, name: string): Promise<ConsumerStatus> {
   const q = quoteIdent(store.schema);
   const lag = await readLag(store.executor, q, name);
-  const [row] = await store.executor.query<{ oldest: number | null; workers: number }>(
+  const [row] = await store.executor.query<{ oldest: number | null; breakers: (string | null)[] | null }>(
     `select (select extract(epoch from now() - min(parked_at))::float8 from ${q}.parked_events
               where consumer = $1 and status = 'parked') as oldest,
-            (select count(*)::int from ${q}.consumer_workers
-              where $1 = any(consumers) and heartbeat_at > now() - make_interval(secs => $2)) as workers`,
+            (select array_agg(breakers ->> $1) from ${q}.consumer_workers
+              where $1 = any(consumers) and heartbeat_at > now() - make_interval(secs => $2)) as breakers`,
     [name, WORKER_ALIVE_SECONDS],
   );
+  const breakers = row?.breakers ?? [];
+  const breaker =
+    breakers.length === 0
+      ? null
+      : ((['open', 'half-open', 'closed'] as const).find((s) => breakers.includes(s)) ?? 'closed');
   return {
     name,
     ...lag,
     oldestParkedAgeSeconds: Math.max(0, row?.oldest ?? 0),
-    workers: row?.workers ?? 0,
+    workers: breakers.length,
+    breaker,
+    state:
+      breaker === null ? 'stopped' : breaker === 'open' ? 'paused' : lag.parked > 0 ? 'blocked' : 'running',
   };
 }
 

@@ -4,6 +4,7 @@
 // of their own, so they never clash with the live series of the workers, relays and projections of the process.
 
 import { Gauge, register as defaultRegistry, Registry } from 'prom-client';
+import { breakerStateValue } from '../consumers/breaker.js';
 import type { EventStore } from '../store/event-store.js';
 import { registerOldestTransactionMetric } from '../store/metrics.js';
 import { listConsumers, listProjections, listRelays } from './inventory.js';
@@ -152,6 +153,18 @@ export function registerDatabaseMetrics(
     consumer,
     (c) => c.oldestParkedAgeSeconds,
   );
+  new Gauge({
+    name: 'eventlane_db_consumer_breaker_state',
+    help: 'Worst retry-storm breaker of a consumer among its live workers: 0 closed, 1 half-open, 2 open (paused).',
+    labelNames: ['consumer'],
+    registers,
+    async collect() {
+      const rows = await consumers();
+      this.reset();
+      for (const c of rows ?? [])
+        if (c.breaker !== null) this.set({ consumer: c.name }, breakerStateValue(c.breaker));
+    },
+  });
 
   const projection = (p: { name: string; version: number }) => ({
     projection: p.name,

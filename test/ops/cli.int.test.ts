@@ -67,7 +67,7 @@ describe.skipIf(!pgAvailable())('operator CLI (PostgreSQL)', () => {
   it('status shows the consumer behind, its parked event, the relay backlog and the stalled projection', async () => {
     const human = await cli(['status', '--schema', schema]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/totals\s+21\s+\S+\s+1\s+0\s+0/);
+    expect(human.stdout).toMatch(/totals\s+21\s+\S+\s+1\s+0\s+0\s+-\s+stopped/);
     expect(human.stdout).toMatch(/main\s+no\s+20/);
     expect(human.stdout).toMatch(/summary\s+1\s+\w+\s+21/);
     const json = JSON.parse((await cli(['status', '--schema', schema, '--json'])).stdout) as {

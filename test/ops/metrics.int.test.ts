@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registerDatabaseMetrics, renderMetrics } from '../../src/ops/index.js';
+import { listConsumers, registerDatabaseMetrics, renderMetrics } from '../../src/ops/index.js';
+import { waitFor } from '../consumers/helpers.js';
 import { createWorker, defineProjection } from '../../src/index.js';
 import { pgAvailable } from '../support/stores.js';
 import { seedStore } from './seed.js';
@@ -74,5 +75,41 @@ describe.skipIf(!pgAvailable())('database-read metrics (PostgreSQL)', () => {
     // The live worker reports its own consumer's lag: every event of the store, nothing applied yet.
     expect(value(text, 'eventlane_consumer_lag_events', { consumer: 'other' })).toBe(21);
     expect(worker.metrics).toBe(processRegistry);
+  });
+
+  it('show the breaker a live worker reports with its heartbeat, from a process that runs no worker', async () => {
+    const seeded = await seedStore();
+    cleanups.push(() => seeded.cleanup());
+    const db = registerDatabaseMetrics(seeded.store);
+    cleanups.push(() => Promise.resolve(db.stop()));
+    const worker = createWorker(seeded.store, {
+      from: 'log',
+      consumers: [
+        defineProjection({
+          name: 'storm',
+          handlers: { 'item.added': () => Promise.reject(new Error('down')) },
+        }),
+      ],
+      group: 'storm',
+      registry: new Registry(),
+      heartbeatMs: 100,
+      retry: { maxAttempts: 1000, baseDelayMs: 1, maxDelayMs: 5 },
+      breaker: { threshold: 3, windowMs: 10_000, coolDownMs: 60_000 },
+    });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    await waitFor('the breaker to open', async () => {
+      const [storm] = await listConsumers(seeded.store, 'storm');
+      return storm?.breaker === 'open';
+    });
+    expect((await listConsumers(seeded.store, 'storm'))[0]).toMatchObject({ state: 'paused', workers: 1 });
+    const text = await renderMetrics([db.registry]);
+    expect(value(text, 'eventlane_db_consumer_breaker_state', { consumer: 'storm' })).toBe(2);
+    // The seeded consumer has no live worker: no breaker series, and its state says so.
+    expect(value(text, 'eventlane_db_consumer_breaker_state', { consumer: 'totals' })).toBeUndefined();
+    expect((await listConsumers(seeded.store, 'totals'))[0]).toMatchObject({
+      state: 'stopped',
+      breaker: null,
+    });
   });
 });

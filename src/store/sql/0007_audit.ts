@@ -1,4 +1,5 @@
-// Migration 7: the operators' audit log. Every action taken through the admin API or the operator CLI (retry and
+// Migration 7: operations. The operators' audit log, and the breaker states workers report with their heartbeat.
+// The audit log: Every action taken through the admin API or the operator CLI (retry and
 // skip of parked events, …) is recorded here with who, what and when. Published migrations are immutable: change
 // the schema by adding the next file. `:SCHEMA:` is replaced by the store's quoted schema name.
 
@@ -19,4 +20,8 @@ create table :SCHEMA:.audit_log (
   finished_at  timestamptz
 );
 create index audit_log_at_idx on :SCHEMA:.audit_log (at);
+
+-- Each live worker's retry-storm breakers, by consumer ('closed', 'half-open', 'open'), written with its heartbeat,
+-- so that the admin API and \`eventlane status\` show them from any process.
+alter table :SCHEMA:.consumer_workers add column breakers jsonb not null default '{}';
 `;
