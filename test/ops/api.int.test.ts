@@ -92,6 +92,18 @@ describe.skipIf(!pgAvailable())('admin API (PostgreSQL)', () => {
         expect(res.json.error.code).toBe('EVENTLANE_UNAUTHORIZED');
       }
     }
+    // Spellings of an API path never reach its data without the token.
+    for (const path of [
+      '/%61pi/overview',
+      '/api/%6fverview',
+      '/api/./overview',
+      '/API/overview',
+      '//api/overview',
+    ]) {
+      const res = await call(server, path, { token: null });
+      expect([path, res.status === 401 || res.status === 404]).toEqual([path, true]);
+      expect(res.text).not.toContain('consumers');
+    }
     expect((await call(server, '/api/no-such-route')).status).toBe(404);
     expect((await call(server, '/api/overview', { token: BOB })).status).toBe(200);
   });
