@@ -153,6 +153,12 @@ async function projectionFailure(store: EventStore, name: string): Promise<{ id:
 /** The retry of `Projections.retry(name)`, from any process: the parked event gets fresh attempts now. */
 export async function retryProjection(store: EventStore, name: string, actor: string): Promise<ParkedEvent> {
   const failure = await projectionFailure(store, name);
+  if (failure.status !== 'parked') {
+    throw new WorkerStateError(
+      `Projection ${JSON.stringify(name)} is still retrying its failing event with backoff (parked id ${failure.id}); ` +
+        'retry it once it is parked, or skip it now.',
+    );
+  }
   return audited(
     store,
     { actor, action: 'projection.retry', target: `projection:${name}`, details: { parked: failure.id } },
