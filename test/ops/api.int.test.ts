@@ -258,6 +258,10 @@ describe.skipIf(!pgAvailable())('admin API (PostgreSQL)', () => {
       failed: [],
     });
 
+    const retriedProjection = await call(server, '/api/projections/summary/retry', { method: 'POST' });
+    expect(retriedProjection.json).toMatchObject({ consumer: 'summary@v1', status: 'retrying', attempts: 0 });
+    const stillRetrying = await call(server, '/api/projections/summary/retry', { method: 'POST' });
+    expect([stillRetrying.status, stillRetrying.json.error.code]).toEqual([409, 'EVENTLANE_WORKER_STATE']);
     const projection = await call(server, '/api/projections/summary/skip', {
       method: 'POST',
       body: '{"reason":"poison"}',
@@ -271,12 +275,15 @@ describe.skipIf(!pgAvailable())('admin API (PostgreSQL)', () => {
     );
     expect(audit.map((a) => [a.actor, a.action, a.target, a.outcome])).toEqual([
       ['alice', 'projection.skip', 'projection:summary', 'ok'],
+      ['alice', 'projection.retry', 'projection:summary', 'ok'],
       ['alice', 'parked.skip', `parked:${id}`, 'ok'],
       ['alice', 'parked.retry', `parked:${id}`, 'failed'],
       ['bob', 'parked.retry', `parked:${id}`, 'ok'],
     ]);
-    expect(audit[2]).toMatchObject({ errorCode: 'EVENTLANE_PARKED_EVENT_NOT_FOUND' });
-    expect(audit[1]!.details).toEqual({ reason: 'bad data' });
+    expect(audit.find((a) => a.outcome === 'failed')).toMatchObject({
+      errorCode: 'EVENTLANE_PARKED_EVENT_NOT_FOUND',
+    });
+    expect(audit.find((a) => a.action === 'parked.skip')!.details).toEqual({ reason: 'bad data' });
     expect(new Date(audit[0]!.at as string).getTime()).toBeGreaterThan(Date.now() - 60_000);
   });
 
