@@ -10,7 +10,9 @@ import { reap, track } from '../support/processes.js';
 import { SERVICES } from '../support/services.js';
 import { dropSchema, pgAvailable, uniqueSchema } from '../support/stores.js';
 import { scaled } from '../support/time.js';
-import { seedStore, type Seeded } from './seed.js';
+import { countsProjection, seedStore, type Seeded } from './seed.js';
+import { createProjections } from '../../src/index.js';
+import { openPgStore } from '../consumers/helpers.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const config = join(root, 'test/fixtures/ops/eventlane.config.ts');
@@ -148,6 +150,31 @@ describe.skipIf(!pgAvailable())('operator CLI (PostgreSQL)', () => {
     const notLive = await cli(['projections', 'drift', 'summary', '--config', config, '--schema', schema]);
     expect(notLive.code).toBe(2);
     expect(notLive.stderr).toContain('is not live');
+  });
+
+  it('projections drift says "no drift" for a faithful read model and exits 1 once its table is changed by hand', async () => {
+    const store = await openPgStore();
+    const readSchema = `${store.schema}_read`;
+    try {
+      for (let i = 0; i < 6; i++) await store.append(`c-${i % 3}`, [{ type: 'item.added', data: { i } }]);
+      const runner = createProjections(store, { projections: [countsProjection], schema: readSchema });
+      await runner.start();
+      await runner.waitLive('counts', scaled(30_000));
+      await runner.stop();
+      const args = ['projections', 'drift', 'counts', '--config', config, '--schema', store.schema];
+      const clean = await cli(args);
+      expect([clean.code, clean.stdout]).toEqual([0, expect.stringContaining('no drift')]);
+      await store.executor.query(`update ${readSchema}.ops_counts__v1 set n = 99 where stream = 'c-1'`);
+      const drifted = await cli([...args, '--json']);
+      expect(drifted.code).toBe(1);
+      const report = JSON.parse(drifted.stdout) as { ok: boolean; tables: { differences: unknown[] }[] };
+      expect(report.ok).toBe(false);
+      expect(report.tables[0]!.differences).toEqual([{ key: { stream: 'c-1' }, kind: 'changed' }]);
+    } finally {
+      await store.close();
+      await dropSchema(store.schema);
+      await dropSchema(readSchema);
+    }
   });
 
   it('reports bad config, an unreachable database, an unknown consumer and an old schema with their exit codes', async () => {

@@ -37,6 +37,22 @@ export const summaryProjection = defineProjection({
   },
 });
 
+/** A versioned projection that never fails: one row per stream with its event count. */
+export const countsProjection = defineProjection({
+  name: 'counts',
+  version: 1,
+  tables: { ops_counts: 'create table :TABLE: (stream text primary key, n int not null)' },
+  handlers: {
+    'item.added': async (e, { query, tables }) => {
+      await query(
+        `insert into ${tables.ops_counts!} as t (stream, n) values ($1, 1)
+         on conflict (stream) do update set n = t.n + 1`,
+        [e.stream],
+      );
+    },
+  },
+});
+
 export interface Seeded {
   store: EventStore;
   /** What the seed left behind, for the tests to compare with. */
