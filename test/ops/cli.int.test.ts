@@ -8,7 +8,7 @@ import { runCli } from '../../src/cli/program.js';
 import { listAudit } from '../../src/ops/index.js';
 import { reap, track } from '../support/processes.js';
 import { SERVICES } from '../support/services.js';
-import { dropSchema, pgAvailable, uniqueSchema } from '../support/stores.js';
+import { dropSchema, pgAvailable, uniqueSchema, waitForHead } from '../support/stores.js';
 import { scaled } from '../support/time.js';
 import { countsProjection, seedStore, type Seeded } from './seed.js';
 import { createProjections } from '../../src/index.js';
@@ -156,7 +156,12 @@ describe.skipIf(!pgAvailable())('operator CLI (PostgreSQL)', () => {
     const store = await openPgStore();
     const readSchema = `${store.schema}_read`;
     try {
-      for (let i = 0; i < 6; i++) await store.append(`c-${i % 3}`, [{ type: 'item.added', data: { i } }]);
+      let last = '';
+      for (let i = 0; i < 6; i++) {
+        last = (await store.append(`c-${i % 3}`, [{ type: 'item.added', data: { i } }])).checkpoint;
+      }
+      // waitLive catches up to the readable head of its call: make all six readable first.
+      await waitForHead(store, last, 60_000);
       const runner = createProjections(store, { projections: [countsProjection], schema: readSchema });
       await runner.start();
       await runner.waitLive('counts', scaled(30_000));
