@@ -4,9 +4,15 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listConsumers, registerDatabaseMetrics, renderMetrics } from '../../src/ops/index.js';
 import { waitFor } from '../consumers/helpers.js';
-import { createWorker, defineProjection } from '../../src/index.js';
+import {
+  createProjections,
+  createRelay,
+  createWorker,
+  defineProjection,
+  embeddedBus,
+} from '../../src/index.js';
 import { pgAvailable } from '../support/stores.js';
-import { seedStore } from './seed.js';
+import { seedStore, summaryProjection } from './seed.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -53,8 +59,8 @@ describe.skipIf(!pgAvailable())('database-read metrics (PostgreSQL)', () => {
     expect(text).not.toContain('consumer="summary@v1"');
   });
 
-  it('serve next to the live series of a worker in the same process registry, as one document', async () => {
-    const seeded = await seedStore();
+  it('serve next to the live series of a worker, a relay and projections in one process registry, as one document', async () => {
+    const seeded = await seedStore({ projection: true });
     cleanups.push(() => seeded.cleanup());
     const processRegistry = new Registry();
     const db = registerDatabaseMetrics(seeded.store, { processRegistry });
@@ -66,11 +72,18 @@ describe.skipIf(!pgAvailable())('database-read metrics (PostgreSQL)', () => {
       group: 'live',
       registry: processRegistry,
     });
+    createRelay(seeded.store, { bus: embeddedBus(), name: 'live', registry: processRegistry });
+    createProjections(seeded.store, {
+      projections: [summaryProjection],
+      schema: `${seeded.store.schema}_read`,
+    }).registerMetrics(processRegistry);
     const text = await renderMetrics([processRegistry, registry]);
     const names = parsePrometheusTextFormat(text).map((f) => f.name);
     expect(new Set(names).size).toBe(names.length);
     expect(names).toContain('eventlane_consumer_events_total');
     expect(names).toContain('eventlane_oldest_transaction_age_seconds');
+    expect(names).toContain('eventlane_relay_published_events_total');
+    expect(names).toContain('eventlane_projection_stalled');
     expect(value(text, 'eventlane_db_consumer_lag_events', { consumer: 'totals' })).toBe(21);
     // The live worker reports its own consumer's lag: every event of the store, nothing applied yet.
     expect(value(text, 'eventlane_consumer_lag_events', { consumer: 'other' })).toBe(21);
