@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidConfigError } from '../errors.js';
 import { DEFAULT_OPS_HOST, DEFAULT_OPS_PORT, checkPort, startOpsServer } from '../ops/server.js';
-import { print, printJson } from './io.js';
+import { cliIo, print, printJson } from './io.js';
 import {
   describeDatabase,
   loadOpsConfig,
@@ -10,7 +10,6 @@ import {
   withCommonOptions,
   type CommonOptions,
 } from './ops-context.js';
-import { cliIo } from './io.js';
 
 interface ServeOptions extends CommonOptions {
   port?: string;
@@ -53,9 +52,13 @@ export function registerServeCommand(program: Command): void {
         if (options.json) printJson({ url: server.url, schema: store.schema });
         else print(`eventlane serve: ${server.url} for ${describeDatabase(store, config)} (Ctrl-C stops)`);
         await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
         });
         await server.close();
       } finally {
