@@ -128,13 +128,26 @@ export function buildApp(s: AppSettings): Hono<Env> {
   app.get('/api/consumers/:name', async (c) => c.json((await listConsumers(store, c.req.param('name')))[0]));
   app.get('/api/projections', async (c) => c.json(await listProjections(store)));
   app.get('/api/projections/:name', async (c) => c.json(await listProjections(store, c.req.param('name'))));
-  app.post('/api/projections/:name/retry', async (c) =>
-    c.json(await retryProjection(store, c.req.param('name'), c.get('actor'))),
+  // Retry and skip of one target (`:name` or `:id` in the path), each audited with the token's holder.
+  const actions = (
+    path: string,
+    param: 'name' | 'id',
+    retry: (key: string, actor: string) => Promise<unknown>,
+    skip: (key: string, actor: string, reason: string | undefined) => Promise<unknown>,
+  ): void => {
+    const key = (c: Context<Env>) => c.req.param(param) ?? '';
+    app.post(`${path}/:${param}/retry`, async (c) => c.json(await retry(key(c), c.get('actor'))));
+    app.post(`${path}/:${param}/skip`, async (c) => {
+      const reason = parseText((await body(c)).reason, 'reason');
+      return c.json(await skip(key(c), c.get('actor'), reason));
+    });
+  };
+  actions(
+    '/api/projections',
+    'name',
+    (name, actor) => retryProjection(store, name, actor),
+    (name, actor, reason) => skipProjection(store, name, actor, reason),
   );
-  app.post('/api/projections/:name/skip', async (c) => {
-    const reason = parseText((await body(c)).reason, 'reason');
-    return c.json(await skipProjection(store, c.req.param('name'), c.get('actor'), reason));
-  });
 
   app.get('/api/parked', async (c) =>
     c.json(
@@ -157,13 +170,12 @@ export function buildApp(s: AppSettings): Hono<Env> {
   app.post('/api/parked/retry', bulk('retry'));
   app.post('/api/parked/skip', bulk('skip'));
   app.get('/api/parked/:id', async (c) => c.json(await showParked(store, c.req.param('id'), s)));
-  app.post('/api/parked/:id/retry', async (c) =>
-    c.json(await retryParked(store, c.req.param('id'), c.get('actor'))),
+  actions(
+    '/api/parked',
+    'id',
+    (id, actor) => retryParked(store, id, actor),
+    (id, actor, reason) => skipParked(store, id, actor, reason),
   );
-  app.post('/api/parked/:id/skip', async (c) => {
-    const reason = parseText((await body(c)).reason, 'reason');
-    return c.json(await skipParked(store, c.req.param('id'), c.get('actor'), reason));
-  });
 
   app.get('/api/relay-parked', async (c) =>
     c.json(
@@ -173,13 +185,12 @@ export function buildApp(s: AppSettings): Hono<Env> {
       }),
     ),
   );
-  app.post('/api/relay-parked/:id/retry', async (c) =>
-    c.json(await retryRelayParked(store, c.req.param('id'), c.get('actor'))),
+  actions(
+    '/api/relay-parked',
+    'id',
+    (id, actor) => retryRelayParked(store, id, actor),
+    (id, actor, reason) => skipRelayParked(store, id, actor, reason),
   );
-  app.post('/api/relay-parked/:id/skip', async (c) => {
-    const reason = parseText((await body(c)).reason, 'reason');
-    return c.json(await skipRelayParked(store, c.req.param('id'), c.get('actor'), reason));
-  });
 
   app.get('/api/streams', async (c) =>
     c.json(
