@@ -46,6 +46,8 @@ export function registerServeCommand(program: Command): void {
           host: options.host ?? config.admin?.host,
           openReads: config.admin?.openReads === true,
           redactEventData: config.admin?.redactEventData === true,
+          contracts: config.events,
+          consumers: config.consumers,
           onError: (error) =>
             cliIo().err(`eventlane serve: ${error instanceof Error ? error.message : String(error)}\n`),
         });

@@ -7,7 +7,9 @@ import type { Registry } from 'prom-client';
 import { ErrorCodes, InvalidArgumentError, NotFoundError, UnauthorizedError } from '../../errors.js';
 import { MAX_READ_LOG_LIMIT, MAX_READ_STREAM_LIMIT } from '../../store/read.js';
 import type { EventStore } from '../../store/event-store.js';
+import type { AnyEventContract, ConsumerLike } from '../../contracts/types.js';
 import { listAudit } from '../audit.js';
+import { listContracts } from '../contracts.js';
 import { eventJson, findEvent, findEvents, findStreams, MAX_BROWSE_LIMIT } from '../browse.js';
 import {
   parseEventId,
@@ -34,6 +36,8 @@ import {
   type DisplayOptions,
 } from '../parked.js';
 import { errorResponse, jsonError } from './errors.js';
+import { mountDashboard } from './dashboard.js';
+import { mountLive } from './live.js';
 import { openApiDocument } from './openapi.js';
 
 export interface AppSettings extends DisplayOptions {
@@ -43,6 +47,10 @@ export interface AppSettings extends DisplayOptions {
   openReads: boolean;
   registries: readonly Registry[];
   onError: (error: unknown) => void;
+  /** Projections and reactors, to name the consumers of each contract. */
+  consumers?: readonly ConsumerLike[];
+  /** The declared contracts, when not the store's own. */
+  contracts?: readonly AnyEventContract[];
 }
 
 type Env = { Variables: { actor: string } };
@@ -111,6 +119,7 @@ export function buildApp(s: AppSettings): Hono<Env> {
     }),
   );
 
+  mountDashboard(app);
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', async (c) => {
     await store.head();
@@ -228,6 +237,8 @@ export function buildApp(s: AppSettings): Hono<Env> {
     });
     return c.json({ events: page.events.map(eventJson), checkpoint: page.checkpoint });
   });
+  app.get('/api/contracts', (c) => c.json(listContracts(store, s)));
+  mountLive(app, store, s.onError);
   app.get('/api/audit', async (c) =>
     c.json(await listAudit(store, { limit: parseLimit(c.req.query('limit'), 100, MAX_BROWSE_LIMIT) })),
   );

@@ -2,6 +2,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { describeValue, InvalidConfigError } from '../../errors.js';
+import type { AnyEventContract, ConsumerLike } from '../../contracts/types.js';
 import type { EventStore } from '../../store/event-store.js';
 import { processRegistry, registerDatabaseMetrics } from '../metrics.js';
 import { buildApp } from './app.js';
@@ -25,6 +26,13 @@ export interface OpsHandlerOptions {
   registries?: readonly Registry[];
   /** Add the `eventlane_db_*` series read from the store at scrape time. @defaultValue true */
   databaseMetrics?: boolean;
+  /**
+   * Projections and reactors (as in the config's `consumers`), so the dashboard's contracts view names the consumers
+   * of each event type. @defaultValue []
+   */
+  consumers?: readonly ConsumerLike[];
+  /** The event contracts the dashboard shows. @defaultValue the store's own (`openStore({ events })`) */
+  contracts?: readonly AnyEventContract[];
   /** Called with errors that became a 500 response. @defaultValue ignore */
   onError?: (error: unknown) => void;
 }
@@ -63,6 +71,8 @@ export function createOpsHandler(options: OpsHandlerOptions): OpsHandler {
     redactEventData: options.redactEventData === true,
     registries: db === undefined ? live : [...live, db.registry],
     onError: options.onError ?? (() => undefined),
+    consumers: options.consumers ?? [],
+    contracts: options.contracts,
   });
   const fetch = (request: Request) => Promise.resolve(app.fetch(request));
   return {

@@ -190,6 +190,36 @@ export function openApiDocument(): Record<string, unknown> {
           limit(10_000),
         ]),
       },
+      '/api/contracts': {
+        get: op(
+          "The store's declared event contracts: versions with JSON Schemas, owner, producers, consumers.",
+        ),
+      },
+      '/api/live': {
+        get: {
+          ...op(
+            'Server-sent events: `overview` (as GET /api/overview) every interval, `log` ({events, checkpoint}) with new events when `tail` is given, `problem` ({code, message}) when a read fails.',
+            [
+              query('interval', 'Milliseconds between updates, 500 to 60000 (default 2000).', {
+                type: 'integer',
+                minimum: 500,
+                maximum: 60000,
+              }),
+              query(
+                'tail',
+                'Also send new events of the log after this checkpoint, or `head` for events appended from now on.',
+              ),
+            ],
+          ),
+          responses: {
+            ...op('').responses,
+            200: {
+              description: 'An event stream.',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
       '/api/audit': { get: op('The audit log, newest first.', [limit(1000)]) },
     },
   };
