@@ -27,3 +27,6 @@ export {
 export type { DisplayOptions, ParkedEventView, BulkResult } from './parked.js';
 export { findStreams, findEvent, findEvents } from './browse.js';
 export type { StreamSummary } from './browse.js';
+export { listContracts } from './contracts.js';
+export type { ContractView } from './contracts.js';
+export { DASHBOARD_CSP } from './http/dashboard.js';

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker, defineProjection, type EventStore } from '../../src/index.js';
+import { createWorker, defineEvent, defineProjection, type EventStore } from '../../src/index.js';
+import { z } from 'zod';
 import { listAudit, listParked, startOpsServer, type OpsServer } from '../../src/ops/index.js';
 import { openPgStore, waitFor } from '../consumers/helpers.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
@@ -58,6 +59,13 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
     },
   });
 
+  const MailQueued = defineEvent({
+    type: 'mail.queued',
+    owner: 'mail',
+    producers: ['signup'],
+    versions: { 1: z.object({ n: z.number().optional(), note: z.string().optional() }) },
+  });
+
   const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
   const signIn = async (p: Page, token: string) => {
     await p.goto(server.url);
@@ -73,7 +81,14 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
     }
     mkdirSync(SHOTS, { recursive: true });
     store = await openPgStore();
-    server = await startOpsServer({ store, token: TOKEN, port: 0, registries: [new Registry()] });
+    server = await startOpsServer({
+      store,
+      token: TOKEN,
+      port: 0,
+      registries: [new Registry()],
+      contracts: [MailQueued],
+      consumers: [mailer],
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => {
@@ -200,6 +215,35 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
       XSS.replace(/"/g, '\\"'),
     );
     await shot('stream');
+  });
+
+  it('finds an event by id, follows the live tail of the log, and shows the contracts', async () => {
+    const [event] = await store.readStream('mail-xss');
+    await page.goto(`${server.url}/#/streams`);
+    await page.fill('[aria-label="event id"]', event!.id);
+    await page.click('form[aria-label=Event] button[type=submit]');
+    await page.waitForSelector(`[data-testid=results] article[data-event="${event!.id}"]`, {
+      timeout: scaled(10_000),
+    });
+
+    await page.click('button:text("Start live tail")');
+    const tail = page.locator('[data-testid=tail] article');
+    // The tail starts at the head the server read when it answered: wait for that answer before appending.
+    await page.waitForSelector('[data-testid=tail][data-state=live]', {
+      state: 'attached',
+      timeout: scaled(10_000),
+    });
+    await store.append('mail-tail', [{ type: 'mail.queued', data: { note: '<i>tailed</i>' } }]);
+    await expect.poll(() => tail.count(), { timeout: scaled(15_000) }).toBe(1);
+    expect(await tail.first().textContent()).toContain('<i>tailed</i>');
+    await page.click('button:text("Stop live tail")');
+
+    await page.goto(`${server.url}/#/contracts`);
+    const row = page.locator('[data-testid=contracts] tbody tr');
+    await expect.poll(() => row.count(), { timeout: scaled(10_000) }).toBe(1);
+    const text = await row.textContent();
+    for (const part of ['mail.queued', 'v1', 'mail', 'signup', 'mailer (projection)'])
+      expect(text).toContain(part);
   });
 
   it('never ran script from event data: no flag set, no dialog, no page error', async () => {

@@ -74,6 +74,7 @@ function browser(root) {
           while (tail.childElementCount > 200) tail.lastElementChild.remove();
         },
       },
+      (state) => tail.setAttribute('data-state', state),
     );
   });
   show(
