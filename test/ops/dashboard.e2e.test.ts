@@ -9,9 +9,10 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorker, defineEvent, defineProjection, type EventStore } from '../../src/index.js';
 import { z } from 'zod';
-import { listAudit, listParked, startOpsServer, type OpsServer } from '../../src/ops/index.js';
+import { listAudit, listParked, type OpsServer } from '../../src/ops/index.js';
 import { openPgStore, waitFor } from '../consumers/helpers.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
+import { startTestServer } from './seed.js';
 import { scaled } from '../support/time.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -81,14 +82,7 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
     }
     mkdirSync(SHOTS, { recursive: true });
     store = await openPgStore();
-    server = await startOpsServer({
-      store,
-      token: TOKEN,
-      port: 0,
-      registries: [new Registry()],
-      contracts: [MailQueued],
-      consumers: [mailer],
-    });
+    server = await startTestServer(store, TOKEN, { contracts: [MailQueued], consumers: [mailer] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => {

@@ -1,13 +1,13 @@
 // What `serve` adds for the dashboard, over HTTP: the static files with their content policy and nothing else from
 // disk, the server-sent events of /api/live behind the token, and the declared contracts at /api/contracts.
 
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineEvent, defineProjection, type EventStore } from '../../src/index.js';
-import { startOpsServer, type OpsServer } from '../../src/ops/index.js';
+import { type OpsServer } from '../../src/ops/index.js';
 import { openPgStore } from '../consumers/helpers.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
+import { startTestServer } from './seed.js';
 import { scaled } from '../support/time.js';
 
 const TOKEN = 'dashboard-int-token-0123456789';
@@ -61,14 +61,7 @@ describe.skipIf(!pgAvailable())('dashboard endpoints', () => {
 
   beforeAll(async () => {
     store = await openPgStore();
-    server = await startOpsServer({
-      store,
-      token: TOKEN,
-      port: 0,
-      registries: [new Registry()],
-      contracts: [Queued],
-      consumers: [sender],
-    });
+    server = await startTestServer(store, TOKEN, { contracts: [Queued], consumers: [sender] });
   });
   afterAll(async () => {
     await server?.close();

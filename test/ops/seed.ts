@@ -7,6 +7,7 @@ import {
   embeddedBus,
   type EventStore,
 } from '../../src/index.js';
+import { startOpsServer, type OpsServer, type OpsServerOptions } from '../../src/ops/index.js';
 import { appendSpread, openPgStore, waitFor } from '../consumers/helpers.js';
 import { dropSchema, waitForHead } from '../support/stores.js';
 
@@ -130,4 +131,13 @@ export async function seedStore(options: { projection?: boolean } = {}): Promise
       await dropSchema(`${store.schema}_read`);
     },
   };
+}
+
+/** `startOpsServer` on a free port with a registry of its own, for tests. */
+export function startTestServer(
+  store: EventStore,
+  token: string,
+  options: Omit<OpsServerOptions, 'store' | 'token'> = {},
+): Promise<OpsServer> {
+  return startOpsServer({ store, token, port: 0, registries: [new Registry()], ...options });
 }
