@@ -30,3 +30,5 @@ export type { StreamSummary } from './browse.js';
 export { listContracts } from './contracts.js';
 export type { ContractView } from './contracts.js';
 export { DASHBOARD_CSP } from './http/dashboard.js';
+export { listPartitions } from './partitions.js';
+export type { PartitionStatus } from './partitions.js';

@@ -157,6 +157,12 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
       seen.some((n) => n > 0 && n < seen[0]!),
       'the page showed the lag on its way down',
     ).toBe(true);
+    // The worker's one partition and its owner.
+    await page.click('[data-consumer=mailer] button:text("Partitions")');
+    const partition = page.locator('[data-testid=partitions] tbody tr');
+    await expect.poll(() => partition.count(), { timeout: scaled(10_000) }).toBe(1);
+    expect(await partition.textContent()).toMatch(/^0/);
+    expect(await partition.textContent()).not.toContain('nobody');
     // Every change the page showed was a fall.
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]!);
   });

@@ -138,4 +138,12 @@ describe.skipIf(!pgAvailable())('dashboard endpoints', () => {
     expect(Object.keys(versions[1]!.schema.properties ?? {})).toEqual(['to', 'subject']);
     expect((await fetch(`${server.url}/api/contracts`)).status).toBe(401);
   });
+
+  it('refuses the partitions of an unknown consumer with a 404 naming it', async () => {
+    const res = await fetch(`${server.url}/api/consumers/nobody/partitions`, { headers: auth });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, body.error.code]).toEqual([404, 'EVENTLANE_UNKNOWN_CONSUMER']);
+    expect(body.error.message).toContain('nobody');
+    expect((await fetch(`${server.url}/api/consumers/nobody/partitions`)).status).toBe(401);
+  });
 });

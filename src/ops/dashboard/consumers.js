@@ -3,7 +3,45 @@
 import { api } from './api.js';
 import { action, duration, h, link, notify, show, table } from './dom.js';
 
-function consumerRow(c) {
+/** A consumer's partitions: checkpoint, owning worker and its last lease renewal. */
+function partitions(name, cell) {
+  api(`consumers/${encodeURIComponent(name)}/partitions`)
+    .then((rows) =>
+      show(
+        cell,
+        table(
+          ['partition', 'group', 'owner', 'renewed', 'checkpoint'],
+          rows.map((p) => [
+            String(p.partition),
+            p.group ?? '—',
+            p.owner ?? 'nobody',
+            p.heartbeatAgeSeconds === null ? '—' : `${duration(p.heartbeatAgeSeconds)} ago`,
+            p.checkpoint ?? '—',
+          ]),
+          { 'data-testid': 'partitions' },
+        ),
+      ),
+    )
+    .catch((e) => notify(e.message, true));
+}
+
+function consumerRows(c, expanded) {
+  const detail = h('td', { colspan: 10 });
+  const detailRow = h('tr', { class: 'detail-row', hidden: !expanded.has(c.name) }, detail);
+  if (expanded.has(c.name)) partitions(c.name, detail);
+  const toggle = h('button', { type: 'button' }, 'Partitions');
+  toggle.addEventListener('click', () => {
+    if (expanded.delete(c.name)) detailRow.hidden = true;
+    else {
+      expanded.add(c.name);
+      detailRow.hidden = false;
+      partitions(c.name, detail);
+    }
+  });
+  return [consumerRow(c, toggle), detailRow];
+}
+
+function consumerRow(c, toggle) {
   return h(
     'tr',
     { 'data-consumer': c.name },
@@ -18,7 +56,8 @@ function consumerRow(c) {
     h('td', {}, String(c.workers)),
     h(
       'td',
-      {},
+      { class: 'actions' },
+      toggle,
       c.parked > 0
         ? action('Retry all parked', async () => {
             const done = await api('parked/retry', { method: 'POST', body: { consumer: c.name } });
@@ -75,7 +114,7 @@ function projectionRow(p) {
   );
 }
 
-function draw(root, o) {
+function draw(root, o, expanded) {
   show(
     root,
     h('h1', {}, 'Consumers and projections'),
@@ -87,7 +126,7 @@ function draw(root, o) {
     h('h2', {}, 'Consumers'),
     table(
       ['consumer', 'state', 'breaker', 'behind', 'lag', 'retrying', 'parked', 'oldest parked', 'workers', ''],
-      o.consumers.map(consumerRow),
+      o.consumers.flatMap((c) => consumerRows(c, expanded)),
       { 'data-testid': 'consumers' },
     ),
     h('h2', {}, 'Projections'),
@@ -102,8 +141,9 @@ function draw(root, o) {
 }
 
 export function render(root, _params, state) {
+  const expanded = new Set();
   const latest = state.latest();
   if (latest === undefined) show(root, h('p', {}, 'Waiting for the first update…'));
-  else draw(root, latest);
-  return state.subscribe((o) => draw(root, o));
+  else draw(root, latest, expanded);
+  return state.subscribe((o) => draw(root, o, expanded));
 }

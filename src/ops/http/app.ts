@@ -10,6 +10,7 @@ import type { EventStore } from '../../store/event-store.js';
 import type { AnyEventContract, ConsumerLike } from '../../contracts/types.js';
 import { listAudit } from '../audit.js';
 import { listContracts } from '../contracts.js';
+import { listPartitions } from '../partitions.js';
 import { eventJson, findEvent, findEvents, findStreams, MAX_BROWSE_LIMIT } from '../browse.js';
 import {
   parseEventId,
@@ -135,6 +136,9 @@ export function buildApp(s: AppSettings): Hono<Env> {
   app.get('/api/relays', async (c) => c.json(await listRelays(store)));
   app.get('/api/consumers', async (c) => c.json(await listConsumers(store)));
   app.get('/api/consumers/:name', async (c) => c.json((await listConsumers(store, c.req.param('name')))[0]));
+  app.get('/api/consumers/:name/partitions', async (c) =>
+    c.json(await listPartitions(store, c.req.param('name'))),
+  );
   app.get('/api/projections', async (c) => c.json(await listProjections(store)));
   app.get('/api/projections/:name', async (c) => c.json(await listProjections(store, c.req.param('name'))));
   // Retry and skip of one target (`:name` or `:id` in the path), each audited with the token's holder.

@@ -102,6 +102,11 @@ export function openApiDocument(): Record<string, unknown> {
         get: op('Consumers recorded in the store with lag (events, seconds) and parked counts.'),
       },
       '/api/consumers/{name}': { get: op('One consumer.', [path('name', 'Consumer name.')]) },
+      '/api/consumers/{name}/partitions': {
+        get: op("A consumer's partitions: checkpoint, lease owner and the owner's last renewal.", [
+          path('name', 'Consumer name.'),
+        ]),
+      },
       '/api/projections': {
         get: op('Versions of projections that build or serve, with lag and the failure they stop at.'),
       },
