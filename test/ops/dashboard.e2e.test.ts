@@ -163,6 +163,7 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
     await expect.poll(() => partition.count(), { timeout: scaled(10_000) }).toBe(1);
     expect(await partition.textContent()).toMatch(/^0/);
     expect(await partition.textContent()).not.toContain('nobody');
+    await shot('consumers');
     // Every change the page showed was a fall.
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]!);
   });
