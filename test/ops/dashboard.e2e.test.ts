@@ -204,6 +204,38 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('dashboard
     );
   });
 
+  it('skips one parked event and retries the others in bulk from the dashboard', async () => {
+    broken = true;
+    for (const stream of ['bulk-1', 'bulk-2', 'bulk-3']) {
+      await store.append(stream, [{ type: 'mail.queued', data: { poison: true, note: stream } }]);
+    }
+    await waitFor(
+      'three events parked',
+      async () => (await listParked(store, { status: ['parked'] })).length === 3,
+    );
+    await page.goto(`${server.url}/#/parked/mailer`);
+    const rows = page.locator('[data-testid=parked] tr[data-parked]');
+    await expect.poll(() => rows.count(), { timeout: scaled(15_000) }).toBe(3);
+    const [skipped, ...rest] = await listParked(store, { status: ['parked'] });
+    await page.locator(`tr[data-parked="${skipped!.id}"]`).getByRole('button', { name: 'Skip' }).click();
+    await expect.poll(() => rows.count(), { timeout: scaled(15_000) }).toBe(2);
+    broken = false;
+    for (const r of rest) await page.check(`tr[data-parked="${r.id}"] input[type=checkbox]`);
+    await page.click('button:text("Retry selected")');
+    await expect.poll(() => rows.count(), { timeout: scaled(20_000) }).toBe(0);
+    await waitFor(
+      'the retried events resolved',
+      async () => (await listParked(store, { status: ['parked', 'retrying'] })).length === 0,
+    );
+    const audit = (await listAudit(store)).slice(0, 3);
+    expect(audit.map((a) => [a.action, a.target, a.outcome]).sort()).toEqual(
+      [
+        ['parked.skip', `parked:${skipped!.id}`, 'ok'],
+        ...rest.map((r) => ['parked.retry', `parked:${r.id}`, 'ok']),
+      ].sort(),
+    );
+  });
+
   it('finds a stream by prefix and opens its history with data and metadata, as text', async () => {
     await page.goto(`${server.url}/#/streams`);
     await page.fill('[aria-label="stream prefix"]', 'mail-x');
