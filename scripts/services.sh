@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the integration tests talk to are up on this machine, starting each one that is down:
-# PostgreSQL (5432), NATS with JetStream (4222), RabbitMQ (5672), Redis (6379). Idempotent; exits non-zero when a
-# service cannot be brought up, naming it.
+# PostgreSQL (5432), NATS with JetStream (4222), RabbitMQ (5672), Redis (6379); and installs Debian's chromium for the
+# dashboard's browser tests when it is missing. Idempotent; exits non-zero when a service cannot be brought up, naming
+# it.
 set -uo pipefail
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -62,6 +63,11 @@ if ! up 6379; then
 else
   echo "services: Redis is up on 6379"
 fi
+
+# The dashboard's browser tests drive Debian's chromium (test/ops/dashboard.e2e.test.ts); with CI set they fail
+# without it.
+need_package /usr/bin/chromium chromium
+if [ -x /usr/bin/chromium ]; then echo "services: chromium is installed"; else echo "services: chromium could not be installed" >&2; failed=1; fi
 
 # The tests use the database "test" on PostgreSQL (trust auth on this machine).
 if up 5432 && command -v psql >/dev/null 2>&1; then

@@ -14,3 +14,4 @@ export * from './errors/bus.js';
 export * from './errors/relay.js';
 export * from './errors/projections.js';
 export * from './errors/replay.js';
+export * from './errors/ops.js';

@@ -86,6 +86,9 @@ export {
   ReplayPreviewMismatchError,
   ReplayJobNotFoundError,
   ReplayJobStateError,
+  UnauthorizedError,
+  NotFoundError,
+  InvalidConfigError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';

@@ -5,6 +5,7 @@ import { isEventContract } from '../contracts/define-event.js';
 import type { Waiver } from '../contracts/compatibility.js';
 import type { AnyEventContract, ConsumerLike } from '../contracts/types.js';
 import { InvalidContractError } from '../errors.js';
+import type { AdminTokens } from '../ops/http/auth.js';
 
 /**
  * What `eventlane.config.ts` exports, as named exports or as the default export. Paths are relative to the
@@ -15,6 +16,26 @@ export interface EventlaneConfig {
   events?: readonly AnyEventContract[];
   /** Projections and reactors; their handler keys make the consumer lists of the docs. */
   consumers?: readonly ConsumerLike[];
+  /** The store the operator commands and `eventlane serve` work on. */
+  database?: {
+    /** PostgreSQL URL; `DATABASE_URL` wins over it. Keep secrets out of the file: prefer the variable. */
+    url?: string;
+    /** The store's schema; `--schema` and `EVENTLANE_SCHEMA` win over it. @defaultValue 'eventlane' */
+    schema?: string;
+  };
+  /** `eventlane serve`: the admin API and metrics server. */
+  admin?: {
+    /** Bearer token(s); `EVENTLANE_ADMIN_TOKEN` wins over it. */
+    token?: AdminTokens;
+    /** Let GET requests under /api/ through without a token. @defaultValue false */
+    openReads?: boolean;
+    /** Show parked events' data and metadata as "[redacted]". @defaultValue false */
+    redactEventData?: boolean;
+    /** @defaultValue 9464 */
+    port?: number;
+    /** @defaultValue '127.0.0.1' */
+    host?: string;
+  };
   contracts?: {
     /** Where snapshots live; commit this folder. @defaultValue 'contracts' */
     dir?: string;
@@ -70,12 +91,22 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
 }
 
-/** Finds, imports and checks the contracts config. */
-export async function loadConfig(path: string | undefined, cwd = process.cwd()): Promise<LoadedConfig> {
+/**
+ * Finds and imports a config file: `path`, or the first `eventlane.config.{ts,mts,js,mjs}` in `cwd`. With
+ * `optional`, a missing default file gives undefined (a named file that is missing is always an error). Errors are
+ * made by `fail`, so each command group reports them with its own code.
+ */
+export async function importConfig(
+  path: string | undefined,
+  cwd: string,
+  fail: (message: string, details: Record<string, unknown>, cause?: unknown) => Error,
+  optional = false,
+): Promise<LoadedConfig | undefined> {
   const candidates = path !== undefined ? [resolve(cwd, path)] : DEFAULT_FILES.map((f) => resolve(cwd, f));
   const file = candidates.find((f) => existsSync(f));
   if (file === undefined) {
-    throw new InvalidContractError(
+    if (optional && path === undefined) return undefined;
+    throw fail(
       path !== undefined
         ? `The config file ${candidates[0]} does not exist.`
         : `No eventlane.config.{ts,mts,js,mjs} in ${cwd}. Create one exporting \`events\` (and \`consumers\`), or pass --config.`,
@@ -89,15 +120,21 @@ export async function loadConfig(path: string | undefined, cwd = process.cwd()):
     // A contract error thrown while the config is evaluated (defineEvent refusing a definition) already says
     // what to fix; anything else is wrapped so the CLI prints the file and the cause, not a bare stack.
     if ((error as { code?: unknown })?.code === 'EVENTLANE_INVALID_CONTRACT') throw error;
-    throw new InvalidContractError(
-      `Loading ${file} failed: ${(error as Error)?.message ?? String(error)}`,
-      { file },
-      error,
-    );
+    throw fail(`Loading ${file} failed: ${(error as Error)?.message ?? String(error)}`, { file }, error);
   }
   const config = (
     mod.default !== undefined && typeof mod.default === 'object' ? mod.default : mod
   ) as EventlaneConfig;
+  return { file, root: dirname(file), config };
+}
+
+/** Finds, imports and checks the contracts config. */
+export async function loadConfig(path: string | undefined, cwd = process.cwd()): Promise<LoadedConfig> {
+  const { file, config, root } = (await importConfig(
+    path,
+    cwd,
+    (message, details, cause) => new InvalidContractError(message, details, cause),
+  ))!;
   const events = config.events;
   if (!Array.isArray(events) || events.length === 0) {
     throw new InvalidContractError(
@@ -119,5 +156,5 @@ export async function loadConfig(path: string | undefined, cwd = process.cwd()):
       file,
     });
   }
-  return { file, root: dirname(file), config };
+  return { file, root, config };
 }

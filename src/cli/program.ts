@@ -1,8 +1,15 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { isEventlaneError } from '../errors.js';
-import { EXIT, registerContractsCommands } from './contracts.js';
+import { registerContractsCommands } from './contracts.js';
+import { cliIo, EXIT_CODES, setCliIo, type CliIo } from './io.js';
+import { registerMigrateCommand } from './migrate.js';
+import { reportError } from './ops-context.js';
+import { registerParkedCommands } from './parked.js';
+import { registerProjectionsCommands } from './projections.js';
+import { registerReadCommand } from './read.js';
 import { registerReplayCommands } from './replay.js';
+import { registerServeCommand } from './serve.js';
+import { registerStatusCommand } from './status.js';
 
 function packageVersion(): string {
   // src/cli and dist/cli are both two folders below package.json.
@@ -12,27 +19,55 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** The `eventlane` command. Each area registers its own group (`contracts` now; more later). */
+/** The `eventlane` command. Each area registers its own group, one line each. */
 export function buildProgram(): Command {
   const program = new Command('eventlane')
     .description('eventlane: event-driven systems on PostgreSQL')
     .version(packageVersion())
     .showHelpAfterError();
   registerContractsCommands(program);
+  registerMigrateCommand(program);
+  registerStatusCommand(program);
+  registerReadCommand(program);
+  registerParkedCommands(program);
+  registerProjectionsCommands(program);
+  registerServeCommand(program);
   registerReplayCommands(program);
   return program;
 }
 
-/** Runs the CLI; eventlane's own errors print their message (no stack) and exit 2. */
-export async function runCli(argv: readonly string[]): Promise<void> {
+/** Commander's usage errors and --help/--version, with its output sent to the CLI's I/O. */
+function configure(command: Command, io: CliIo): void {
+  command.exitOverride().configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
+  for (const sub of command.commands) configure(sub, io);
+}
+
+/**
+ * Runs the CLI and returns its exit code (also set on the process): 0 ok, 1 a problem found (drift, breaking
+ * change) or an unexpected error, 2 bad usage or config, 3 database unreachable, 4 not found, 5 not allowed now.
+ * Errors print one line and a hint; `--verbose` adds the stack. `io` replaces the process's streams (tests).
+ */
+export async function runCli(argv: readonly string[], io?: CliIo): Promise<number> {
+  if (io !== undefined) setCliIo(io);
+  const active = cliIo();
+  active.exitCode = 0;
+  process.exitCode = undefined;
+  const program = buildProgram();
+  configure(program, active);
+  let code: number;
   try {
-    await buildProgram().parseAsync([...argv]);
+    await program.parseAsync([...argv]);
+    code = active.exitCode || Number(process.exitCode ?? 0);
   } catch (error) {
-    if (isEventlaneError(error)) {
-      process.stderr.write(`eventlane: ${error.message}\n`);
-      process.exitCode = EXIT.USAGE;
-      return;
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; a usage error (unknown option, missing argument) is a usage error.
+      code = error.exitCode === 0 ? EXIT_CODES.OK : EXIT_CODES.USAGE;
+    } else {
+      code = reportError(error, argv.includes('--verbose'));
     }
-    throw error;
+  } finally {
+    if (io !== undefined) setCliIo(undefined);
   }
+  process.exitCode = code;
+  return code;
 }

@@ -93,6 +93,8 @@ export interface ListParkedOptions {
  */
 export interface ParkedEvents {
   list(options?: ListParkedOptions): Promise<ParkedEvent[]>;
+  /** One failing event by id, whatever its status. */
+  get(id: string): Promise<ParkedEvent>;
   /** Sends a parked event back to its worker for immediate attempts (the attempt count starts again). */
   retry(id: string): Promise<ParkedEvent>;
   /**
@@ -129,6 +131,15 @@ export function parkedEvents(store: EventStore): ParkedEvents {
         [status, options.consumer ?? null, limit],
       );
       return rows.map(toParked);
+    },
+    async get(id) {
+      checkId(id, 'failing or parked');
+      const [row] = await store.executor.query<ParkedRow>(
+        `select ${COLUMNS} from ${q}.parked_events where id = $1`,
+        [id],
+      );
+      if (!row) throw new ParkedEventNotFoundError(id, 'failing or parked');
+      return toParked(row);
     },
     async retry(id) {
       checkId(id, 'parked');

@@ -6,6 +6,8 @@ export interface LeaseOptions {
   workerId: string;
   partitions: number;
   leaseTtlMs: number;
+  /** The breaker state of each consumer, stored with every heartbeat for operators in other processes. */
+  breakers?: () => Record<string, string>;
 }
 
 export interface LeaseChanges {
@@ -62,9 +64,9 @@ export class LeaseManager {
     const { group, workerId, partitions, leaseTtlMs } = this.#o;
     const q = this.#q;
     await this.#ex.query(
-      `insert into ${q}.consumer_workers (group_name, worker_id, consumers) values ($1, $2, $3)
-       on conflict (group_name, worker_id) do update set heartbeat_at = now()`,
-      [group, workerId, this.#o.consumers],
+      `insert into ${q}.consumer_workers (group_name, worker_id, consumers, breakers) values ($1, $2, $3, $4)
+       on conflict (group_name, worker_id) do update set heartbeat_at = now(), breakers = excluded.breakers`,
+      [group, workerId, this.#o.consumers, JSON.stringify(this.#o.breakers?.() ?? {})],
     );
     const renewed = await this.#ex.query<{ partition: number; fencing_token: string }>(
       `update ${q}.partition_leases set heartbeat_at = now() where group_name = $1 and owner = $2

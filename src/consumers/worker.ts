@@ -84,6 +84,7 @@ class WorkerImpl implements Worker {
       workerId: options.workerId,
       partitions: options.partitions,
       leaseTtlMs: options.leaseTtlMs,
+      breakers: () => Object.fromEntries(this.#consumers.map((c) => [c.name, c.breaker.state])),
     });
     this.metrics = options.registry ?? newRegistry();
     registerMetrics(this.metrics, {

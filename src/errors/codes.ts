@@ -109,6 +109,12 @@ export const ErrorCodes = {
   REPLAY_JOB_NOT_FOUND: 'EVENTLANE_REPLAY_JOB_NOT_FOUND',
   /** A replay job is in a state that does not allow the operation (resume a completed job, pause a cancelled one). */
   REPLAY_JOB_STATE: 'EVENTLANE_REPLAY_JOB_STATE',
+  /** An admin API request carried no bearer token, or a wrong one. Nothing was read or changed. */
+  UNAUTHORIZED: 'EVENTLANE_UNAUTHORIZED',
+  /** What an admin API or CLI request names (an event, a stream, a route) does not exist. */
+  NOT_FOUND: 'EVENTLANE_NOT_FOUND',
+  /** The operations config (database URL, admin token, port, host) is missing or cannot be used. */
+  INVALID_CONFIG: 'EVENTLANE_INVALID_CONFIG',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

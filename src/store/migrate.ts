@@ -7,6 +7,7 @@ import m0003 from './sql/0003_consumers.js';
 import m0004 from './sql/0004_projections.js';
 import m0005 from './sql/0005_relay_parking.js';
 import m0006 from './sql/0006_replay_jobs.js';
+import m0007 from './sql/0007_audit.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
@@ -16,6 +17,7 @@ export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = 
   { id: 4, name: '0004_projections', sql: m0004 },
   { id: 5, name: '0005_relay_parking', sql: m0005 },
   { id: 6, name: '0006_replay_jobs', sql: m0006 },
+  { id: 7, name: '0007_audit', sql: m0007 },
 ];
 
 export interface MigrationResult {
