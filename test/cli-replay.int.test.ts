@@ -35,7 +35,7 @@ describe.skipIf(!pgAvailable())('eventlane replay (CLI)', () => {
     await closeStore(store);
   });
 
-  it('plans, starts, lists and shows a job; refuses bad input with a message and exit code 2', async () => {
+  it('plans, starts, lists and shows a job; refuses bad input with a message and its exit code', async () => {
     const plan = await cli(['plan', '--kind', 'backfill', '--consumer', 'paid_log', '--json']);
     expect(plan.code).toBe(0);
     expect((JSON.parse(plan.stdout) as ReplayPlan).events).toBe(30);
@@ -72,7 +72,8 @@ describe.skipIf(!pgAvailable())('eventlane replay (CLI)', () => {
     const cancelled = await cli(['cancel', queued.id, '--json']);
     expect((JSON.parse(cancelled.stdout) as ReplayJob).state).toBe('cancelled');
 
-    const bad: [string[], string][] = [
+    // Exit codes as for every operator command: 2 usage, 4 not found, 5 not allowed in the job's state.
+    const bad: [string[], string, number?][] = [
       [
         ['start', '--kind', 'backfill', '--consumer', 'paid_log', '--rate', 'fast'],
         '--rate must be a number',
@@ -81,15 +82,15 @@ describe.skipIf(!pgAvailable())('eventlane replay (CLI)', () => {
         ['start', '--kind', 'backfill', '--consumer', 'paid_log', '--rate', '-5'],
         'maxEventsPerSecond must be',
       ],
-      [['plan', '--kind', 'backfill', '--consumer', 'nobody'], 'nobody'],
+      [['plan', '--kind', 'backfill', '--consumer', 'nobody'], 'nobody', 4],
       [['plan', '--kind', 'backfill', '--consumer', 'paid_log', '--from', 'yesterday'], '--from "yesterday"'],
       [['plan', '--kind', 'backfill', '--consumer', 'paid_log', '--from', '99:1', '--to', '1:1'], 'ends'],
-      [['pause', 'no-such-job'], 'No replay job has the id'],
-      [['resume', queued.id], 'cancelled'],
+      [['pause', 'no-such-job'], 'No replay job has the id', 4],
+      [['resume', queued.id], 'cancelled', 5],
     ];
-    for (const [args, message] of bad) {
+    for (const [args, message, code = 2] of bad) {
       const r = await cli(args);
-      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.code, args.join(' ')).toBe(code);
       expect(r.stderr, args.join(' ')).toContain(message);
     }
     const [jobs] = await store.executor.query<{ n: number }>(

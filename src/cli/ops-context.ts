@@ -117,6 +117,14 @@ const HINTS: Partial<Record<string, string>> = {
   [ErrorCodes.NOT_FOUND]: 'Check the name or id; `eventlane status` lists what the store holds.',
   [ErrorCodes.WORKER_STATE]: '`eventlane projections list` shows whether it is stopped at a failing event.',
   [ErrorCodes.INVALID_CONTRACT]: 'Fix the config file named above.',
+  [ErrorCodes.REPLAY_JOB_NOT_FOUND]: 'List replay jobs with `eventlane replay list`.',
+  [ErrorCodes.REPLAY_JOB_STATE]: "`eventlane replay show <id>` tells the job's state.",
+  [ErrorCodes.REPLAY_PREVIEW_REQUIRED]:
+    'Run `eventlane replay plan` with the same options and pass its --preview-token.',
+  [ErrorCodes.REPLAY_PREVIEW_MISMATCH]: 'Plan again with exactly the options of the start.',
+  [ErrorCodes.REPLAY_RANGE]:
+    'A bound is a checkpoint (1234:56) or an ISO time; --from must come before --to.',
+  [ErrorCodes.REPLAY_MODE]: 'See docs/replay.md for which kinds fit projections and reactors.',
 };
 
 const EXIT_BY_CODE: Partial<Record<string, number>> = {
@@ -128,6 +136,8 @@ const EXIT_BY_CODE: Partial<Record<string, number>> = {
   [ErrorCodes.NOT_FOUND]: EXIT_CODES.NOT_FOUND,
   [ErrorCodes.WORKER_STATE]: EXIT_CODES.CONFLICT,
   [ErrorCodes.MIGRATION]: EXIT_CODES.CONFLICT,
+  [ErrorCodes.REPLAY_JOB_NOT_FOUND]: EXIT_CODES.NOT_FOUND,
+  [ErrorCodes.REPLAY_JOB_STATE]: EXIT_CODES.CONFLICT,
 };
 
 /**

@@ -6,6 +6,7 @@ import { createReplay, type Replay } from '../replay/replay.js';
 import type { ReplayJob, ReplayKind, ReplayPlan, ReplayState, StartOptions } from '../replay/types.js';
 import { createEventStore, type EventStore } from '../store/event-store.js';
 import { loadConfig } from './config.js';
+import { cliIo, print as out } from './io.js';
 
 interface ConnectOptions {
   config?: string;
@@ -29,10 +30,6 @@ interface JobFlags extends ConnectOptions {
   allowEffects?: boolean;
   previewToken?: string;
   detach?: boolean;
-}
-
-function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /** A range bound from the command line: a checkpoint stays a string, anything else must be an ISO time. */
@@ -166,7 +163,7 @@ async function follow(replay: Replay, id: string, json: boolean): Promise<Replay
 
 function report(job: ReplayJob, json: boolean): void {
   out(json ? JSON.stringify(job, null, 2) : describeJob(job));
-  if (job.state === 'failed') process.exitCode = 1;
+  if (job.state === 'failed') cliIo().exitCode = 1;
 }
 
 /** `eventlane replay …`: plan, start and control replay jobs. */
