@@ -102,45 +102,55 @@ export async function claimStableNames(
   }
 }
 
+/**
+ * Refuses to go on when one of `names` is held by an object that `ours` does not recognise as eventlane's: `role`
+ * says what eventlane wanted the name for.
+ */
+async function claimNames(
+  ex: Pick<SqlExecutor, 'query'>,
+  definition: ProjectionDefinition,
+  schema: string,
+  names: readonly string[],
+  role: string,
+  ours: (object: ExistingObject) => boolean,
+): Promise<void> {
+  const found = await existingObjects(ex, schema, names);
+  for (const name of names) {
+    const object = found.get(name);
+    if (object !== undefined && !ours(object)) {
+      throw new ProjectionObjectTakenError(definition.name, schema, name, object.kind, role);
+    }
+  }
+}
+
 /** Refuses to create a version's tables over objects that already hold their names. */
-export async function claimVersionTables(
+export function claimVersionTables(
   ex: Pick<SqlExecutor, 'query'>,
   definition: ProjectionDefinition,
   schema: string,
   names: readonly string[],
 ): Promise<void> {
-  const found = await existingObjects(ex, schema, names);
-  for (const name of names) {
-    const object = found.get(name);
-    if (object !== undefined) {
-      throw new ProjectionObjectTakenError(definition.name, schema, name, object.kind, 'versioned table');
-    }
-  }
+  return claimNames(ex, definition, schema, names, 'versioned table', () => false);
 }
 
 /**
  * Refuses to create or drop a drift check's shadow tables over objects eventlane did not create: a shadow name held
  * by anything but a table carrying SHADOW_MARK (left by an earlier check that crashed) is the user's.
  */
-export async function claimShadowTables(
+export function claimShadowTables(
   ex: Pick<SqlExecutor, 'query'>,
   definition: ProjectionDefinition,
   schema: string,
   names: readonly string[],
 ): Promise<void> {
-  const found = await existingObjects(ex, schema, names);
-  for (const name of names) {
-    const object = found.get(name);
-    if (object === undefined) continue;
-    if (object.kind === 'table' && (object.comment ?? '').startsWith(SHADOW_MARK)) continue;
-    throw new ProjectionObjectTakenError(
-      definition.name,
-      schema,
-      name,
-      object.kind,
-      'drift check (shadow table)',
-    );
-  }
+  return claimNames(
+    ex,
+    definition,
+    schema,
+    names,
+    'drift check (shadow table)',
+    (object) => object.kind === 'table' && (object.comment ?? '').startsWith(SHADOW_MARK),
+  );
 }
 
 /** Marks the shadow tables a drift check just created as its own. */
