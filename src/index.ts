@@ -108,6 +108,8 @@ export type {
   EventContract,
   EventData,
   EventOf,
+  EventsOf,
+  TypedHandlers,
   Upcasters,
   VersionSchemas,
 } from './contracts/types.js';

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
+import type { AnyEventContract, EventsOf } from '../contracts/types.js';
 import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -31,8 +32,11 @@ import {
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
 
-/** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
-export interface EventStoreTransaction {
+/**
+ * The work a unit of work can do: the caller's own SQL and appends, all in one transaction. `E` is the type of the
+ * events it reads: a union discriminated by `type` when the store was created with typed `events`.
+ */
+export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = StoredEvent> {
   /**
    * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
    * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
@@ -44,14 +48,18 @@ export interface EventStoreTransaction {
   /** Runs a parameterised statement inside the transaction. */
   query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   streamVersion(stream: string): Promise<number>;
 }
 
 /** A connection the caller already opened a transaction on: a `pg` client or a PGlite transaction. */
 export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction;
 
-export interface EventStore {
+/**
+ * An event store. `E` is the type of the events it reads: with typed `events` (contracts made by defineEvent) a
+ * union discriminated by `type`, so `if (e.type === 'order.paid')` narrows `e.data`; otherwise `StoredEvent`.
+ */
+export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent> {
   /** The PostgreSQL schema of this store. */
   readonly schema: string;
   /** `'pg'` for a PostgreSQL server, `'pglite'` for the embedded store. */
@@ -61,22 +69,22 @@ export interface EventStore {
   /** Appends events to one stream atomically. */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
-  transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: EventStoreTransaction<E>) => Promise<T>): Promise<T>;
   /**
    * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, or a
    * PGlite transaction): appends commit or roll back with the caller's transaction.
    */
-  enlist(connection: CallerTransaction): EventStoreTransaction;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  enlist(connection: CallerTransaction): EventStoreTransaction<E>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   /** The stream's current version (its last position), 0 when it has no events. */
   streamVersion(stream: string): Promise<number>;
   /** Reads the log in commit order; never skips an event whose transaction commits late. */
-  readLog(options?: ReadLogOptions): Promise<ReadLogResult>;
+  readLog(options?: ReadLogOptions): Promise<ReadLogResult<E>>;
   /**
    * Iterates the log in commit order over every event committed before the call, one page in memory at a time;
    * waits (rather than stopping short) for events an older open transaction keeps unreadable.
    */
-  iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
+  iterateLog(options?: IterateLogOptions): AsyncIterable<E>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;
   /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
@@ -122,6 +130,13 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
  * const store = await createEventStore({ url: 'postgres://postgres@127.0.0.1:5432/app' });
  * await store.append('order-42', [{ type: 'order.created', data: { total: 10 } }], { expectedVersion: 'no_stream' });
  */
+export function createEventStore<const Cs extends readonly AnyEventContract[]>(
+  options: EventStoreOptions & { events: Cs; undeclaredEvents?: 'reject' },
+): Promise<EventStore<EventsOf<Cs>>>;
+export function createEventStore<const Cs extends readonly AnyEventContract[]>(
+  options: EventStoreOptions & { events: Cs; undeclaredEvents: 'allow' },
+): Promise<EventStore<EventsOf<Cs> | StoredEvent>>;
+export function createEventStore(options?: EventStoreOptions): Promise<EventStore>;
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkEventStoreOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);

@@ -39,8 +39,8 @@ export interface ReadLogOptions {
   limit?: number;
 }
 
-export interface ReadLogResult {
-  events: StoredEvent[];
+export interface ReadLogResult<E extends StoredEvent<string, unknown> = StoredEvent> {
+  events: E[];
   /** Pass as `after` to continue; equal to the input when nothing new was readable. */
   checkpoint: string;
 }
