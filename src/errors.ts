@@ -13,3 +13,4 @@ export * from './errors/consumers.js';
 export * from './errors/bus.js';
 export * from './errors/relay.js';
 export * from './errors/projections.js';
+export * from './errors/commands.js';

@@ -3,6 +3,14 @@ export type { EventStore, EventStoreTransaction, CallerTransaction } from './sto
 export type { EventStoreOptions } from './store/options.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
 export type {
+  CommandContext,
+  CommandTransaction,
+  Decide,
+  HandleOptions,
+  HandleResult,
+} from './store/handle.js';
+export type { SnapshotOptions } from './store/snapshots.js';
+export type {
   ReadStreamOptions,
   ReadLogOptions,
   ReadLogResult,
@@ -80,6 +88,7 @@ export {
   DuplicateProjectionError,
   ProjectionVersionError,
   ProjectionTableClashError,
+  CommandConflictError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';

@@ -167,6 +167,24 @@ describe('a store typed by its events', () => {
       await store.transaction(async (tx) => {
         expectTypeOf(await tx.readStream('order-1')).toEqualTypeOf<(Created | Paid)[]>();
       });
+      // Command handling folds typed events.
+      const handled = await store.handle(
+        'order-1',
+        (paid, { version }) => {
+          expectTypeOf(paid).toEqualTypeOf<number>();
+          return version === 2 ? [OrderPaid.create({ amount: 5, currency: 'EUR' })] : [];
+        },
+        {
+          initialState: () => 0,
+          evolve: (paid, e) => {
+            expectTypeOf(e).toEqualTypeOf<Created | Paid>();
+            return e.type === 'order.paid' ? paid + e.data.amount : paid;
+          },
+        },
+      );
+      expectTypeOf(handled.state).toEqualTypeOf<number>();
+      expectTypeOf(handled.events).toEqualTypeOf<(Created | Paid)[]>();
+      expect(handled.state).toBe(15);
       // A typed store is still a store: everything that takes an EventStore takes it.
       const plain: EventStore = store;
       expect(plain.schema).toBe('eventlane');

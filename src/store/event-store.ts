@@ -31,6 +31,13 @@ import {
   type ReadStreamOptions,
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
+import {
+  handleCommand,
+  transactionHandle,
+  type Decide,
+  type HandleOptions,
+  type HandleResult,
+} from './handle.js';
 
 /**
  * The work a unit of work can do: the caller's own SQL and appends, all in one transaction. `E` is the type of the
@@ -50,6 +57,16 @@ export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = 
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   streamVersion(stream: string): Promise<number>;
+  /**
+   * One attempt of a command inside this transaction (see `EventStore.handle`): read, fold, decide, append with
+   * the version read. A concurrency conflict is thrown (ExpectedVersionConflictError), not retried: the caller owns
+   * the transaction, so the caller retries it as a whole. `maxRetries` does not apply here.
+   */
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction<E>>,
+    options: HandleOptions<S, E>,
+  ): Promise<HandleResult<S, E>>;
 }
 
 /** A connection the caller already opened a transaction on: a `pg` client or a PGlite transaction. */
@@ -78,6 +95,24 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   /** The stream's current version (its last position), 0 when it has no events. */
   streamVersion(stream: string): Promise<number>;
+  /**
+   * Handles a command on one stream: reads it (from a snapshot when `snapshots` keeps one), folds it with `evolve`
+   * from `initialState()`, calls `decide(state, context)`, and appends the events it returns with the version that
+   * was read as the expected version, all in one transaction that `context.tx` exposes for the caller's own SQL.
+   * When another writer appended first, the whole attempt runs again (read, fold, decide), up to `maxRetries` times
+   * with jittered waits; then a CommandConflictError. Resolves to the new state and the append's result.
+   *
+   * @example
+   * const { state } = await store.handle(`cart-${id}`, (cart) => (cart.closed ? [] : [ItemAdded.create(item)]), {
+   *   initialState: () => ({ items: 0, closed: false }),
+   *   evolve: (cart, e) => (e.type === 'item.added' ? { ...cart, items: cart.items + 1 } : cart),
+   * });
+   */
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction<E>>,
+    options: HandleOptions<S, E>,
+  ): Promise<HandleResult<S, E>>;
   /** Reads the log in commit order; never skips an event whose transaction commits late. */
   readLog(options?: ReadLogOptions): Promise<ReadLogResult<E>>;
   /**
@@ -252,7 +287,7 @@ class EventStoreImpl implements EventStore {
 
   #bind(executor: SqlExecutor, onAppend: () => void = () => undefined): EventStoreTransaction {
     const q = this.#q;
-    return {
+    const tx: EventStoreTransaction = {
       sql: (strings, ...values) => {
         const { text, params } = sqlStatement(strings, values);
         return executor.query(text, params);
@@ -264,7 +299,9 @@ class EventStoreImpl implements EventStore {
       },
       readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
+      handle: transactionHandle(() => tx, q),
     };
+    return tx;
   }
 
   migrate(): Promise<MigrationResult> {
@@ -352,6 +389,15 @@ class EventStoreImpl implements EventStore {
   streamVersion(stream: string): Promise<number> {
     this.#open();
     return readStreamVersion(this.#db, this.#q, stream);
+  }
+
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction>,
+    options: HandleOptions<S, StoredEvent>,
+  ): Promise<HandleResult<S, StoredEvent>> {
+    this.#open();
+    return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
   }
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {

@@ -6,6 +6,7 @@ import m0002 from './sql/0002_relay.js';
 import m0003 from './sql/0003_consumers.js';
 import m0004 from './sql/0004_projections.js';
 import m0005 from './sql/0005_relay_parking.js';
+import m0008 from './sql/0008_snapshots.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
@@ -14,6 +15,7 @@ export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = 
   { id: 3, name: '0003_consumers', sql: m0003 },
   { id: 4, name: '0004_projections', sql: m0004 },
   { id: 5, name: '0005_relay_parking', sql: m0005 },
+  { id: 8, name: '0008_snapshots', sql: m0008 },
 ];
 
 export interface MigrationResult {
