@@ -20,20 +20,12 @@ import {
   type ReactorDefinition,
   type StoredEvent,
 } from '../src/index.js';
+import { OrderPaid } from './fixtures/orders.js';
 
 const OrderCreated = defineEvent({
   type: 'order.created',
   owner: 'orders',
   versions: { 1: z.object({ customer: z.string(), total: z.number() }) },
-});
-const OrderPaid = defineEvent({
-  type: 'order.paid',
-  owner: 'payments',
-  versions: {
-    1: z.object({ amount: z.number() }),
-    2: z.object({ amount: z.number(), currency: z.string() }),
-  },
-  upcast: { 1: (v1) => ({ ...v1, currency: 'EUR' }) },
 });
 const Untyped = defineEvent({ type: 'misc.noted', owner: 'x', versions: { 1: z.object({}) } });
 

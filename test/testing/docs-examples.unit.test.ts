@@ -1,30 +1,12 @@
 /* eslint-disable @typescript-eslint/require-await -- handlers must return promises (these have nothing to await) */
 /** The examples of docs/commands.md and docs/testing.md, run as written (keep them in step with the docs). */
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import {
-  createEventStore,
-  defineEvent,
-  defineProjection,
-  defineReactor,
-  type EventsOf,
-  type JsonValue,
-} from '../../src/index.js';
+import { createEventStore, defineReactor, type EventsOf, type JsonValue } from '../../src/index.js';
 import { deciderSpec, idempotencyKey, projectionSpec, reactorSpec } from '../../src/testing/index.js';
+import { CartCheckedOut, ItemAdded, OrderPaid, OrderPlaced, orderTotals } from '../fixtures/orders.js';
 
 describe('docs/commands.md', () => {
   it('handles commands on a typed store, with SQL in the same transaction and snapshots', async () => {
-    const ItemAdded = defineEvent({
-      type: 'cart.item_added',
-      owner: 'shop',
-      versions: { 1: z.object({ sku: z.string(), price: z.number() }) },
-    });
-    const CartCheckedOut = defineEvent({
-      type: 'cart.checked_out',
-      owner: 'shop',
-      versions: { 1: z.object({ total: z.number() }) },
-    });
-
     const store = await createEventStore({ events: [ItemAdded, CartCheckedOut] });
     try {
       type Cart = { total: number; open: boolean };
@@ -83,21 +65,6 @@ describe('docs/commands.md', () => {
 });
 
 describe('docs/testing.md', () => {
-  const OrderPlaced = defineEvent({
-    type: 'order.placed',
-    owner: 'orders',
-    versions: { 1: z.object({ total: z.number().positive() }) },
-  });
-  const OrderPaid = defineEvent({
-    type: 'order.paid',
-    owner: 'payments',
-    versions: {
-      1: z.object({ amount: z.number() }),
-      2: z.object({ amount: z.number(), currency: z.string() }),
-    },
-    upcast: { 1: (v1) => ({ ...v1, currency: 'EUR' }) },
-  });
-
   it('deciders', async () => {
     type Order = { placed: boolean; total: number; paid: boolean };
     const order = {
@@ -127,22 +94,7 @@ describe('docs/testing.md', () => {
   });
 
   it('projections', async () => {
-    const totals = defineProjection({
-      name: 'order_totals',
-      events: [OrderPlaced, OrderPaid],
-      tables: { order_totals: 'create table :TABLE: (id text primary key, total int not null, paid int)' },
-      handlers: {
-        'order.placed': async (e, { query, tables }) => {
-          await query(`insert into ${tables.order_totals} (id, total) values ($1, $2)`, [
-            e.stream,
-            e.data.total,
-          ]);
-        },
-        'order.paid': async (e, { query, tables }) => {
-          await query(`update ${tables.order_totals} set paid = $2 where id = $1`, [e.stream, e.data.amount]);
-        },
-      },
-    });
+    const totals = orderTotals; // defined as in the docs, in test/fixtures/orders.ts
 
     await projectionSpec(totals)
       .given(

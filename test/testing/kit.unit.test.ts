@@ -1,24 +1,10 @@
 /* eslint-disable @typescript-eslint/require-await -- handlers must return promises (these have nothing to await) */
 import { AssertionError } from 'node:assert';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { defineEvent, defineProjection, defineReactor, type NewEvent } from '../../src/index.js';
+import { defineProjection, defineReactor, type NewEvent } from '../../src/index.js';
 import { deciderSpec, idempotencyKey, projectionSpec, reactorSpec } from '../../src/testing/index.js';
+import { OrderPaid, OrderPlaced, orderTotals as totals } from '../fixtures/orders.js';
 
-const OrderPlaced = defineEvent({
-  type: 'order.placed',
-  owner: 'orders',
-  versions: { 1: z.object({ total: z.number().positive() }) },
-});
-const OrderPaid = defineEvent({
-  type: 'order.paid',
-  owner: 'payments',
-  versions: {
-    1: z.object({ amount: z.number() }),
-    2: z.object({ amount: z.number(), currency: z.string() }),
-  },
-  upcast: { 1: (v1) => ({ ...v1, currency: 'EUR' }) },
-});
 const events = [OrderPlaced, OrderPaid] as const;
 
 type Order = { status: 'none' | 'placed' | 'paid'; total: number; paid: number };
@@ -108,20 +94,6 @@ describe('deciderSpec', () => {
     );
     expect(await failure(() => spec.when({ place: 2 }).thenNothing())).toMatch(/expected no events/);
   });
-});
-
-const totals = defineProjection({
-  name: 'order_totals',
-  events: [OrderPlaced, OrderPaid],
-  tables: { order_totals: 'create table :TABLE: (id text primary key, total int not null, paid int)' },
-  handlers: {
-    'order.placed': async (e, { query, tables }) => {
-      await query(`insert into ${tables.order_totals} (id, total) values ($1, $2)`, [e.stream, e.data.total]);
-    },
-    'order.paid': async (e, { query, tables }) => {
-      await query(`update ${tables.order_totals} set paid = $2 where id = $1`, [e.stream, e.data.amount]);
-    },
-  },
 });
 
 describe('projectionSpec', () => {
