@@ -212,6 +212,60 @@ describe('a store typed by its events', () => {
   });
 });
 
+describe('consumers typed by a store', () => {
+  it("take the store's contracts: handlers typed, keys checked, events upcast", async () => {
+    const store = await createEventStore({ events: [OrderCreated, OrderPaid] });
+    const plain = await createEventStore();
+    try {
+      const p = defineProjection({
+        name: 'p',
+        events: store,
+        handlers: {
+          'order.paid': async (e) => {
+            expectTypeOf(e).toEqualTypeOf<Paid>();
+          },
+        },
+      });
+      const r = defineReactor({
+        name: 'r',
+        events: store,
+        handlers: {
+          'order.created': async (e) => {
+            expectTypeOf(e.data).toEqualTypeOf<{ customer: string; total: number }>();
+          },
+        },
+      });
+      expect(p.events?.map((c) => c.type)).toEqual(['order.created', 'order.paid']);
+      expect(r.events).toHaveLength(2);
+      // A store without contracts gives an untyped consumer.
+      const u = defineReactor({
+        name: 'u',
+        events: plain,
+        handlers: {
+          'any.type': async (e) => {
+            expectTypeOf(e).toEqualTypeOf<StoredEvent>();
+          },
+        },
+      });
+      expect(u.events).toBeUndefined();
+      if (never()) {
+        // @ts-expect-error a typo in a handler key is a compile error with a typed store too
+        defineReactor({ name: 'r', events: store, handlers: { 'order.piad': async () => {} } });
+      }
+      expect(() =>
+        (defineReactor as (d: unknown) => unknown)({
+          name: 'r',
+          events: store,
+          handlers: { 'order.piad': async () => {} },
+        }),
+      ).toThrow(/handler for "order.piad", which none of its events declares \(order.created, order.paid\)/);
+    } finally {
+      await store.close();
+      await plain.close();
+    }
+  });
+});
+
 describe('typed consumers at run time', () => {
   it('hands a handler its event upcast to the current version, even from a store without contracts', async () => {
     const seen: unknown[] = [];

@@ -2,6 +2,7 @@ import type { AnyEventContract, EventsOf, TypedHandlers } from '../contracts/typ
 import { InvalidConsumerError } from '../errors.js';
 import { isEventType } from '../events/names.js';
 import type { StoredEvent } from '../events/envelope.js';
+import type { EventStore } from '../store/event-store.js';
 import { checkConsumerEvents, upcastBatch, upcastHandlers } from './typed-events.js';
 
 /**
@@ -276,6 +277,18 @@ export function defineProjection<const Cs extends readonly AnyEventContract[]>(d
   mode?: 'inline' | 'async';
   batch?: (events: readonly EventsOf<Cs>[], context: ProjectionContext) => Promise<void>;
 }): ProjectionDefinition;
+export function defineProjection<E extends StoredEvent<string, unknown>>(definition: {
+  name: string;
+  /** A store typed by its events (`createEventStore({ events })`): handlers are typed by its contracts. */
+  events: EventStore<E>;
+  handlers?: TypedHandlers<E, ProjectionContext>;
+  /** @defaultValue 1 */
+  version?: number;
+  tables?: Record<string, string>;
+  /** @defaultValue 'async' */
+  mode?: 'inline' | 'async';
+  batch?: (events: readonly E[], context: ProjectionContext) => Promise<void>;
+}): ProjectionDefinition;
 export function defineProjection(definition: {
   name: string;
   handlers?: Record<string, ProjectionHandler>;
@@ -310,6 +323,12 @@ export function defineReactor<const Cs extends readonly AnyEventContract[]>(defi
   /** The contracts of the events handled: handlers are typed by them, and their keys checked against them. */
   events: Cs;
   handlers: TypedHandlers<EventsOf<Cs>, ReactorContext>;
+}): ReactorDefinition;
+export function defineReactor<E extends StoredEvent<string, unknown>>(definition: {
+  name: string;
+  /** A store typed by its events (`createEventStore({ events })`): handlers are typed by its contracts. */
+  events: EventStore<E>;
+  handlers: TypedHandlers<E, ReactorContext>;
 }): ReactorDefinition;
 export function defineReactor(definition: {
   name: string;

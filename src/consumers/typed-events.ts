@@ -8,7 +8,8 @@ import type { StoredEvent } from '../events/envelope.js';
 const WRAPPED = new WeakSet<object>();
 
 /**
- * Checks the `events` of a typed consumer: an array of contracts made with defineEvent, each type once, and every
+ * Checks the `events` of a typed consumer: an array of contracts made with defineEvent (or a store, whose contracts
+ * are taken), each type once, and every
  * handler key one of their types (a handler for an undeclared type could never see the event its types promise).
  * Returns a frozen copy, or undefined for an untyped consumer.
  */
@@ -19,6 +20,11 @@ export function checkConsumerEvents(
   handlerTypes: readonly string[],
 ): readonly AnyEventContract[] | undefined {
   if (events === undefined) return undefined;
+  if (isStore(events)) {
+    // A store typed by its events: its contracts. A store without contracts gives an untyped consumer.
+    const declared = events.contracts?.list();
+    return declared === undefined ? undefined : checkConsumerEvents(where, name, declared, handlerTypes);
+  }
   if (!Array.isArray(events) || events.length === 0) {
     throw new InvalidConsumerError(
       `${where} ${JSON.stringify(name)}: events must be a non-empty array of the contracts (defineEvent) it handles.`,
@@ -51,6 +57,16 @@ export function checkConsumerEvents(
     }
   }
   return Object.freeze([...(events as AnyEventContract[])]);
+}
+
+function isStore(value: unknown): value is { contracts: ContractRegistry | undefined } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    'contracts' in value &&
+    typeof (value as { readStream?: unknown }).readStream === 'function'
+  );
 }
 
 function registryOf(events: readonly AnyEventContract[]): ContractRegistry {

@@ -256,6 +256,6 @@ type TypedEventOf<C> =
     : never;
 
 /** The handlers of a typed consumer: one optional handler per declared event type, given that type's event. */
-export type TypedHandlers<E extends StoredEvent<string, unknown>, Context> = {
-  [K in E['type']]?: (event: Extract<E, { type: K }>, context: Context) => Promise<void>;
-};
+export type TypedHandlers<E extends StoredEvent<string, unknown>, Context> = string extends E['type']
+  ? Record<string, (event: E, context: Context) => Promise<void>>
+  : { [K in E['type']]?: (event: Extract<E, { type: K }>, context: Context) => Promise<void> };
