@@ -1,5 +1,10 @@
 export { createEventStore } from './store/event-store.js';
-export type { EventStore, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type {
+  EventStore,
+  EventStoreTransaction,
+  CallerTransaction,
+  TransactionConnection,
+} from './store/event-store.js';
 export type { EventStoreOptions } from './store/options.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
 export type {

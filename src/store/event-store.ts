@@ -69,8 +69,16 @@ export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = 
   ): Promise<HandleResult<S, E>>;
 }
 
-/** A connection the caller already opened a transaction on: a `pg` client or a PGlite transaction. */
-export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction;
+/**
+ * Any connection that runs a parameterised statement (`$1`, `$2`, …) inside the caller's open transaction and
+ * resolves to its rows: what the ORM adapters (eventlane/drizzle, eventlane/kysely, eventlane/prisma) hand to `enlist`.
+ */
+export interface TransactionConnection {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/** A connection the caller already opened a transaction on: a `pg` client, a PGlite transaction, or an adapter's. */
+export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction | TransactionConnection;
 
 /**
  * An event store. `E` is the type of the events it reads: with typed `events` (contracts made by defineEvent) a
@@ -88,8 +96,9 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
   /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
   transaction<T>(fn: (tx: EventStoreTransaction<E>) => Promise<T>): Promise<T>;
   /**
-   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, or a
-   * PGlite transaction): appends commit or roll back with the caller's transaction.
+   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, a PGlite
+   * transaction, or an ORM's through eventlane/drizzle, eventlane/kysely or eventlane/prisma): appends commit or roll
+   * back with the caller's transaction, and each one sends a NOTIFY in it that wakes relays and workers at commit.
    */
   enlist(connection: CallerTransaction): EventStoreTransaction<E>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
@@ -285,7 +294,12 @@ class EventStoreImpl implements EventStore {
     if (this.#closed) throw new StoreClosedError();
   }
 
-  #bind(executor: SqlExecutor, onAppend: () => void = () => undefined): EventStoreTransaction {
+  /** `afterAppend` runs inside the transaction after each append (enlist: the NOTIFY delivered at commit). */
+  #bind(
+    executor: SqlExecutor,
+    onAppend: () => void = () => undefined,
+    afterAppend?: () => Promise<unknown>,
+  ): EventStoreTransaction {
     const q = this.#q;
     const tx: EventStoreTransaction = {
       sql: (strings, ...values) => {
@@ -295,7 +309,8 @@ class EventStoreImpl implements EventStore {
       query: (text, params) => executor.query(text, params),
       append: (stream, events, options) => {
         onAppend();
-        return this.#append(executor, stream, events, options);
+        const appended = this.#append(executor, stream, events, options);
+        return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
       readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
@@ -342,7 +357,8 @@ class EventStoreImpl implements EventStore {
    * of its own after the commit, at most one per NOTIFY_GAP_MS (a burst of commits costs one or two). Not a trigger on the
    * events table: a transaction that notifies takes a cluster-wide lock at commit, which serialized the appends'
    * WAL flushes and cut 8-writer single-event appends from ≈2,000/s to ≈480/s on this machine. Appends in a caller's
-   * own transaction (`enlist`) are not announced; relays find them by polling.
+   * own transaction (`enlist`) cannot be announced after a commit the store does not see: they send their NOTIFY
+   * inside that transaction instead, which PostgreSQL delivers at commit and drops on rollback.
    */
   #announce(): void {
     for (const listener of this.#commitListeners) listener();
@@ -371,14 +387,16 @@ class EventStoreImpl implements EventStore {
     this.#open();
     if (typeof connection !== 'object' || connection === null || typeof connection.query !== 'function') {
       throw new InvalidArgumentError(
-        'enlist takes a pg client or a PGlite transaction that the caller opened.',
+        'enlist takes a pg client, a PGlite transaction or an ORM adapter’s connection, in a transaction the caller opened.',
       );
     }
     const executor =
-      this.driver === 'pglite' || 'exec' in connection
-        ? pgliteTransactionExecutor(connection as PgliteTransaction)
-        : pgClientExecutor(connection);
-    return this.#bind(executor);
+      'exec' in connection
+        ? pgliteTransactionExecutor(connection)
+        : pgClientExecutor(connection as Pick<pg.ClientBase, 'query'>);
+    const notify = (): Promise<unknown> =>
+      executor.query('select 1 as notified from (select pg_notify($1, $2)) n', [NOTIFY_CHANNEL, this.schema]);
+    return this.#bind(executor, undefined, notify);
   }
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
