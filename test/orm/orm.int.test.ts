@@ -36,12 +36,6 @@ const ordersTable = (schema: string) =>
 const createOrders = (schema: string) =>
   `create table "${schema}".orders (id int primary key, total int not null)`;
 
-async function pgStore(schema: string): Promise<EventStore> {
-  const store = await createEventStore({ url: SERVICES.postgres.url, schema });
-  await store.executor.query(createOrders(schema));
-  return store;
-}
-
 async function selectIds(store: EventStore): Promise<number[]> {
   const rows = await store.executor.query<{ id: number }>(
     `select id from "${store.schema}".orders order by id`,
@@ -59,30 +53,46 @@ type PrismaClientClass = new (options: { adapter: unknown }) => {
   $disconnect(): Promise<void>;
 };
 
+type InTransaction = OrmCase['inTransaction'];
+type OrmSetup = { inTransaction: InTransaction; end: () => Promise<void> };
+
+/** A case on PostgreSQL: a fresh schema with an orders table, a store on it, and the ORM `setup` opens. */
+async function onPostgres(
+  setup: (schema: string, store: EventStore) => OrmSetup | Promise<OrmSetup>,
+): Promise<OrmCase> {
+  const schema = uniqueSchema();
+  const store = await createEventStore({ url: SERVICES.postgres.url, schema });
+  await store.executor.query(createOrders(schema));
+  const { inTransaction, end } = await setup(schema, store);
+  return {
+    store,
+    inTransaction,
+    orderIds: () => selectIds(store),
+    close: async () => {
+      await store.close();
+      await end();
+      await dropSchema(schema);
+    },
+  };
+}
+
 const cases: Record<string, { pg: boolean; open: () => Promise<OrmCase> }> = {
   'Drizzle (node-postgres)': {
     pg: true,
-    async open() {
-      const schema = uniqueSchema();
-      const store = await pgStore(schema);
-      const pool = new pg.Pool({ connectionString: SERVICES.postgres.url, max: 2 });
-      const db = drizzlePg(pool);
-      const orders = ordersTable(schema);
-      return {
-        store,
-        inTransaction: (id, inside) =>
-          db.transaction(async (tx) => {
-            await tx.insert(orders).values({ id, total: 10 });
-            await inside(enlistDrizzle(store, tx));
-          }),
-        orderIds: () => selectIds(store),
-        close: async () => {
-          await store.close();
-          await pool.end();
-          await dropSchema(schema);
-        },
-      };
-    },
+    open: () =>
+      onPostgres((schema, store) => {
+        const pool = new pg.Pool({ connectionString: SERVICES.postgres.url, max: 2 });
+        const db = drizzlePg(pool);
+        const orders = ordersTable(schema);
+        return {
+          inTransaction: (id, inside) =>
+            db.transaction(async (tx) => {
+              await tx.insert(orders).values({ id, total: 10 });
+              await inside(enlistDrizzle(store, tx));
+            }),
+          end: () => pool.end(),
+        };
+      }),
   },
   'Drizzle (PGlite)': {
     pg: false,
@@ -92,73 +102,56 @@ const cases: Record<string, { pg: boolean; open: () => Promise<OrmCase> }> = {
       await client.exec(createOrders('app'));
       const db = drizzlePglite(client);
       const orders = ordersTable('app');
-      return {
-        store,
-        inTransaction: (id, inside) =>
-          db.transaction(async (tx) => {
-            await tx.insert(orders).values({ id, total: 10 });
-            await inside(enlistDrizzle(store, tx));
-          }),
-        orderIds: () => selectIds(store),
-        close: async () => {
-          await store.close();
-          await client.close();
-        },
+      const inTransaction: InTransaction = (id, inside) =>
+        db.transaction(async (tx) => {
+          await tx.insert(orders).values({ id, total: 10 });
+          await inside(enlistDrizzle(store, tx));
+        });
+      const close = async () => {
+        await store.close();
+        await client.close();
       };
+      return { store, inTransaction, orderIds: () => selectIds(store), close };
     },
   },
   Kysely: {
     pg: true,
-    async open() {
-      const schema = uniqueSchema();
-      const store = await pgStore(schema);
-      const db = new Kysely<{ orders: { id: number; total: number } }>({
-        dialect: new PostgresDialect({
-          pool: new pg.Pool({ connectionString: SERVICES.postgres.url, max: 2 }),
-        }),
-      }).withSchema(schema);
-      return {
-        store,
-        inTransaction: (id, inside) =>
-          db.transaction().execute(async (trx) => {
-            await trx.insertInto('orders').values({ id, total: 10 }).execute();
-            await inside(enlistKysely(store, trx));
+    open: () =>
+      onPostgres((schema, store) => {
+        const db = new Kysely<{ orders: { id: number; total: number } }>({
+          dialect: new PostgresDialect({
+            pool: new pg.Pool({ connectionString: SERVICES.postgres.url, max: 2 }),
           }),
-        orderIds: () => selectIds(store),
-        close: async () => {
-          await store.close();
-          await db.destroy();
-          await dropSchema(schema);
-        },
-      };
-    },
+        }).withSchema(schema);
+        return {
+          inTransaction: (id, inside) =>
+            db.transaction().execute(async (trx) => {
+              await trx.insertInto('orders').values({ id, total: 10 }).execute();
+              await inside(enlistKysely(store, trx));
+            }),
+          end: () => db.destroy(),
+        };
+      }),
   },
   'Prisma (@prisma/adapter-pg)': {
     pg: true,
-    async open() {
-      const schema = uniqueSchema();
-      const store = await pgStore(schema);
-      // Generated before the tests (not committed), so typed here by what the test uses.
-      const { PrismaClient } = (await import(PRISMA_CLIENT)) as { PrismaClient: PrismaClientClass };
-      const { PrismaPg } = await import('@prisma/adapter-pg');
-      const prisma = new PrismaClient({
-        adapter: new PrismaPg({ connectionString: SERVICES.postgres.url, max: 2 }, { schema }),
-      });
-      return {
-        store,
-        inTransaction: (id, inside) =>
-          prisma.$transaction(async (tx) => {
-            await tx.order.create({ data: { id, total: 10 } });
-            await inside(enlistPrisma(store, tx));
-          }),
-        orderIds: () => selectIds(store),
-        close: async () => {
-          await store.close();
-          await prisma.$disconnect();
-          await dropSchema(schema);
-        },
-      };
-    },
+    open: () =>
+      onPostgres(async (schema, store) => {
+        // Generated before the tests (not committed), so typed here by what the test uses.
+        const { PrismaClient } = (await import(PRISMA_CLIENT)) as { PrismaClient: PrismaClientClass };
+        const { PrismaPg } = await import('@prisma/adapter-pg');
+        const prisma = new PrismaClient({
+          adapter: new PrismaPg({ connectionString: SERVICES.postgres.url, max: 2 }, { schema }),
+        });
+        return {
+          inTransaction: (id, inside) =>
+            prisma.$transaction(async (tx) => {
+              await tx.order.create({ data: { id, total: 10 } });
+              await inside(enlistPrisma(store, tx));
+            }),
+          end: () => prisma.$disconnect(),
+        };
+      }),
   },
 };
 
