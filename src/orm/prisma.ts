@@ -12,6 +12,29 @@ export interface PrismaTransaction {
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
 }
 
+interface PrismaRawQueryError extends Error {
+  meta?: {
+    driverAdapterError?: {
+      cause?: { originalCode?: unknown; originalMessage?: unknown; constraint?: { index?: unknown } };
+    };
+  };
+}
+
+/**
+ * Prisma reports a failed raw query as its own error, with PostgreSQL's code and constraint inside `meta`; eventlane
+ * reads them (a reused event id is a DuplicateEventIdError), so they are lifted onto an error that keeps Prisma's as
+ * its cause.
+ */
+function postgresErrorOf(error: unknown): unknown {
+  const cause = (error as PrismaRawQueryError | undefined)?.meta?.driverAdapterError?.cause;
+  if (!(error instanceof Error) || typeof cause?.originalCode !== 'string') return error;
+  const message = typeof cause.originalMessage === 'string' ? cause.originalMessage : error.message;
+  return Object.assign(new Error(message, { cause: error }), {
+    code: cause.originalCode,
+    constraint: cause.constraint?.index,
+  });
+}
+
 /**
  * Works inside `tx`, the client of an interactive transaction (`prisma.$transaction(async (tx) => …)`): appends
  * commit or roll back with it, and wake relays and workers when it commits.
@@ -34,8 +57,11 @@ export function enlistPrisma<E extends StoredEvent<string, unknown>>(
   );
   return store.enlist({
     async query(text: string, params: unknown[] = []) {
-      const rows = await tx.$queryRawUnsafe<unknown[]>(text, ...params);
-      return { rows };
+      try {
+        return { rows: await tx.$queryRawUnsafe<unknown[]>(text, ...params) };
+      } catch (error) {
+        throw postgresErrorOf(error);
+      }
     },
   });
 }
