@@ -57,6 +57,7 @@ class WorkerImpl implements Worker {
   #abandoned = false;
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
+  #unlisten: (() => Promise<void>) | undefined;
   #wakeReader: (() => void) | null = null;
   #leaseTick: Promise<void> = Promise.resolve();
   // Log reader state.
@@ -135,7 +136,14 @@ class WorkerImpl implements Worker {
       this.#leaseTick = this.#leaseTick.then(() => this.#tick());
     });
     this.#every(this.#o.parkedPollMs, () => void this.#pollFailures());
-    if (this.#o.from === 'log') this.#loops.push(this.#readLoop());
+    if (this.#o.from === 'log') {
+      // A commit announced by the store (its own appends, and enlisted ones at their commit) ends the reader's idle
+      // pause at once; without notifications the worker still polls every pollIntervalMs at most.
+      this.#unlisten = await this.#store
+        .onCommit(() => this.#wakeReader?.())
+        .catch((e: unknown) => (this.#o.onError(e as Error), undefined));
+      this.#loops.push(this.#readLoop());
+    }
   }
 
   #every(ms: number, fn: () => void): void {
@@ -158,6 +166,7 @@ class WorkerImpl implements Worker {
   /** Stops everything, waiting at most `ms` for in-flight work before abandoning it (see `stopTimeoutMs`). */
   async #stopWithin(ms: number): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    await this.#unlisten?.().catch(() => undefined);
     this.#wakeReader?.();
     const pending = new Set<number>([...this.#lanes.keys(), ...this.#stopping.keys()]);
     let timer: NodeJS.Timeout | undefined;
