@@ -72,6 +72,16 @@ const waitFor = async (done: () => boolean, ms: number): Promise<void> => {
   while (!done() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 };
 
+/** An enlisted append whose transaction then throws: nothing may wake for it or be delivered. */
+async function appendAndRollBack(inTransaction: Target['inTransaction']): Promise<void> {
+  await expect(
+    inTransaction(async (tx) => {
+      await tx.append('order-ghost', [{ type: 'order.ghost', data: {} }]);
+      throw new Error('payment declined');
+    }),
+  ).rejects.toThrow('payment declined');
+}
+
 for (const [name, { pg: needsPg, open }] of Object.entries(targets)) {
   describe.skipIf(needsPg && !pgAvailable())(`appends through enlist wake relays (${name})`, () => {
     it('a committed enlisted append reaches the bus well before the polling interval; a rolled-back one sends nothing', async () => {
@@ -97,12 +107,7 @@ for (const [name, { pg: needsPg, open }] of Object.entries(targets)) {
       await relay.start();
       await new Promise((r) => setTimeout(r, 300));
 
-      await expect(
-        inTransaction(async (tx) => {
-          await tx.append('order-ghost', [{ type: 'order.ghost', data: {} }]);
-          throw new Error('payment declined');
-        }),
-      ).rejects.toThrow('payment declined');
+      await appendAndRollBack(inTransaction);
       await new Promise((r) => setTimeout(r, 300));
       expect(notified).toBe(0);
       expect(arrived).toEqual([]);
@@ -143,12 +148,7 @@ for (const [name, { pg: needsPg, open }] of Object.entries(targets)) {
       await worker.start();
       // Let the reader go idle: its pause grows from 1 ms towards pollIntervalMs while the log stays empty.
       await new Promise((r) => setTimeout(r, 8000));
-      await expect(
-        inTransaction(async (tx) => {
-          await tx.append('order-ghost', [{ type: 'order.ghost', data: {} }]);
-          throw new Error('payment declined');
-        }),
-      ).rejects.toThrow('payment declined');
+      await appendAndRollBack(inTransaction);
       const t0 = performance.now();
       await inTransaction(async (tx) => {
         await tx.append('order-1', [{ type: 'order.placed', data: {} }]);
