@@ -146,18 +146,23 @@ for (const [name, { pg: needsPg, open }] of Object.entries(targets)) {
       const worker = createWorker(store, { from: 'log', consumers: [seen], pollIntervalMs: 60_000 });
       cleanups.push(() => worker.stop());
       await worker.start();
-      // Let the reader go idle: its pause grows from 1 ms towards pollIntervalMs while the log stays empty.
-      await new Promise((r) => setTimeout(r, 8000));
       await appendAndRollBack(inTransaction);
-      const t0 = performance.now();
-      await inTransaction(async (tx) => {
-        await tx.append('order-1', [{ type: 'order.placed', data: {} }]);
-      });
-      await waitFor(() => handled.length > 0, scaled(20_000));
-      expect(handled.map((h) => h.type)).toEqual(['order.placed']);
-      // Woken by the NOTIFY: 7–15 ms here under load 8–12; by its own polling alone the reader took 225–255 ms (not
-      // scaled: a bound that grows with the time scale would let polling pass).
-      expect(handled[0]!.at - t0).toBeLessThan(150);
+      // Three rounds, each after the reader went idle (its pause grows from 1 ms towards pollIntervalMs): the fastest
+      // counts, as another transaction in the cluster can hold a commit back from every log reader for a while.
+      const latencies: number[] = [];
+      for (let round = 1; round <= 3; round++) {
+        await new Promise((r) => setTimeout(r, 3000));
+        const t0 = performance.now();
+        await inTransaction(async (tx) => {
+          await tx.append(`order-${round}`, [{ type: 'order.placed', data: {} }]);
+        });
+        await waitFor(() => handled.length >= round, scaled(20_000));
+        latencies.push(handled[round - 1]!.at - t0);
+      }
+      expect(handled.map((h) => h.type)).toEqual(['order.placed', 'order.placed', 'order.placed']);
+      // Woken by the NOTIFY, the fastest round took 7–175 ms here (load 8–12, other test files running); by its own
+      // polling alone, 1.1 s. Not scaled: a bound that grows with the time scale would let polling pass.
+      expect(Math.min(...latencies)).toBeLessThan(500);
     });
   });
 }
