@@ -9,6 +9,7 @@ export default tseslint.config(
       'dist-all/**',
       'node_modules/**',
       'coverage/**',
+      'test/orm/prisma/generated/**',
       'eslint.config.js',
       'scripts/*.mjs',
     ],

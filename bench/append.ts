@@ -2,7 +2,7 @@
  * Append and log-read throughput of eventlane's store, side by side in one run with the ceiling (a raw
  * multi-row INSERT of the same rows into a table of the same shape) and Emmett's PostgreSQL event store.
  *
- * npm run bench -- append [--json] [--quick] [--only=append-1x8,read-log]
+ * npm run bench -- append [--json] [--quick] [--only=append-1x8,handle-1x8,read-log]
  */
 import { randomUUID } from 'node:crypto';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
@@ -101,6 +101,64 @@ async function measureAppend(
   });
 }
 
+/** Commands per stream in handle-1x8: each command folds the stream's earlier events (up to this many minus one). */
+const COMMANDS_PER_STREAM = 10;
+
+/**
+ * Command handling (read, fold, decide, append with the version read) with 8 writers, each on streams of its own,
+ * against plain single-event appends to the same stream layout (each writer knows its streams' versions) in the same
+ * run: `vsAppend` is what reading and folding in a transaction costs on top of the append.
+ */
+async function measureHandle(eventlane: EventStore, commands: number, reporter: Reporter): Promise<void> {
+  const writers = 8;
+  const tag = `handle-${Date.now()}`;
+  // A writer's n-th command goes to its stream n / COMMANDS_PER_STREAM: streams of ten events, no conflicts.
+  const counts = { a: new Array<number>(writers).fill(0), h: new Array<number>(writers).fill(0) };
+  const streamOf = (kind: 'a' | 'h', worker: number) =>
+    `${kind}-${tag}-${worker}-${Math.floor(counts[kind][worker]!++ / COMMANDS_PER_STREAM)}`;
+  const versions = new Map<string, number>();
+  const options = {
+    initialState: () => ({ count: 0, amount: 0 }),
+    evolve: (s: { count: number; amount: number }, e: { data: unknown }) => ({
+      count: s.count + 1,
+      amount: s.amount + (e.data as { amount: number }).amount,
+    }),
+  };
+  const handleOnce = (stream: string, i: number) =>
+    eventlane.handle(
+      stream,
+      (s) => (s.count >= COMMANDS_PER_STREAM ? [] : [{ type: 'order.placed', data: sampleData(i) }]),
+      options,
+    );
+  for (let w = 0; w < writers; w++) {
+    await eventlane.append(`w-${tag}-${w}`, [{ type: 'order.placed', data: sampleData(w) }]);
+    await handleOnce(`w-${tag}-${w}`, w);
+  }
+  const appendSec = await runConcurrently(writers, commands, async (i, w) => {
+    const stream = streamOf('a', w);
+    const expectedVersion = versions.get(stream) ?? 0;
+    await eventlane.append(stream, [{ type: 'order.placed', data: sampleData(i) }], {
+      expectedVersion: expectedVersion === 0 ? 'no_stream' : expectedVersion,
+    });
+    versions.set(stream, expectedVersion + 1);
+  });
+  let applied = 0;
+  const handleSec = await runConcurrently(writers, commands, async (i, w) => {
+    const { result } = await handleOnce(streamOf('h', w), i);
+    if (result !== undefined) applied++;
+  });
+  if (applied !== commands) throw new Error(`handle-1x8 applied ${applied} of ${commands} commands`);
+  const handled = commands / handleSec;
+  reporter.add({
+    scenario: 'handle-1x8',
+    commandsPerSec: Math.round(handled),
+    appendEventsPerSec: Math.round(commands / appendSec),
+    vsAppend: round(handled / (commands / appendSec)),
+    events: commands,
+    rssMb: rssMb(),
+  });
+}
+
 async function measureReadLog(url: string, count: number, reporter: Reporter): Promise<void> {
   const store = await createEventStore({ url, schema: 'read_bench', poolSize: 8 });
   const perAppend = 500;
@@ -192,6 +250,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
   try {
     for (const shape of shapes)
       if (want(shape.scenario)) await measureAppend(shape, eventlane, raw, emmett, reporter);
+    if (want('handle-1x8')) await measureHandle(eventlane, quick ? 2000 : 20_000, reporter);
   } finally {
     await eventlane.close();
     await raw.end();

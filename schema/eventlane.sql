@@ -234,6 +234,18 @@ create table :SCHEMA:.settings (
   constraint settings_pkey PRIMARY KEY (key)
 );
 
+create table :SCHEMA:.snapshots (
+  stream text not null,
+  name text not null,
+  evolve_version integer not null,
+  stream_version bigint not null,
+  state jsonb not null,
+  taken_at timestamp with time zone not null default now(),
+  constraint snapshots_evolve_version_check CHECK ((evolve_version >= 1)),
+  constraint snapshots_pkey PRIMARY KEY (stream, name),
+  constraint snapshots_stream_version_check CHECK ((stream_version >= 1))
+);
+
 create table :SCHEMA:.streams (
   stream text not null,
   version bigint not null,

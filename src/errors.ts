@@ -15,3 +15,4 @@ export * from './errors/relay.js';
 export * from './errors/projections.js';
 export * from './errors/replay.js';
 export * from './errors/ops.js';
+export * from './errors/commands.js';

@@ -1,7 +1,20 @@
 export { createEventStore } from './store/event-store.js';
-export type { EventStore, EventStoreTransaction, CallerTransaction } from './store/event-store.js';
+export type {
+  EventStore,
+  EventStoreTransaction,
+  CallerTransaction,
+  TransactionConnection,
+} from './store/event-store.js';
 export type { EventStoreOptions } from './store/options.js';
 export type { AppendOptions, AppendResult } from './store/append.js';
+export type {
+  CommandContext,
+  CommandTransaction,
+  Decide,
+  HandleOptions,
+  HandleResult,
+} from './store/handle.js';
+export type { SnapshotOptions } from './store/snapshots.js';
 export type {
   ReadStreamOptions,
   ReadLogOptions,
@@ -89,6 +102,7 @@ export {
   UnauthorizedError,
   NotFoundError,
   InvalidConfigError,
+  CommandConflictError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -117,6 +131,8 @@ export type {
   EventContract,
   EventData,
   EventOf,
+  EventsOf,
+  TypedHandlers,
   Upcasters,
   VersionSchemas,
 } from './contracts/types.js';

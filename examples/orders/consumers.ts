@@ -1,11 +1,13 @@
 import { defineProjection, defineReactor } from '../../src/index.js';
+import { OrderCreated, OrderPaid, OrderShipped } from './contracts.js';
 
 /** Read model: one row per order. Its writes, order guard and checkpoint commit together. */
 export const orderSummary = defineProjection({
   name: 'order_summary',
+  events: [OrderCreated, OrderPaid, OrderShipped],
   handlers: {
     'order.created': async (e, { sql }) => {
-      const d = e.data as { customerId: string; total: number; currency: string };
+      const d = e.data; // typed by OrderCreated v2 (v1 events are upcast)
       await sql`insert into order_summary (order_id, customer_id, total, currency, status)
                 values (${e.stream}, ${d.customerId}, ${d.total}, ${d.currency}, 'created')`;
     },
@@ -21,9 +23,10 @@ export const orderSummary = defineProjection({
 /** Read model: what each customer has paid. */
 export const userBalance = defineProjection({
   name: 'user_balance',
+  events: [OrderPaid],
   handlers: {
     'order.paid': async (e, { sql }) => {
-      const d = e.data as { customerId: string; amount: number };
+      const d = e.data;
       await sql`insert into user_balance (customer_id, paid) values (${d.customerId}, ${d.amount})
                 on conflict (customer_id) do update set paid = user_balance.paid + excluded.paid`;
     },
@@ -45,9 +48,10 @@ export class Mailer {
 export function receiptMailer(mailer: Mailer) {
   return defineReactor({
     name: 'receipt-mailer',
+    events: [OrderPaid],
     handlers: {
       'order.paid': async (e, { effect }) => {
-        const d = e.data as { customerId: string; amount: number };
+        const d = e.data;
         await effect('send-receipt', (key) =>
           mailer.send(d.customerId, `receipt for ${e.stream}: ${d.amount}`, key),
         );

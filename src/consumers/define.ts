@@ -1,6 +1,9 @@
+import type { AnyEventContract, EventsOf, TypedHandlers } from '../contracts/types.js';
 import { InvalidConsumerError } from '../errors.js';
 import { isEventType } from '../events/names.js';
 import type { StoredEvent } from '../events/envelope.js';
+import type { EventStore } from '../store/event-store.js';
+import { checkConsumerEvents, upcastBatch, upcastHandlers } from './typed-events.js';
 
 /**
  * What a projection handler may use: the processing transaction and nothing that reaches outside it.
@@ -58,12 +61,16 @@ export interface ProjectionDefinition {
   readonly mode: 'inline' | 'async';
   /** Optional batch handler; when given, it is used instead of `handlers` for every page of events. */
   readonly batch: ProjectionBatchHandler | undefined;
+  /** The contracts the projection declared it handles (`events`); undefined for an untyped projection. */
+  readonly events?: readonly AnyEventContract[] | undefined;
 }
 
 export interface ReactorDefinition {
   readonly kind: 'reactor';
   readonly name: string;
   readonly handlers: Readonly<Record<string, ReactorHandler>>;
+  /** The contracts the reactor declared it handles (`events`); undefined for an untyped reactor. */
+  readonly events?: readonly AnyEventContract[] | undefined;
 }
 
 export type ConsumerDefinition = ProjectionDefinition | ReactorDefinition;
@@ -161,6 +168,7 @@ function buildProjection(where: string, definition: unknown): ProjectionDefiniti
     throw new InvalidConsumerError(`${where}: batch must be an async function, got ${describeValue(batch)}.`);
   }
   const { name, handlers } = checkDefinition(where, definition, batch !== undefined);
+  const events = checkConsumerEvents(where, name, d!.events, Object.keys(handlers));
   const version = d!.version ?? 1;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1 || version > 9999) {
     throw new InvalidConsumerError(
@@ -208,40 +216,79 @@ function buildProjection(where: string, definition: unknown): ProjectionDefiniti
   return Object.freeze({
     kind: 'projection',
     name,
-    handlers: ownCopy<ProjectionHandler>(handlers),
+    handlers: upcastHandlers(ownCopy<ProjectionHandler>(handlers), events),
     version,
     tables: ownCopy<string>(tables),
     mode,
-    batch: batch as ProjectionBatchHandler | undefined,
+    batch: upcastBatch(batch as ProjectionBatchHandler | undefined, events),
+    events,
   });
 }
 
 function buildReactor(where: string, definition: unknown): ReactorDefinition {
   const { name, handlers } = checkDefinition(where, definition);
-  return Object.freeze({ kind: 'reactor', name, handlers: ownCopy<ReactorHandler>(handlers) });
+  const events = checkConsumerEvents(
+    where,
+    name,
+    (definition as { events?: unknown }).events,
+    Object.keys(handlers),
+  );
+  return Object.freeze({
+    kind: 'reactor',
+    name,
+    handlers: upcastHandlers(ownCopy<ReactorHandler>(handlers), events),
+    events,
+  });
 }
 
 /**
  * A projection: handlers that only write the projection's own tables, inside the processing transaction.
  * Replay-safe by construction. With `tables`, it is a versioned read model run by `createProjections`: each version
  * writes its own tables (`order_summary__v2`) and the stable name (`order_summary`) is a view of the live version.
+ * With `events` (the contracts handled), each handler's event is typed by its contract: `e.data` is the current
+ * version's data (upcast at run time too), and a handler key that no contract declares is refused.
  *
  * @example
  * const totals = defineProjection({
  *   name: 'order_totals',
+ *   events: [OrderPaid],
  *   version: 1,
  *   tables: { order_totals: 'create table :TABLE: (id text primary key, paid int not null)' },
  *   handlers: {
  *     'order.paid': async (e, { query, tables }) => {
  *       await query(
- *         `insert into ${tables.order_totals} (id, paid) values ($1, 1)
- *          on conflict (id) do update set paid = excluded.paid + 1`,
- *         [e.stream],
+ *         `insert into ${tables.order_totals} (id, paid) values ($1, $2)
+ *          on conflict (id) do update set paid = ${tables.order_totals}.paid + excluded.paid`,
+ *         [e.stream, e.data.amount],
  *       );
  *     },
  *   },
  * });
  */
+export function defineProjection<const Cs extends readonly AnyEventContract[]>(definition: {
+  name: string;
+  /** The contracts of the events handled: handlers are typed by them, and their keys checked against them. */
+  events: Cs;
+  handlers?: TypedHandlers<EventsOf<Cs>, ProjectionContext>;
+  /** @defaultValue 1 */
+  version?: number;
+  tables?: Record<string, string>;
+  /** @defaultValue 'async' */
+  mode?: 'inline' | 'async';
+  batch?: (events: readonly EventsOf<Cs>[], context: ProjectionContext) => Promise<void>;
+}): ProjectionDefinition;
+export function defineProjection<E extends StoredEvent<string, unknown>>(definition: {
+  name: string;
+  /** A store typed by its events (`createEventStore({ events })`): handlers are typed by its contracts. */
+  events: EventStore<E>;
+  handlers?: TypedHandlers<E, ProjectionContext>;
+  /** @defaultValue 1 */
+  version?: number;
+  tables?: Record<string, string>;
+  /** @defaultValue 'async' */
+  mode?: 'inline' | 'async';
+  batch?: (events: readonly E[], context: ProjectionContext) => Promise<void>;
+}): ProjectionDefinition;
 export function defineProjection(definition: {
   name: string;
   handlers?: Record<string, ProjectionHandler>;
@@ -251,18 +298,43 @@ export function defineProjection(definition: {
   /** @defaultValue 'async' */
   mode?: 'inline' | 'async';
   batch?: ProjectionBatchHandler;
-}): ProjectionDefinition {
+}): ProjectionDefinition;
+export function defineProjection(definition: unknown): ProjectionDefinition {
   return buildProjection('defineProjection', definition);
 }
 
 /**
  * A reactor: handlers that cause side effects outside the database, each through `effect(name, fn)`.
- * Never runs during a rebuild.
+ * Never runs during a rebuild. With `events` (the contracts handled), each handler's event is typed by its contract.
+ *
+ * @example
+ * const receipts = defineReactor({
+ *   name: 'receipt-mailer',
+ *   events: [OrderPaid],
+ *   handlers: {
+ *     'order.paid': async (e, { effect }) => {
+ *       await effect('send-receipt', (key) => mailer.send(e.data.amount, { idempotencyKey: key }));
+ *     },
+ *   },
+ * });
  */
+export function defineReactor<const Cs extends readonly AnyEventContract[]>(definition: {
+  name: string;
+  /** The contracts of the events handled: handlers are typed by them, and their keys checked against them. */
+  events: Cs;
+  handlers: TypedHandlers<EventsOf<Cs>, ReactorContext>;
+}): ReactorDefinition;
+export function defineReactor<E extends StoredEvent<string, unknown>>(definition: {
+  name: string;
+  /** A store typed by its events (`createEventStore({ events })`): handlers are typed by its contracts. */
+  events: EventStore<E>;
+  handlers: TypedHandlers<E, ReactorContext>;
+}): ReactorDefinition;
 export function defineReactor(definition: {
   name: string;
   handlers: Record<string, ReactorHandler>;
-}): ReactorDefinition {
+}): ReactorDefinition;
+export function defineReactor(definition: unknown): ReactorDefinition {
   return buildReactor('defineReactor', definition);
 }
 

@@ -58,6 +58,9 @@ class WorkerImpl implements Worker {
   #abandoned = false;
   #timers: NodeJS.Timeout[] = [];
   #loops: Promise<void>[] = [];
+  #unlisten: (() => Promise<void>) | undefined;
+  /** A commit was announced since the reader last backed off: read again soon, even if the next read is empty. */
+  #commitNotified = false;
   #wakeReader: (() => void) | null = null;
   #leaseTick: Promise<void> = Promise.resolve();
   // Log reader state.
@@ -150,7 +153,17 @@ class WorkerImpl implements Worker {
       this.#leaseTick = this.#leaseTick.then(() => this.#tick());
     });
     this.#every(this.#o.parkedPollMs, () => void this.#pollFailures());
-    if (this.#o.from === 'log') this.#loops.push(this.#readLoop());
+    if (this.#o.from === 'log') {
+      // A commit announced by the store (its own appends, and enlisted ones at their commit) ends the reader's idle
+      // pause at once; without notifications the worker still polls every pollIntervalMs at most.
+      this.#unlisten = await this.#store
+        .onCommit(() => {
+          this.#commitNotified = true;
+          this.#wakeReader?.();
+        })
+        .catch((e: unknown) => (this.#o.onError(e as Error), undefined));
+      this.#loops.push(this.#readLoop());
+    }
   }
 
   #every(ms: number, fn: () => void): void {
@@ -173,6 +186,7 @@ class WorkerImpl implements Worker {
   /** Stops everything, waiting at most `ms` for in-flight work before abandoning it (see `stopTimeoutMs`). */
   async #stopWithin(ms: number): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    await this.#unlisten?.().catch(() => undefined);
     this.#wakeReader?.();
     const pending = new Set<number>([...this.#lanes.keys(), ...this.#stopping.keys()]);
     let timer: NodeJS.Timeout | undefined;
@@ -353,6 +367,12 @@ class WorkerImpl implements Worker {
       } else {
         // An empty read right after events usually means a commit is about to become visible (an older transaction
         // is still open): keep polling every millisecond for a few reads, then back off towards pollIntervalMs.
+        // A notified commit starts that again: it may be held back by an older transaction elsewhere in the cluster.
+        if (this.#commitNotified) {
+          this.#commitNotified = false;
+          idle = 1;
+          empty = 0;
+        }
         await this.#pause(idle);
         if (++empty > 10) idle = Math.min(idle * 2, this.#o.pollIntervalMs);
       }

@@ -238,3 +238,24 @@ export interface ConsumerLike {
   kind?: 'projection' | 'reactor';
   handlers: Record<string, unknown>;
 }
+
+/**
+ * The stored events of a list of contracts, each upcast to its current version: a union discriminated by `type`.
+ * Contracts whose types are not known to the compiler (a registry loaded at run time) give the untyped
+ * `StoredEvent`, so untyped code keeps compiling.
+ */
+export type EventsOf<Cs extends readonly AnyEventContract[]> = [TypedEventOf<Cs[number]>] extends [never]
+  ? StoredEvent
+  : TypedEventOf<Cs[number]>;
+
+type TypedEventOf<C> =
+  C extends EventContract<infer T, infer V>
+    ? string extends T
+      ? never
+      : StoredEvent<T, SchemaOutput<V[CurrentVersion<V>]>>
+    : never;
+
+/** The handlers of a typed consumer: one optional handler per declared event type, given that type's event. */
+export type TypedHandlers<E extends StoredEvent<string, unknown>, Context> = string extends E['type']
+  ? Record<string, (event: E, context: Context) => Promise<void>>
+  : { [K in E['type']]?: (event: Extract<E, { type: K }>, context: Context) => Promise<void> };

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
+import type { AnyEventContract, EventsOf } from '../contracts/types.js';
 import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -30,9 +31,19 @@ import {
   type ReadStreamOptions,
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
+import {
+  handleCommand,
+  transactionHandle,
+  type Decide,
+  type HandleOptions,
+  type HandleResult,
+} from './handle.js';
 
-/** The work a unit of work can do: the caller's own SQL and appends, all in one transaction. */
-export interface EventStoreTransaction {
+/**
+ * The work a unit of work can do: the caller's own SQL and appends, all in one transaction. `E` is the type of the
+ * events it reads: a union discriminated by `type` when the store was created with typed `events`.
+ */
+export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = StoredEvent> {
   /**
    * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
    * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
@@ -44,14 +55,36 @@ export interface EventStoreTransaction {
   /** Runs a parameterised statement inside the transaction. */
   query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   streamVersion(stream: string): Promise<number>;
+  /**
+   * One attempt of a command inside this transaction (see `EventStore.handle`): read, fold, decide, append with
+   * the version read. A concurrency conflict is thrown (ExpectedVersionConflictError), not retried: the caller owns
+   * the transaction, so the caller retries it as a whole. `maxRetries` does not apply here.
+   */
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction<E>>,
+    options: HandleOptions<S, E>,
+  ): Promise<HandleResult<S, E>>;
 }
 
-/** A connection the caller already opened a transaction on: a `pg` client or a PGlite transaction. */
-export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction;
+/**
+ * Any connection that runs a parameterised statement (`$1`, `$2`, …) inside the caller's open transaction and
+ * resolves to its rows: what the ORM adapters (eventlane/drizzle, eventlane/kysely, eventlane/prisma) hand to `enlist`.
+ */
+export interface TransactionConnection {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
 
-export interface EventStore {
+/** A connection the caller already opened a transaction on: a `pg` client, a PGlite transaction, or an adapter's. */
+export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction | TransactionConnection;
+
+/**
+ * An event store. `E` is the type of the events it reads: with typed `events` (contracts made by defineEvent) a
+ * union discriminated by `type`, so `if (e.type === 'order.paid')` narrows `e.data`; otherwise `StoredEvent`.
+ */
+export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent> {
   /** The PostgreSQL schema of this store. */
   readonly schema: string;
   /** `'pg'` for a PostgreSQL server, `'pglite'` for the embedded store. */
@@ -61,22 +94,41 @@ export interface EventStore {
   /** Appends events to one stream atomically. */
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
-  transaction<T>(fn: (tx: EventStoreTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: EventStoreTransaction<E>) => Promise<T>): Promise<T>;
   /**
-   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, or a
-   * PGlite transaction): appends commit or roll back with the caller's transaction.
+   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, a PGlite
+   * transaction, or an ORM's through eventlane/drizzle, eventlane/kysely or eventlane/prisma): appends commit or roll
+   * back with the caller's transaction, and each one sends a NOTIFY in it that wakes relays and workers at commit.
    */
-  enlist(connection: CallerTransaction): EventStoreTransaction;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
+  enlist(connection: CallerTransaction): EventStoreTransaction<E>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   /** The stream's current version (its last position), 0 when it has no events. */
   streamVersion(stream: string): Promise<number>;
+  /**
+   * Handles a command on one stream: reads it (from a snapshot when `snapshots` keeps one), folds it with `evolve`
+   * from `initialState()`, calls `decide(state, context)`, and appends the events it returns with the version that
+   * was read as the expected version, all in one transaction that `context.tx` exposes for the caller's own SQL.
+   * When another writer appended first, the whole attempt runs again (read, fold, decide), up to `maxRetries` times
+   * with jittered waits; then a CommandConflictError. Resolves to the new state and the append's result.
+   *
+   * @example
+   * const { state } = await store.handle(`cart-${id}`, (cart) => (cart.closed ? [] : [ItemAdded.create(item)]), {
+   *   initialState: () => ({ items: 0, closed: false }),
+   *   evolve: (cart, e) => (e.type === 'item.added' ? { ...cart, items: cart.items + 1 } : cart),
+   * });
+   */
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction<E>>,
+    options: HandleOptions<S, E>,
+  ): Promise<HandleResult<S, E>>;
   /** Reads the log in commit order; never skips an event whose transaction commits late. */
-  readLog(options?: ReadLogOptions): Promise<ReadLogResult>;
+  readLog(options?: ReadLogOptions): Promise<ReadLogResult<E>>;
   /**
    * Iterates the log in commit order over every event committed before the call, one page in memory at a time;
    * waits (rather than stopping short) for events an older open transaction keeps unreadable.
    */
-  iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent>;
+  iterateLog(options?: IterateLogOptions): AsyncIterable<E>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;
   /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
@@ -122,6 +174,13 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
  * const store = await createEventStore({ url: 'postgres://postgres@127.0.0.1:5432/app' });
  * await store.append('order-42', [{ type: 'order.created', data: { total: 10 } }], { expectedVersion: 'no_stream' });
  */
+export function createEventStore<const Cs extends readonly AnyEventContract[]>(
+  options: EventStoreOptions & { events: Cs; undeclaredEvents?: 'reject' },
+): Promise<EventStore<EventsOf<Cs>>>;
+export function createEventStore<const Cs extends readonly AnyEventContract[]>(
+  options: EventStoreOptions & { events: Cs; undeclaredEvents: 'allow' },
+): Promise<EventStore<EventsOf<Cs> | StoredEvent>>;
+export function createEventStore(options?: EventStoreOptions): Promise<EventStore>;
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkEventStoreOptions(options);
   const schema = checkSchemaName(options.schema ?? DEFAULT_SCHEMA);
@@ -235,9 +294,14 @@ class EventStoreImpl implements EventStore {
     if (this.#closed) throw new StoreClosedError();
   }
 
-  #bind(executor: SqlExecutor, onAppend: () => void = () => undefined): EventStoreTransaction {
+  /** `afterAppend` runs inside the transaction after each append (enlist: the NOTIFY delivered at commit). */
+  #bind(
+    executor: SqlExecutor,
+    onAppend: () => void = () => undefined,
+    afterAppend?: () => Promise<unknown>,
+  ): EventStoreTransaction {
     const q = this.#q;
-    return {
+    const tx: EventStoreTransaction = {
       sql: (strings, ...values) => {
         const { text, params } = sqlStatement(strings, values);
         return executor.query(text, params);
@@ -245,11 +309,14 @@ class EventStoreImpl implements EventStore {
       query: (text, params) => executor.query(text, params),
       append: (stream, events, options) => {
         onAppend();
-        return this.#append(executor, stream, events, options);
+        const appended = this.#append(executor, stream, events, options);
+        return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
       readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
+      handle: transactionHandle(() => tx, q),
     };
+    return tx;
   }
 
   migrate(): Promise<MigrationResult> {
@@ -290,7 +357,8 @@ class EventStoreImpl implements EventStore {
    * of its own after the commit, at most one per NOTIFY_GAP_MS (a burst of commits costs one or two). Not a trigger on the
    * events table: a transaction that notifies takes a cluster-wide lock at commit, which serialized the appends'
    * WAL flushes and cut 8-writer single-event appends from ≈2,000/s to ≈480/s on this machine. Appends in a caller's
-   * own transaction (`enlist`) are not announced; relays find them by polling.
+   * own transaction (`enlist`) cannot be announced after a commit the store does not see: they send their NOTIFY
+   * inside that transaction instead, which PostgreSQL delivers at commit and drops on rollback.
    */
   #announce(): void {
     for (const listener of this.#commitListeners) listener();
@@ -319,14 +387,16 @@ class EventStoreImpl implements EventStore {
     this.#open();
     if (typeof connection !== 'object' || connection === null || typeof connection.query !== 'function') {
       throw new InvalidArgumentError(
-        'enlist takes a pg client or a PGlite transaction that the caller opened.',
+        'enlist takes a pg client, a PGlite transaction or an ORM adapter’s connection, in a transaction the caller opened.',
       );
     }
     const executor =
-      this.driver === 'pglite' || 'exec' in connection
-        ? pgliteTransactionExecutor(connection as PgliteTransaction)
-        : pgClientExecutor(connection);
-    return this.#bind(executor);
+      'exec' in connection
+        ? pgliteTransactionExecutor(connection)
+        : pgClientExecutor(connection as Pick<pg.ClientBase, 'query'>);
+    const notify = (): Promise<unknown> =>
+      executor.query('select 1 as notified from (select pg_notify($1, $2)) n', [NOTIFY_CHANNEL, this.schema]);
+    return this.#bind(executor, undefined, notify);
   }
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
@@ -337,6 +407,15 @@ class EventStoreImpl implements EventStore {
   streamVersion(stream: string): Promise<number> {
     this.#open();
     return readStreamVersion(this.#db, this.#q, stream);
+  }
+
+  handle<S>(
+    stream: string,
+    decide: Decide<S, EventStoreTransaction>,
+    options: HandleOptions<S, StoredEvent>,
+  ): Promise<HandleResult<S, StoredEvent>> {
+    this.#open();
+    return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
   }
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {

@@ -8,6 +8,7 @@ import m0004 from './sql/0004_projections.js';
 import m0005 from './sql/0005_relay_parking.js';
 import m0006 from './sql/0006_replay_jobs.js';
 import m0007 from './sql/0007_audit.js';
+import m0008 from './sql/0008_snapshots.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
@@ -18,6 +19,7 @@ export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = 
   { id: 5, name: '0005_relay_parking', sql: m0005 },
   { id: 6, name: '0006_replay_jobs', sql: m0006 },
   { id: 7, name: '0007_audit', sql: m0007 },
+  { id: 8, name: '0008_snapshots', sql: m0008 },
 ];
 
 export interface MigrationResult {

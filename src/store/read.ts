@@ -1,9 +1,10 @@
 import { describeValue, InvalidArgumentError } from '../errors.js';
-import type { EventMetadata, StoredEvent } from '../events/envelope.js';
-import type { JsonValue } from '../events/json.js';
+import type { StoredEvent } from '../events/envelope.js';
 import { checkStreamName } from '../events/names.js';
 import type { SqlExecutor } from './drivers/driver.js';
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
 import { compareCheckpoints, formatCheckpoint, LOG_START, parseCheckpoint } from './names.js';
+import { checkLogFilter, readFilteredLog, type LogFilter } from './read-filtered.js';
 
 export interface ReadStreamOptions {
   /**
@@ -32,15 +33,15 @@ export const MAX_READ_STREAM_LIMIT = 100_000;
  */
 export const MAX_READ_LOG_LIMIT = 10_000;
 
-export interface ReadLogOptions {
+export interface ReadLogOptions extends LogFilter {
   /** A checkpoint from an earlier read or append; the start of the log when absent. */
   after?: string;
   /** At most this many events, up to MAX_READ_LOG_LIMIT (10,000). @defaultValue 1000 */
   limit?: number;
 }
 
-export interface ReadLogResult {
-  events: StoredEvent[];
+export interface ReadLogResult<E extends StoredEvent<string, unknown> = StoredEvent> {
+  events: E[];
   /** Pass as `after` to continue; equal to the input when nothing new was readable. */
   checkpoint: string;
 }
@@ -54,43 +55,7 @@ export interface LogHead {
   recordedAt: Date | null;
 }
 
-/** Raw row of the events table, as selected by EVENT_COLUMNS. */
-export interface EventRow {
-  global_position: string | number | bigint;
-  tx_order_text: string;
-  id: string;
-  stream: string;
-  stream_position: string | number | bigint;
-  type: string;
-  version: number;
-  data: JsonValue;
-  metadata: EventMetadata;
-  occurred_ms: number;
-  recorded_ms: number;
-}
-
-// Timestamps travel as epoch milliseconds: building a Date from a number is several times cheaper than the
-// driver parsing timestamptz text, and log reads are dominated by row decoding (see BENCHMARKS.md, read-log).
-export const EVENT_COLUMNS =
-  'global_position, tx_order::text as tx_order_text, id, stream, stream_position, type, version, data, metadata, ' +
-  '(extract(epoch from occurred_at) * 1000)::float8 as occurred_ms, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms';
-
-export function toStoredEvent(row: EventRow): StoredEvent {
-  const globalPosition = BigInt(row.global_position);
-  return {
-    id: row.id,
-    type: row.type,
-    version: row.version,
-    stream: row.stream,
-    streamPosition: Number(row.stream_position),
-    globalPosition,
-    checkpoint: formatCheckpoint(row.tx_order_text, globalPosition),
-    data: row.data,
-    metadata: row.metadata,
-    occurredAt: new Date(Math.floor(row.occurred_ms)),
-    recordedAt: new Date(Math.floor(row.recorded_ms)),
-  };
-}
+export { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
 
 function checkLimit(limit: unknown, name: string, max: number): number | undefined {
   if (limit === undefined) return undefined;
@@ -147,6 +112,8 @@ export async function readLog(
   const after = options.after ?? LOG_START;
   const position = parseCheckpoint(after);
   const limit = checkLimit(options.limit, 'limit', MAX_READ_LOG_LIMIT) ?? 1000;
+  const filter = checkLogFilter(options);
+  if (filter !== undefined) return readFilteredLog(executor, schemaQ, after, position, limit, filter);
   const rows = await executor.query<EventRow>(
     `select ${EVENT_COLUMNS} from ${schemaQ}.events
       where (tx_order, global_position) > ($1::text::xid8, $2::bigint)
@@ -160,7 +127,7 @@ export async function readLog(
   return { events, checkpoint: last ? last.checkpoint : after };
 }
 
-export interface IterateLogOptions {
+export interface IterateLogOptions extends LogFilter {
   after?: string;
   /** Events fetched per query (up to 10,000); memory stays bounded by one page. @defaultValue 1000 */
   pageSize?: number;
@@ -180,6 +147,8 @@ export async function* iterateLog(
   const pageSize = checkLimit(options.pageSize, 'pageSize', MAX_READ_LOG_LIMIT) ?? 1000;
   let after = options.after ?? LOG_START;
   parseCheckpoint(after);
+  checkLogFilter(options);
+  const filter: LogFilter = { types: options.types, streamPrefix: options.streamPrefix };
   // The end is the last event committed when the iteration starts, whether a log reader can see it yet or not.
   // A page comes back short while an older transaction anywhere on the server is still open; stopping there
   // would end the iteration early, so the iterator waits for those events instead (a long transaction delays
@@ -192,7 +161,7 @@ export async function* iterateLog(
   const target = formatCheckpoint(end.tx_order_text, end.position_text);
   let pause = 1;
   while (compareCheckpoints(after, target) < 0) {
-    const page = await readLog(executor, schemaQ, { after, limit: pageSize });
+    const page = await readLog(executor, schemaQ, { after, limit: pageSize, ...filter });
     if (upcast === undefined) for (const event of page.events) yield event;
     else for (const event of page.events) yield upcast(event);
     after = page.checkpoint;

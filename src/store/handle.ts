@@ -1,0 +1,231 @@
+/**
+ * Command handling: read a stream (from a snapshot when one exists), fold it into a state, decide, append with the
+ * version that was read, and on a concurrency conflict do it all again, a bounded number of times with jitter.
+ */
+
+import { CommandConflictError, describeValue, InvalidArgumentError, isEventlaneError } from '../errors.js';
+import type { NewEvent, StoredEvent } from '../events/envelope.js';
+import type { AppendResult } from './append.js';
+import { DEFAULT_READ_STREAM_LIMIT, type ReadStreamOptions } from './read.js';
+import { readSnapshot, writeSnapshot, type SnapshotOptions } from './snapshots.js';
+
+/** What a decision may use: where the stream stands, and the unit of work the events are appended in. */
+export interface CommandContext<Tx> {
+  readonly stream: string;
+  /** The stream version the state was folded up to (0 for a new stream); the append expects exactly this version. */
+  readonly version: number;
+  /**
+   * The transaction of this attempt: SQL run through it (`tx.sql`) commits with the events, or rolls back with them
+   * when the append meets a conflict (the whole attempt then runs again, decision included).
+   */
+  readonly tx: Tx;
+  /** 1 for the first attempt, 2 for the first retry, … */
+  readonly attempt: number;
+}
+
+/**
+ * The decision: given the current state, the events to append (none when there is nothing to do). It may throw to
+ * refuse the command: nothing is written. It may run more than once (once per attempt), so keep effects out of it.
+ */
+export type Decide<S, Tx> = (
+  state: S,
+  context: CommandContext<Tx>,
+) => readonly NewEvent[] | Promise<readonly NewEvent[]>;
+
+export interface HandleOptions<S, E> {
+  /** Folds one event into the state: pure, synchronous, returns the next state. */
+  evolve: (state: S, event: E) => S;
+  /** The state of a stream without events. A function, so that each command starts from a fresh value. */
+  initialState: () => S;
+  /**
+   * How many times to try again after a concurrency conflict (another writer appended between the read and the
+   * append). Each retry waits a random time up to 5 ms × 2^retry (at most 250 ms), so that contending writers spread
+   * out. @defaultValue 10
+   */
+  maxRetries?: number;
+  /**
+   * Keep the folded state in the store every `every` events, so that the next command reads only the events after
+   * it. The state must be plain JSON (it is stored as jsonb). @defaultValue none: every command folds the whole stream
+   */
+  snapshots?: SnapshotOptions;
+}
+
+export interface HandleResult<S, E> {
+  /** The state after the new events (the state that was read when the decision returned none). */
+  state: S;
+  /** The stream's version after the command. */
+  version: number;
+  /** The new events, as stored. Empty when the decision returned none. */
+  events: E[];
+  /** The append's result; undefined when the decision returned no events and nothing was written. */
+  result: AppendResult | undefined;
+  /** How many attempts the command took (1 without a conflict). */
+  attempts: number;
+}
+
+/** What one attempt needs of a transaction: the store's own transaction object satisfies it. */
+export interface CommandTransaction<E> {
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  append(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: { expectedVersion?: number },
+  ): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
+}
+
+export const DEFAULT_MAX_RETRIES = 10;
+const MAX_RETRIES_LIMIT = 1000;
+const RETRY_BASE_MS = 5;
+const RETRY_CAP_MS = 250;
+const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const OPTION_KEYS = new Set(['evolve', 'initialState', 'maxRetries', 'snapshots']);
+const SNAPSHOT_KEYS = new Set(['name', 'every', 'version']);
+
+function bad(message: string): never {
+  throw new InvalidArgumentError(`handle: ${message}`);
+}
+
+function wholeNumber(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    bad(`${what} must be a whole number from ${min} to ${max}, got ${describeValue(value)}.`);
+  }
+  return value;
+}
+
+/** Checks the options of `handle` before anything reads the stream; returns the retry limit. */
+export function checkHandleOptions(decide: unknown, options: unknown): number {
+  if (typeof decide !== 'function') {
+    bad(`the decision must be a function (state, context) => events, got ${describeValue(decide)}.`);
+  }
+  if (typeof options !== 'object' || options === null) {
+    bad(`options { evolve, initialState } are required, got ${describeValue(options)}.`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!OPTION_KEYS.has(key))
+      bad(`unknown option ${JSON.stringify(key)}. Known: ${[...OPTION_KEYS].join(', ')}.`);
+  }
+  if (typeof o.evolve !== 'function')
+    bad(`evolve must be a function (state, event) => state, got ${describeValue(o.evolve)}.`);
+  if (typeof o.initialState !== 'function') {
+    bad(
+      `initialState must be a function () => state (a fresh value per command), got ${describeValue(o.initialState)}.`,
+    );
+  }
+  const retries =
+    o.maxRetries === undefined
+      ? DEFAULT_MAX_RETRIES
+      : wholeNumber(o.maxRetries, 'maxRetries', 0, MAX_RETRIES_LIMIT);
+  const s = o.snapshots;
+  if (s !== undefined) {
+    if (typeof s !== 'object' || s === null)
+      bad(`snapshots must be { name, every, version }, got ${describeValue(s)}.`);
+    for (const key of Object.keys(s)) {
+      if (!SNAPSHOT_KEYS.has(key))
+        bad(`unknown snapshots option ${JSON.stringify(key)}. Known: name, every, version.`);
+    }
+    const { name, every, version } = s as Record<string, unknown>;
+    if (typeof name !== 'string' || !SNAPSHOT_NAME.test(name)) {
+      bad(
+        `snapshots.name must be 1–100 letters, digits, '_', '.', '-', starting with a letter or digit, got ${describeValue(name)}.`,
+      );
+    }
+    wholeNumber(every, 'snapshots.every', 1, 1_000_000_000);
+    wholeNumber(version, 'snapshots.version', 1, 2_147_483_647);
+  }
+  return retries;
+}
+
+/** Folds the stream's events after `from` into `state`, a page at a time. */
+async function foldStream<S, E>(
+  tx: CommandTransaction<E>,
+  stream: string,
+  state: S,
+  from: number,
+  evolve: (state: S, event: E) => S,
+): Promise<{ state: S; version: number }> {
+  let version = from;
+  for (;;) {
+    const page = await tx.readStream(stream, { from: version + 1, limit: DEFAULT_READ_STREAM_LIMIT });
+    for (const event of page) state = evolve(state, event);
+    if (page.length > 0) version = (page[page.length - 1] as StoredEvent<string, unknown>).streamPosition;
+    if (page.length < DEFAULT_READ_STREAM_LIMIT) return { state, version };
+  }
+}
+
+/**
+ * One attempt of a command inside `tx`: read, fold, decide, append with the version read, fold the new events, and
+ * take a snapshot when one is due. Throws ExpectedVersionConflictError when another writer appended first.
+ */
+export async function handleOnce<S, E, Tx extends CommandTransaction<E>>(
+  tx: Tx,
+  schemaQ: string,
+  stream: string,
+  decide: Decide<S, Tx>,
+  options: HandleOptions<S, E>,
+  attempt: number,
+): Promise<HandleResult<S, E>> {
+  const { evolve, snapshots } = options;
+  const snapshot =
+    snapshots === undefined ? undefined : await readSnapshot<S>(tx, schemaQ, stream, snapshots);
+  const start = snapshot ?? { state: options.initialState(), version: 0 };
+  const read = await foldStream(tx, stream, start.state, start.version, evolve);
+  const events = await decide(read.state, { stream, version: read.version, tx, attempt });
+  if (!Array.isArray(events)) {
+    bad(`the decision must return an array of events (empty for none), got ${describeValue(events)}.`);
+  }
+  if (events.length === 0) {
+    return { state: read.state, version: read.version, events: [], result: undefined, attempts: attempt };
+  }
+  const result = await tx.append(stream, events, { expectedVersion: read.version });
+  const stored = await tx.readStream(stream, { from: read.version + 1, limit: events.length });
+  let state = read.state;
+  for (const event of stored) state = evolve(state, event);
+  if (snapshots !== undefined && result.streamVersion - start.version >= snapshots.every) {
+    await writeSnapshot(tx, schemaQ, stream, snapshots, result.streamVersion, state);
+  }
+  return { state, version: result.streamVersion, events: stored, result, attempts: attempt };
+}
+
+/** Full jitter: a random wait up to RETRY_BASE_MS × 2^retry, capped. */
+function retryDelay(retry: number): number {
+  return Math.random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** retry);
+}
+
+/**
+ * Runs `handleOnce` in a new transaction per attempt (`transaction`), retrying after a concurrency conflict up to
+ * `maxRetries` times. Any other error (the decision refusing, bad events) ends the command at once.
+ */
+export async function handleCommand<S, E, Tx extends CommandTransaction<E>>(
+  transaction: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>,
+  schemaQ: string,
+  stream: string,
+  decide: Decide<S, Tx>,
+  options: HandleOptions<S, E>,
+): Promise<HandleResult<S, E>> {
+  const maxRetries = checkHandleOptions(decide, options);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transaction((tx) => handleOnce(tx, schemaQ, stream, decide, options, attempt));
+    } catch (error) {
+      if (!isEventlaneError(error, 'EVENTLANE_CONCURRENCY')) throw error;
+      if (attempt > maxRetries) throw new CommandConflictError(stream, attempt, error);
+      await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt)));
+    }
+  }
+}
+
+/**
+ * The `handle` method of a transaction object: one attempt inside it, no retries (the caller owns the transaction).
+ * `tx` is read when called, so a wrapper that replaces `append` (inline projections) is the one appended through.
+ */
+export function transactionHandle<E, Tx extends CommandTransaction<E>>(
+  tx: () => Tx,
+  schemaQ: string,
+): <S>(stream: string, decide: Decide<S, Tx>, options: HandleOptions<S, E>) => Promise<HandleResult<S, E>> {
+  return async (stream, decide, options) => {
+    checkHandleOptions(decide, options);
+    return handleOnce(tx(), schemaQ, stream, decide, options, 1);
+  };
+}
