@@ -1,33 +1,12 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createReplay,
-  defineProjection,
-  defineReactor,
-  type EventStore,
-  type ProjectionDefinition,
-} from '../../src/index.js';
+import { createReplay, defineReactor, type EventStore } from '../../src/index.js';
 import { listAudit, startOpsServer, type OpsServer } from '../../src/ops/index.js';
 import { pgAvailable } from '../support/stores.js';
-import { appendOrders, closeStore, jobRows, openStore, q, settle, waitFor } from '../replay/helpers.js';
+import { tallyProjection, tallySum } from './seed.js';
+import { appendOrders, closeStore, jobRows, openStore, settle, waitFor } from '../replay/helpers.js';
 
 const TOKEN = 'replay-api-token-0123456789abcdef';
-
-/** Counts applications per stream: applying an event twice would show. */
-function tally(schema: string): ProjectionDefinition {
-  return defineProjection({
-    name: 'tally',
-    handlers: {
-      'order.paid': async (e, { query }) => {
-        await query(
-          `insert into "${schema}".tally (stream, n) values ($1, 1)
-           on conflict (stream) do update set n = tally.n + 1`,
-          [e.stream],
-        );
-      },
-    },
-  });
-}
 
 const mailer = defineReactor({
   name: 'mailer',
@@ -45,10 +24,9 @@ describe.skipIf(!pgAvailable())('replay jobs through the admin API (PostgreSQL)'
 
   beforeAll(async () => {
     store = await openStore();
-    await store.executor.query(`create table ${q(store)}.tally (stream text primary key, n int not null)`);
     await appendOrders(store, 60, 4, 10);
     await settle(store);
-    const consumers = [tally(store.schema), mailer];
+    const consumers = [await tallyProjection(store), mailer];
     server = await startOpsServer({ store, token: TOKEN, port: 0, registries: [new Registry()], consumers });
     strict = await startOpsServer({
       store,
@@ -93,10 +71,7 @@ describe.skipIf(!pgAvailable())('replay jobs through the admin API (PostgreSQL)'
     );
     const job = (await call(server, `/api/replay/${id}`)).json;
     expect(job).toMatchObject({ done: 54, total: 54, applied: 54, etaMs: 0 });
-    const [{ n }] = (await store.executor.query<{ n: number }>(
-      `select sum(n)::int as n from ${q(store)}.tally`,
-    )) as [{ n: number }];
-    expect(n).toBe(54);
+    expect(await tallySum(store)).toBe(54);
     const listed = await call(server, '/api/replay?state=completed');
     expect(listed.json.map((j: { id: string }) => j.id)).toContain(id);
     expect((await call(server, '/api/replay?state=running')).json).toEqual([]);

@@ -5,12 +5,12 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineProjection, type EventStore } from '../../src/index.js';
+import type { EventStore } from '../../src/index.js';
 import { listAudit, type OpsServer } from '../../src/ops/index.js';
 import { pgAvailable } from '../support/stores.js';
 import { scaled } from '../support/time.js';
-import { appendOrders, closeStore, openStore, q, settle } from '../replay/helpers.js';
-import { startTestServer } from './seed.js';
+import { appendOrders, closeStore, openStore, settle } from '../replay/helpers.js';
+import { startTestServer, tallyProjection, tallySum } from './seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
@@ -29,24 +29,10 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('Replay vi
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium.`);
     mkdirSync(SHOTS, { recursive: true });
     store = await openStore();
-    await store.executor.query(`create table ${q(store)}.tally (stream text primary key, n int not null)`);
-    const schema = store.schema;
-    const tally = defineProjection({
-      name: 'tally',
-      handlers: {
-        'order.paid': async (e, { query }) => {
-          await query(
-            `insert into "${schema}".tally (stream, n) values ($1, 1)
-             on conflict (stream) do update set n = tally.n + 1`,
-            [e.stream],
-          );
-        },
-      },
-    });
     // 60 events, every 10th an order.refunded: the backfill of order.paid covers 54.
     await appendOrders(store, 60, 4, 10);
     await settle(store);
-    server = await startTestServer(store, TOKEN, { consumers: [tally] });
+    server = await startTestServer(store, TOKEN, { consumers: [await tallyProjection(store)] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -104,10 +90,7 @@ describe.skipIf(!pgAvailable() || (!haveChromium && !process.env.CI))('Replay vi
     expect(await progress()).toBe(54);
     expect(await row().locator('[data-testid=job-done]').textContent()).toContain('54 / 54');
 
-    const [{ n }] = (await store.executor.query<{ n: number }>(
-      `select sum(n)::int as n from ${q(store)}.tally`,
-    )) as [{ n: number }];
-    expect(n).toBe(54);
+    expect(await tallySum(store)).toBe(54);
     const actions = (await listAudit(store)).map((a) => a.action).reverse();
     expect(actions).toEqual(['replay.start', 'replay.pause', 'replay.resume']);
     expect(pageErrors).toEqual([]);
