@@ -8,6 +8,7 @@ import { breakerStateValue } from '../consumers/breaker.js';
 import type { EventStore } from '../store/event-store.js';
 import { registerOldestTransactionMetric } from '../store/metrics.js';
 import { listConsumers, listProjections, listRelays } from './inventory.js';
+import { readReplayJobs, registerReplayJobMetrics } from './replay-metrics.js';
 
 /**
  * The registry the whole process reports into: pass it as `registry` to `createWorker` and `createRelay`, and to
@@ -44,7 +45,8 @@ export interface DatabaseMetricsOptions {
 
 /**
  * Registers the series read from the database at scrape time: relay backlog and parking, lag and parked counts of
- * every consumer and projection recorded in the store (`eventlane_db_*`), and the oldest open transaction. They
+ * every consumer and projection recorded in the store, progress and rate of replay jobs (`eventlane_db_*`), and the
+ * oldest open transaction. They
  * work in a process that runs no worker at all (`eventlane serve`). Serve the returned registry beside the process
  * registry with `renderMetrics`; call `stop` to remove the store from the shared oldest-transaction gauge.
  */
@@ -201,6 +203,11 @@ export function registerDatabaseMetrics(
     projections,
     projection,
     (p) => (p.failure === null ? 0 : 1),
+  );
+
+  registerReplayJobMetrics(
+    registry,
+    memo(() => readReplayJobs(store)),
   );
 
   const stop = registerOldestTransactionMetric(

@@ -42,7 +42,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const server = createServer((req, res) => void handler.listener(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      handler.close();
+      void handler.close();
       reject(
         new InvalidConfigError(
           `Cannot listen on ${host}:${port}: ${error.code ?? error.message}. Pick another --port or --host.`,
@@ -60,9 +60,8 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
-        handler.close();
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      }).then(() => handler.close()),
   };
 }

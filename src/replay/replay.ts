@@ -213,7 +213,13 @@ class ReplayImpl implements Replay {
   }
 
   async resume(id: string, options: { takeOver?: boolean } = {}): Promise<ReplayJob> {
-    if (this.#runs.has(id)) return this.get(id);
+    const local = this.#runs.get(id);
+    if (local !== undefined) {
+      const current = await readJob(this.#db, this.#q, id);
+      if (current.state === 'running') return this.#view(current);
+      // Paused or cancelled while its run here finishes its page: a resume right after a pause waits for that run.
+      await local.done;
+    }
     const row = await readJob(this.#db, this.#q, id);
     const consumer = this.#consumers.get(row.consumer);
     if (consumer === undefined) {

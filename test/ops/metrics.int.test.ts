@@ -7,6 +7,7 @@ import { waitFor } from '../consumers/helpers.js';
 import {
   createProjections,
   createRelay,
+  createReplay,
   createWorker,
   defineProjection,
   embeddedBus,
@@ -29,12 +30,41 @@ describe.skipIf(!pgAvailable())('database-read metrics (PostgreSQL)', () => {
   it('show the lag, parked counts and relay backlog of a store where nothing runs', async () => {
     const seeded = await seedStore({ projection: true });
     cleanups.push(() => seeded.cleanup());
+    // A replay job part-way through (paused), and one that completed two hours ago.
+    const replay = createReplay(seeded.store, {
+      consumers: [defineProjection({ name: 'copy', handlers: { 'item.added': () => Promise.resolve() } })],
+    });
+    const old = await replay.start({ kind: 'backfill', consumer: 'copy' });
+    await replay.wait(old.id);
+    await seeded.store.executor.query(
+      `update ${seeded.store.schema}.replay_jobs set finished_at = now() - interval '2 hours' where id = $1`,
+      [old.id],
+    );
+    const job = await replay.start({
+      kind: 'backfill',
+      consumer: 'copy',
+      reprocess: true,
+      maxEventsPerSecond: 20,
+    });
+    await waitFor('a few events replayed', async () => (await replay.get(job.id)).done >= 3);
+    await replay.pause(job.id);
+    const paused = await replay.wait(job.id);
+    expect(paused.state).toBe('paused');
+    expect(paused.done).toBeLessThan(21);
     const db = registerDatabaseMetrics(seeded.store);
     cleanups.push(() => Promise.resolve(db.stop()));
     const registry = db.registry;
     const text = await renderMetrics([registry]);
     const families = parsePrometheusTextFormat(text);
-    expect(families.length).toBeGreaterThanOrEqual(14);
+    expect(families.length).toBeGreaterThanOrEqual(19);
+    const jobLabels = { job: job.id, kind: 'backfill', consumer: 'copy', state: 'paused' };
+    expect(value(text, 'eventlane_db_replay_job_done_events', jobLabels)).toBe(paused.done);
+    expect(value(text, 'eventlane_db_replay_job_total_events', jobLabels)).toBe(21);
+    expect(value(text, 'eventlane_db_replay_job_events_per_second', jobLabels)).toBeGreaterThan(0);
+    expect(value(text, 'eventlane_db_replay_job_max_events_per_second', jobLabels)).toBe(20);
+    expect(value(text, 'eventlane_db_replay_job_eta_seconds', jobLabels)).toBeGreaterThan(0);
+    // A job that ended more than an hour ago has no series left.
+    expect(text).not.toContain(old.id);
     const consumer = { consumer: 'totals' };
     expect(value(text, 'eventlane_db_consumer_lag_events', consumer)).toBe(21);
     expect(value(text, 'eventlane_db_consumer_parked_events', consumer)).toBe(1);

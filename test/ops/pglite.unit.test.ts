@@ -64,7 +64,7 @@ describe('operations on the embedded store (PGlite)', () => {
         ((await (await get('/api/streams/a%00b')).json()) as { error: { code: string } }).error.code,
       ).toBe('EVENTLANE_INVALID_STREAM');
     } finally {
-      ops.close();
+      await ops.close();
       await store.close();
     }
   });

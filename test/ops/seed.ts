@@ -6,7 +6,9 @@ import {
   defineProjection,
   embeddedBus,
   type EventStore,
+  type ProjectionDefinition,
 } from '../../src/index.js';
+import { quoteIdent } from '../../src/store/names.js';
 import { startOpsServer, type OpsServer, type OpsServerOptions } from '../../src/ops/index.js';
 import { appendSpread, openPgStore, waitFor } from '../consumers/helpers.js';
 import { dropSchema, waitForHead } from '../support/stores.js';
@@ -140,4 +142,31 @@ export function startTestServer(
   options: Omit<OpsServerOptions, 'store' | 'token'> = {},
 ): Promise<OpsServer> {
   return startOpsServer({ store, token, port: 0, registries: [new Registry()], ...options });
+}
+
+/**
+ * A handler-only projection `tally` counting applications per stream of `order.paid` in `<schema>.tally` (created
+ * here), for replay jobs through the API and the dashboard: an event applied twice would show in `tallySum`.
+ */
+export async function tallyProjection(store: EventStore): Promise<ProjectionDefinition> {
+  const table = `${quoteIdent(store.schema)}.tally`;
+  await store.executor.query(`create table ${table} (stream text primary key, n int not null)`);
+  return defineProjection({
+    name: 'tally',
+    handlers: {
+      'order.paid': async (e, { query }) => {
+        await query(
+          `insert into ${table} (stream, n) values ($1, 1) on conflict (stream) do update set n = tally.n + 1`,
+          [e.stream],
+        );
+      },
+    },
+  });
+}
+
+export async function tallySum(store: EventStore): Promise<number> {
+  const [row] = await store.executor.query<{ n: number }>(
+    `select coalesce(sum(n), 0)::int as n from ${quoteIdent(store.schema)}.tally`,
+  );
+  return row!.n;
 }

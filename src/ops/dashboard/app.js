@@ -7,10 +7,11 @@ import * as contracts from './contracts.js';
 import * as consumers from './consumers.js';
 import * as overview from './overview.js';
 import * as parked from './parked.js';
+import * as replay from './replay.js';
 import * as streams from './streams.js';
 
 const events = { render: (root, params) => streams.renderEvent(root, params[0] ?? '') };
-const VIEWS = { overview, streams, events, consumers, parked, contracts };
+const VIEWS = { overview, streams, events, consumers, parked, replay, contracts };
 /** Overviews kept for the charts: two minutes at the default interval. */
 const HISTORY = 60;
 

@@ -40,6 +40,8 @@ import { errorResponse, jsonError } from './errors.js';
 import { mountDashboard } from './dashboard.js';
 import { mountLive } from './live.js';
 import { openApiDocument } from './openapi.js';
+import { mountReplay } from './replay.js';
+import { createReplay, type Replay } from '../../replay/replay.js';
 
 export interface AppSettings extends DisplayOptions {
   store: EventStore;
@@ -52,6 +54,8 @@ export interface AppSettings extends DisplayOptions {
   consumers?: readonly ConsumerLike[];
   /** The declared contracts, when not the store's own. */
   contracts?: readonly AnyEventContract[];
+  /** The engine of the replay routes. @defaultValue an engine with no consumers */
+  replay?: Replay;
 }
 
 type Env = { Variables: { actor: string } };
@@ -243,6 +247,7 @@ export function buildApp(s: AppSettings): Hono<Env> {
   });
   app.get('/api/contracts', (c) => c.json(listContracts(store, s)));
   mountLive(app, store, s.onError);
+  mountReplay(app, store, s.replay ?? createReplay(store, { consumers: [] }), body);
   app.get('/api/audit', async (c) =>
     c.json(await listAudit(store, { limit: parseLimit(c.req.query('limit'), 100, MAX_BROWSE_LIMIT) })),
   );

@@ -3,6 +3,12 @@ import { redactText } from '../../redact.js';
 
 /** HTTP statuses of eventlane's error codes; every other code is a 500. */
 const STATUS: Partial<Record<string, 400 | 401 | 404 | 409 | 413 | 503>> = {
+  [ErrorCodes.REPLAY_RANGE]: 400,
+  [ErrorCodes.REPLAY_MODE]: 400,
+  [ErrorCodes.REPLAY_PREVIEW_REQUIRED]: 400,
+  [ErrorCodes.REPLAY_PREVIEW_MISMATCH]: 400,
+  [ErrorCodes.REPLAY_JOB_NOT_FOUND]: 404,
+  [ErrorCodes.REPLAY_JOB_STATE]: 409,
   [ErrorCodes.INVALID_ARGUMENT]: 400,
   [ErrorCodes.INVALID_CHECKPOINT]: 400,
   [ErrorCodes.INVALID_STREAM]: 400,

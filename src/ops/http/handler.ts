@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 import { describeValue, InvalidConfigError } from '../../errors.js';
 import type { AnyEventContract, ConsumerLike } from '../../contracts/types.js';
 import type { EventStore } from '../../store/event-store.js';
+import type { ConsumerDefinition } from '../../consumers/define.js';
+import { createReplay, type Replay } from '../../replay/replay.js';
 import { processRegistry, registerDatabaseMetrics } from '../metrics.js';
 import { buildApp } from './app.js';
 import { tokenChecker, type AdminTokens } from './auth.js';
@@ -27,12 +29,18 @@ export interface OpsHandlerOptions {
   /** Add the `eventlane_db_*` series read from the store at scrape time. @defaultValue true */
   databaseMetrics?: boolean;
   /**
-   * Projections and reactors (as in the config's `consumers`), so the dashboard's contracts view names the consumers
-   * of each event type. @defaultValue []
+   * Projections and reactors (as in the config's `consumers`, built with defineProjection / defineReactor): the
+   * dashboard's contracts view names the consumers of each event type, and replay jobs started through the API may
+   * target them. @defaultValue []
    */
   consumers?: readonly ConsumerLike[];
   /** The event contracts the dashboard shows. @defaultValue the store's own (`openStore({ events })`) */
   contracts?: readonly AnyEventContract[];
+  /**
+   * The replay engine whose jobs /api/replay plans, starts and controls (jobs started or resumed there run in this
+   * process). @defaultValue `createReplay(store, { consumers })`, stopped by `close()`
+   */
+  replay?: Replay;
   /** Called with errors that became a 500 response. @defaultValue ignore */
   onError?: (error: unknown) => void;
 }
@@ -42,8 +50,11 @@ export interface OpsHandler {
   fetch(request: Request): Promise<Response>;
   /** A Node request listener for `http.createServer`, Express (`app.use('/ops', handler.listener)`) or Fastify. */
   listener(req: IncomingMessage, res: ServerResponse): Promise<void>;
-  /** Removes the store from the shared oldest-transaction gauge. The store stays open. */
-  close(): void;
+  /**
+   * Removes the store from the shared oldest-transaction gauge and, when the handler built its own replay engine,
+   * stops the jobs running in it after their pages (they are left paused). The store stays open.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -64,6 +75,13 @@ export function createOpsHandler(options: OpsHandlerOptions): OpsHandler {
     options.databaseMetrics === false
       ? undefined
       : registerDatabaseMetrics(options.store, { processRegistry: live[0] });
+  const ownReplay = options.replay === undefined;
+  const replay =
+    options.replay ??
+    createReplay(options.store, {
+      consumers: (options.consumers ?? []) as readonly ConsumerDefinition[],
+      onError: (error) => options.onError?.(error),
+    });
   const app = buildApp({
     store: options.store,
     authenticate,
@@ -73,11 +91,15 @@ export function createOpsHandler(options: OpsHandlerOptions): OpsHandler {
     onError: options.onError ?? (() => undefined),
     consumers: options.consumers ?? [],
     contracts: options.contracts,
+    replay,
   });
   const fetch = (request: Request) => Promise.resolve(app.fetch(request));
   return {
     fetch,
     listener: getRequestListener(fetch),
-    close: () => db?.stop(),
+    close: async () => {
+      db?.stop();
+      if (ownReplay) await replay.stop();
+    },
   };
 }

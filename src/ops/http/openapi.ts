@@ -61,6 +61,34 @@ const bulk = {
   },
 };
 
+const jobOptions = {
+  type: 'object',
+  required: ['kind', 'consumer'],
+  properties: {
+    kind: { enum: ['rebuild', 'backfill', 'dry-run', 'reactor-replay'] },
+    consumer: { type: 'string', description: "A consumer the server was given (the config's `consumers`)." },
+    from: { type: 'string', description: 'Start after this checkpoint `tx:position`, or at this ISO time.' },
+    to: { type: 'string', description: 'End at this checkpoint (inclusive) or ISO time; default the head.' },
+    follow: { type: 'boolean' },
+    types: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 100 },
+    streamPrefix: { type: 'string', maxLength: 200 },
+    reprocess: { type: 'boolean' },
+    maxEventsPerSecond: { type: 'number', exclusiveMinimum: 0 },
+    concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+    adaptive: { type: 'boolean' },
+    allowEffects: { type: 'boolean' },
+  },
+};
+const startOptions = {
+  ...jobOptions,
+  properties: {
+    ...jobOptions.properties,
+    previewToken: { type: 'string', description: 'The `previewToken` of a plan with the same options.' },
+    detached: { type: 'boolean', description: 'Write the job queued; resume runs it.' },
+  },
+};
+const jobId = path('id', 'Replay job id.');
+
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.1.0',
@@ -224,6 +252,52 @@ export function openApiDocument(): Record<string, unknown> {
             },
           },
         },
+      },
+      '/api/replay': {
+        get: op('Replay jobs, newest first: state, done, total, rate, ETA, report.', [
+          query('state', 'Comma-separated: queued, running, paused, cancelled, completed, failed.'),
+          limit(10_000),
+        ]),
+      },
+      '/api/replay/plan': {
+        post: op(
+          'What a job would do, without side effects: events by type, consumers touched, effects, expected duration and the preview token.',
+          [],
+          { body: jobOptions },
+        ),
+      },
+      '/api/replay/start': {
+        post: op(
+          'Start a job in the server process; over the preview threshold it needs the token of a plan.',
+          [],
+          {
+            body: startOptions,
+            action: true,
+          },
+        ),
+      },
+      '/api/replay/{id}': { get: op('One replay job.', [jobId]) },
+      '/api/replay/{id}/pause': {
+        post: op('Pause a job after the page in progress.', [jobId], { action: true }),
+      },
+      '/api/replay/{id}/resume': {
+        post: op('Run a queued, paused or failed job in the server process, from its checkpoint.', [jobId], {
+          body: { type: 'object', properties: { takeOver: { type: 'boolean' } } },
+          action: true,
+        }),
+      },
+      '/api/replay/{id}/cancel': {
+        post: op('End a job for good; what was applied stays applied.', [jobId], { action: true }),
+      },
+      '/api/replay/{id}/rate': {
+        post: op('A new events/s limit, taken up at the next page.', [jobId], {
+          body: {
+            type: 'object',
+            required: ['maxEventsPerSecond'],
+            properties: { maxEventsPerSecond: { type: ['number', 'null'], exclusiveMinimum: 0 } },
+          },
+          action: true,
+        }),
       },
       '/api/audit': { get: op('The audit log, newest first.', [limit(1000)]) },
     },
