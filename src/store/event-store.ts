@@ -1,4 +1,3 @@
-import type { Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
@@ -39,115 +38,14 @@ import {
   type HandleResult,
 } from './handle.js';
 
-/**
- * The work a unit of work can do: the caller's own SQL and appends, all in one transaction. `E` is the type of the
- * events it reads: a union discriminated by `type` when the store was created with typed `events`.
- */
-export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = StoredEvent> {
-  /**
-   * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
-   * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
-   */
-  sql<R extends object = Record<string, unknown>>(
-    strings: TemplateStringsArray,
-    ...values: unknown[]
-  ): Promise<R[]>;
-  /** Runs a parameterised statement inside the transaction. */
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
-  streamVersion(stream: string): Promise<number>;
-  /**
-   * One attempt of a command inside this transaction (see `EventStore.handle`): read, fold, decide, append with
-   * the version read. A concurrency conflict is thrown (ExpectedVersionConflictError), not retried: the caller owns
-   * the transaction, so the caller retries it as a whole. `maxRetries` does not apply here.
-   */
-  handle<S>(
-    stream: string,
-    decide: Decide<S, EventStoreTransaction<E>>,
-    options: HandleOptions<S, E>,
-  ): Promise<HandleResult<S, E>>;
-}
+export type {
+  CallerTransaction,
+  EventStore,
+  EventStoreTransaction,
+  TransactionConnection,
+} from './event-store-types.js';
+import type { CallerTransaction, EventStore, EventStoreTransaction } from './event-store-types.js';
 
-/**
- * Any connection that runs a parameterised statement (`$1`, `$2`, …) inside the caller's open transaction and
- * resolves to its rows: what the ORM adapters (eventlane/drizzle, eventlane/kysely, eventlane/prisma) hand to `enlist`.
- */
-export interface TransactionConnection {
-  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
-}
-
-/** A connection the caller already opened a transaction on: a `pg` client, a PGlite transaction, or an adapter's. */
-export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction | TransactionConnection;
-
-/**
- * An event store. `E` is the type of the events it reads: with typed `events` (contracts made by defineEvent) a
- * union discriminated by `type`, so `if (e.type === 'order.paid')` narrows `e.data`; otherwise `StoredEvent`.
- */
-export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent> {
-  /** The PostgreSQL schema of this store. */
-  readonly schema: string;
-  /** `'pg'` for a PostgreSQL server, `'pglite'` for the embedded store. */
-  readonly driver: 'pg' | 'pglite';
-  /** Applies pending migrations (idempotent; safe from several processes at once). */
-  migrate(): Promise<MigrationResult>;
-  /** Appends events to one stream atomically. */
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
-  /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
-  transaction<T>(fn: (tx: EventStoreTransaction<E>) => Promise<T>): Promise<T>;
-  /**
-   * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, a PGlite
-   * transaction, or an ORM's through eventlane/drizzle, eventlane/kysely or eventlane/prisma): appends commit or roll
-   * back with the caller's transaction, and each one sends a NOTIFY in it that wakes relays and workers at commit.
-   */
-  enlist(connection: CallerTransaction): EventStoreTransaction<E>;
-  readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
-  /** The stream's current version (its last position), 0 when it has no events. */
-  streamVersion(stream: string): Promise<number>;
-  /**
-   * Handles a command on one stream: reads it (from a snapshot when `snapshots` keeps one), folds it with `evolve`
-   * from `initialState()`, calls `decide(state, context)`, and appends the events it returns with the version that
-   * was read as the expected version, all in one transaction that `context.tx` exposes for the caller's own SQL.
-   * When another writer appended first, the whole attempt runs again (read, fold, decide), up to `maxRetries` times
-   * with jittered waits; then a CommandConflictError. Resolves to the new state and the append's result.
-   *
-   * @example
-   * const { state } = await store.handle(`cart-${id}`, (cart) => (cart.closed ? [] : [ItemAdded.create(item)]), {
-   *   initialState: () => ({ items: 0, closed: false }),
-   *   evolve: (cart, e) => (e.type === 'item.added' ? { ...cart, items: cart.items + 1 } : cart),
-   * });
-   */
-  handle<S>(
-    stream: string,
-    decide: Decide<S, EventStoreTransaction<E>>,
-    options: HandleOptions<S, E>,
-  ): Promise<HandleResult<S, E>>;
-  /** Reads the log in commit order; never skips an event whose transaction commits late. */
-  readLog(options?: ReadLogOptions): Promise<ReadLogResult<E>>;
-  /**
-   * Iterates the log in commit order over every event committed before the call, one page in memory at a time;
-   * waits (rather than stopping short) for events an older open transaction keeps unreadable.
-   */
-  iterateLog(options?: IterateLogOptions): AsyncIterable<E>;
-  /** Where the readable end of the log is now. */
-  head(): Promise<LogHead>;
-  /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
-  health(): Promise<StoreHealth>;
-  /** Closes what the store opened; connections the caller handed in stay open. */
-  close(): Promise<void>;
-  /** @internal The database port, for eventlane's own components. */
-  readonly executor: SqlExecutor;
-  /** The declared contracts (`events`), or undefined when none were given. Upcasts events from a bus. */
-  readonly contracts: ContractRegistry | undefined;
-  /**
-   * @internal Calls `onCommit` after a transaction that appended to this store commits (LISTEN/NOTIFY; a hint
-   * that may be late or lost when the listening connection breaks, so pair it with polling). Resolves to a stop
-   * function.
-   */
-  onCommit(onCommit: () => void): Promise<() => Promise<void>>;
-}
-
-/** The NOTIFY channel of commit announcements; the payload is the store's schema. */
 const NOTIFY_CHANNEL = 'eventlane_log';
 /** Quiet window after each commit NOTIFY; commits inside it are announced together at its end. */
 const NOTIFY_GAP_MS = 2;
