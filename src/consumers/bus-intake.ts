@@ -1,6 +1,9 @@
 import type { Bus, Delivery, Subscription } from '../bus/types.js';
 import { checkStreamName } from '../events/names.js';
+import { DEFAULT_PARTITIONS } from '../bus/partition.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
+import { getPartitionCount } from '../store/settings.js';
 import type { Lane } from './lane.js';
 import { loadStreamsBehind, markForCatchUp } from './sql.js';
 
@@ -143,4 +146,21 @@ export class BusIntake {
       .finally(() => this.#scans.delete(done));
     this.#scans.add(done);
   }
+}
+
+/**
+ * The relay publishes to the store's partitions: a bus-mode worker that counts otherwise would subscribe to some of
+ * them only, and what the others carry would reach it late (from the store) or never. The error to refuse it with.
+ */
+export async function busPartitionsRefusal(
+  store: EventStore,
+  partitions: number,
+): Promise<InvalidArgumentError | null> {
+  const storePartitions = await getPartitionCount(store);
+  if (storePartitions === partitions) return null;
+  return new InvalidArgumentError(
+    `This store has ${storePartitions} partitions and its relay publishes to ${storePartitions}, but the ` +
+      `worker was given partitions: ${partitions}. A bus-mode worker must use the store's count: ` +
+      `pass partitions: ${storePartitions} (or leave it out when it is ${DEFAULT_PARTITIONS}).`,
+  );
 }

@@ -1,3 +1,6 @@
+import type { BreakerState } from './breaker.js';
+import type { ConsumerCounters } from './worker-types.js';
+
 /** Counters of one consumer in this worker; the metrics and the health API read them. */
 export class ConsumerStats {
   applied = 0;
@@ -52,5 +55,11 @@ export class ConsumerStats {
     const a = this.#appliedRing.reduce((x, y) => x + y, 0);
     const f = this.#failedRing.reduce((x, y) => x + y, 0);
     return a + f === 0 ? 0 : f / (a + f);
+  }
+
+  /** What `worker.stats()` reports for this consumer. */
+  counters(consumer: string, breaker: BreakerState): ConsumerCounters {
+    const { applied, duplicates, failures, retries, readFromStore } = this;
+    return { consumer, applied, duplicates, failures, retries, readFromStore, breaker };
   }
 }

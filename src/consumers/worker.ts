@@ -1,8 +1,7 @@
 import type { Registry } from 'prom-client';
-import { DEFAULT_PARTITIONS, partitionOf } from '../bus/partition.js';
+import { partitionOf } from '../bus/partition.js';
 import { InvalidArgumentError, WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
-import { getPartitionCount } from '../store/settings.js';
 import {
   comparePositions,
   formatCheckpoint,
@@ -16,7 +15,7 @@ import { Lane } from './lane.js';
 import { LeaseManager } from './leases.js';
 import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
-import { BusIntake } from './bus-intake.js';
+import { BusIntake, busPartitionsRefusal } from './bus-intake.js';
 import { loadActiveFailures, type FailureRow } from './sql.js';
 import { ConsumerStats } from './stats.js';
 import type { ConsumerCounters, ConsumerHealth, ConsumerRuntime, Worker } from './worker-types.js';
@@ -122,16 +121,10 @@ class WorkerImpl implements Worker {
         `Worker ${this.id} was already started; create a new worker to start again.`,
       );
     if (this.#o.from !== 'log') {
-      // The relay publishes to the store's partitions: a worker that counts otherwise would subscribe to some of
-      // them only, and what the others carry would reach it late (from the store) or never.
-      const storePartitions = await getPartitionCount(this.#store);
-      if (storePartitions !== this.#o.partitions) {
+      const refusal = await busPartitionsRefusal(this.#store, this.#o.partitions);
+      if (refusal) {
         this.#state = 'stopped';
-        throw new InvalidArgumentError(
-          `This store has ${storePartitions} partitions and its relay publishes to ${storePartitions}, but the ` +
-            `worker was given partitions: ${this.#o.partitions}. A bus-mode worker must use the store's count: ` +
-            `pass partitions: ${storePartitions} (or leave it out when it is ${DEFAULT_PARTITIONS}).`,
-        );
+        throw refusal;
       }
     }
     const [conflict] = await this.#leases.conflicts();
@@ -405,15 +398,7 @@ class WorkerImpl implements Worker {
   }
 
   stats(): ConsumerCounters[] {
-    return this.#consumers.map((c) => ({
-      consumer: c.name,
-      applied: c.stats.applied,
-      duplicates: c.stats.duplicates,
-      failures: c.stats.failures,
-      retries: c.stats.retries,
-      readFromStore: c.stats.readFromStore,
-      breaker: c.breaker.state,
-    }));
+    return this.#consumers.map((c) => c.stats.counters(c.name, c.breaker.state));
   }
 
   health(consumer?: string): Promise<ConsumerHealth[]> {
