@@ -58,7 +58,9 @@ export async function openStore(options: CommonOptions, config?: EventlaneConfig
   if (typeof url !== 'string') throw new InvalidConfigError('database.url of the config must be a string.');
   const schema =
     options.schema ?? (io.env.EVENTLANE_SCHEMA || undefined) ?? cfg.database?.schema ?? DEFAULT_SCHEMA;
-  return createEventStore({ url, schema, migrate: false, poolSize: 4 });
+  // The config's contracts: appends are validated and reads upcast exactly as in the application.
+  const events = Array.isArray(cfg.events) && cfg.events.length > 0 ? cfg.events : undefined;
+  return createEventStore({ url, schema, migrate: false, poolSize: 4, ...(events ? { events } : {}) });
 }
 
 /** Refuses to work on a schema without eventlane's tables, with the command that fixes it. */
@@ -117,6 +119,19 @@ const HINTS: Partial<Record<string, string>> = {
   [ErrorCodes.NOT_FOUND]: 'Check the name or id; `eventlane status` lists what the store holds.',
   [ErrorCodes.WORKER_STATE]: '`eventlane projections list` shows whether it is stopped at a failing event.',
   [ErrorCodes.INVALID_CONTRACT]: 'Fix the config file named above.',
+  [ErrorCodes.CONCURRENCY]:
+    'Read the stream (`eventlane read <stream>`) and append with the version it is at.',
+  [ErrorCodes.INVALID_EVENT]:
+    'An event is {"type": "order.paid", "data": {…}} with optional "metadata", "id" and "version" (docs/store.md).',
+  [ErrorCodes.INVALID_STREAM]:
+    'A stream name is 1–256 characters without control characters (docs/store.md).',
+  [ErrorCodes.SCHEMA_VALIDATION]:
+    'The event does not match its contract: `eventlane contracts docs` shows the schemas.',
+  [ErrorCodes.UNDECLARED_EVENT]: 'Declare a contract for the type in the config, or use a declared type.',
+  [ErrorCodes.EVENT_TOO_LARGE]: 'Split the data or raise maxEventBytes of the store (docs/store.md).',
+  [ErrorCodes.APPEND_TOO_LARGE]: 'Append in smaller batches, or raise maxAppendBytes of the store.',
+  [ErrorCodes.DUPLICATE_EVENT_ID]:
+    'An event id is unique across the log: leave "id" out to have one generated.',
   [ErrorCodes.REPLAY_JOB_NOT_FOUND]: 'List replay jobs with `eventlane replay list`.',
   [ErrorCodes.REPLAY_JOB_STATE]: "`eventlane replay show <id>` tells the job's state.",
   [ErrorCodes.REPLAY_PREVIEW_REQUIRED]:
@@ -136,6 +151,7 @@ const EXIT_BY_CODE: Partial<Record<string, number>> = {
   [ErrorCodes.NOT_FOUND]: EXIT_CODES.NOT_FOUND,
   [ErrorCodes.WORKER_STATE]: EXIT_CODES.CONFLICT,
   [ErrorCodes.MIGRATION]: EXIT_CODES.CONFLICT,
+  [ErrorCodes.CONCURRENCY]: EXIT_CODES.CONFLICT,
   [ErrorCodes.REPLAY_JOB_NOT_FOUND]: EXIT_CODES.NOT_FOUND,
   [ErrorCodes.REPLAY_JOB_STATE]: EXIT_CODES.CONFLICT,
 };

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerAppendCommand } from './append.js';
 import { registerContractsCommands } from './contracts.js';
 import { cliIo, EXIT_CODES, setCliIo, type CliIo } from './io.js';
 import { registerMigrateCommand } from './migrate.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerStatusCommand(program);
   registerReadCommand(program);
+  registerAppendCommand(program);
   registerParkedCommands(program);
   registerProjectionsCommands(program);
   registerServeCommand(program);
