@@ -52,7 +52,23 @@ export async function settle(store: EventStore): Promise<void> {
     `select coalesce(max(global_position), 0)::text as max from ${q(store)}.events`,
   );
   const max = BigInt(row!.max);
-  await waitFor('the log head', async () => (await store.head()).globalPosition >= max);
+  try {
+    await waitFor('the log head', async () => (await store.head()).globalPosition >= max);
+  } catch (error) {
+    // The head stops at the oldest open transaction's snapshot: name the transactions open on the server so a
+    // timeout says which one held it.
+    const open = await store.executor
+      .query<{ pid: number; age: string; state: string; app: string; query: string }>(
+        `select pid, (now() - xact_start)::text as age, coalesce(state, '') as state,
+                coalesce(application_name, '') as app, left(coalesce(query, ''), 200) as query
+           from pg_stat_activity where xact_start is not null and pid <> pg_backend_pid()
+          order by xact_start limit 10`,
+      )
+      .catch(() => []);
+    throw new Error(
+      `${(error as Error).message} (head ${String((await store.head()).globalPosition)}, max ${String(max)}); open transactions: ${JSON.stringify(open)}`,
+    );
+  }
 }
 
 export async function jobRows(store: EventStore): Promise<number> {
