@@ -14,10 +14,14 @@ export class InvalidTraceContextError extends EventlaneError {
   constructor(path: string, value: unknown, problem: string) {
     super(
       ErrorCodes.INVALID_TRACE_CONTEXT,
-      `${path} ${describeValue(value)} is not W3C Trace Context: ${problem}. A traceparent is ` +
-        '"00-<trace id: 32 lowercase hex>-<parent id: 16 lowercase hex>-<flags: 2 hex>" with ids not all zeros ' +
-        '(e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01). Pass the header exactly as received, or ' +
-        'leave it out to take the active OpenTelemetry context.',
+      `${path} ${describeValue(value)} is not W3C Trace Context: ${problem}. ` +
+        (path.endsWith('tracestate')
+          ? 'A tracestate goes with a traceparent and is a comma-separated list of at most 32 key=value members ' +
+            '(lowercase keys; values of printable ASCII without "," or "="), at most 512 characters (e.g. ' +
+            'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE). '
+          : 'A traceparent is "00-<trace id: 32 lowercase hex>-<parent id: 16 lowercase hex>-<flags: 2 hex>" ' +
+            'with ids not all zeros (e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01). ') +
+        'Pass the headers exactly as received, or leave them out to take the active OpenTelemetry context.',
       { details: { path, value: typeof value === 'string' ? value.slice(0, 600) : describeValue(value) } },
     );
     this.path = path;
