@@ -158,8 +158,9 @@ describe('without @opentelemetry/api', () => {
     const reactor = defineReactor({
       name: 'absent-seen',
       handlers: {
-        'order.paid': async (e) => {
+        'order.paid': (e) => {
           if (e.stream === 'absent-1') seen.push(e);
+          return Promise.resolve();
         },
       },
     });
