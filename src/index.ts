@@ -57,6 +57,8 @@ export { MAX_STREAM_NAME_LENGTH, MAX_EVENT_TYPE_LENGTH } from './events/names.js
 export { MAX_JSON_DEPTH } from './events/json.js';
 export { DEFAULT_READ_STREAM_LIMIT, MAX_READ_STREAM_LIMIT, MAX_READ_LOG_LIMIT } from './store/read.js';
 export { MAX_EVENTS_PER_APPEND } from './store/append.js';
+export { parseTraceparent } from './tracing/trace-context.js';
+export type { TraceParent } from './tracing/trace-context.js';
 export {
   ErrorCodes,
   EventlaneError,
@@ -64,6 +66,7 @@ export {
   ExpectedVersionConflictError,
   InvalidEventError,
   InvalidStreamNameError,
+  InvalidTraceContextError,
   EventTooLargeError,
   AppendTooLargeError,
   DuplicateEventIdError,

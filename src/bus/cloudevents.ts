@@ -3,6 +3,7 @@ import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import { isUuid } from '../events/ids.js';
 import { checkJsonValue, type JsonValue } from '../events/json.js';
 import { checkEventType, checkStreamName } from '../events/names.js';
+import { traceparentProblem, tracestateProblem } from '../tracing/trace-context.js';
 
 /**
  * The wire format of every bus: a CloudEvents 1.0 event in the JSON event format (structured mode,
@@ -18,7 +19,7 @@ import { checkEventType, checkStreamName } from '../events/names.js';
  * | version          | dataversion (string)                                    |
  * | occurredAt       | time                                                    |
  * | data             | data                                                    |
- * | metadata         | correlationid, causationid, traceparent (Distributed Tracing extension) when they are strings; any other key in elmetadata (JSON text) |
+ * | metadata         | correlationid, causationid when they are strings; traceparent, tracestate (Distributed Tracing extension) when they are valid W3C Trace Context; any other key in elmetadata (JSON text) |
  * | globalPosition   | elglobalposition (decimal string: it is a bigint)       |
  * | checkpoint       | elcheckpoint                                            |
  * | recordedAt       | elrecordedat (RFC 3339)                                 |
@@ -39,6 +40,7 @@ export interface CloudEvent {
   correlationid?: string;
   causationid?: string;
   traceparent?: string;
+  tracestate?: string;
   elmetadata?: string;
   elglobalposition: string;
   elcheckpoint: string;
@@ -58,13 +60,21 @@ export interface EncodeOptions {
   partition?: number;
 }
 
+type MappedAttribute = 'correlationid' | 'causationid' | 'traceparent' | 'tracestate';
+
+/**
+ * Metadata keys sent as attributes of their own, and the check a value must pass to be one (else it travels in
+ * elmetadata like any other key, so an event stored before the check still reaches its consumers as it is).
+ */
 const MAPPED_METADATA: readonly (readonly [
   keyof EventMetadata & string,
-  'correlationid' | 'causationid' | 'traceparent',
+  MappedAttribute,
+  ((value: string) => string | undefined) | undefined,
 ])[] = [
-  ['correlationId', 'correlationid'],
-  ['causationId', 'causationid'],
-  ['traceparent', 'traceparent'],
+  ['correlationId', 'correlationid', undefined],
+  ['causationId', 'causationid', undefined],
+  ['traceparent', 'traceparent', traceparentProblem],
+  ['tracestate', 'tracestate', tracestateProblem],
 ];
 
 export function toCloudEvent(event: StoredEvent, options: EncodeOptions = {}): CloudEvent {
@@ -88,8 +98,13 @@ export function toCloudEvent(event: StoredEvent, options: EncodeOptions = {}): C
   const rest: [string, JsonValue][] = [];
   for (const [key, value] of Object.entries(event.metadata)) {
     const mapped = MAPPED_METADATA.find(([k]) => k === key);
-    if (mapped && typeof value === 'string') ce[mapped[1]] = value;
+    if (mapped && typeof value === 'string' && mapped[2]?.(value) === undefined) ce[mapped[1]] = value;
     else if (value !== undefined) rest.push([key, value]);
+  }
+  if (ce.tracestate !== undefined && ce.traceparent === undefined) {
+    // A tracestate travels as an attribute only beside its traceparent; the bus intake refuses it alone.
+    rest.push(['tracestate', ce.tracestate]);
+    delete ce.tracestate;
   }
   if (rest.length > 0) ce.elmetadata = JSON.stringify(Object.fromEntries(rest));
   if (options.partition !== undefined) ce.elpartition = options.partition;
@@ -218,13 +233,18 @@ export function decodeCloudEvent(input: string | Uint8Array | Record<string, unk
     as('elmetadata', () => checkJsonValue(parsed, 'elmetadata'));
     metadata = parsed as EventMetadata;
   }
-  for (const [key, attribute] of MAPPED_METADATA) {
+  for (const [key, attribute, check] of MAPPED_METADATA) {
     const v = Object.hasOwn(o, attribute) ? o[attribute] : undefined;
     if (v === undefined) continue;
     if (typeof v !== 'string') bad(`attribute ${attribute} is ${shown(v)}, not a string`, attribute);
     as(attribute, () => checkJsonValue(v, attribute));
+    const problem = check?.(v);
+    if (problem !== undefined)
+      bad(`attribute ${attribute} ${shown(v)} is not W3C Trace Context (${problem})`, attribute);
     metadata[key] = v;
   }
+  if (metadata.tracestate !== undefined && Object.hasOwn(o, 'tracestate') && !Object.hasOwn(o, 'traceparent'))
+    bad('attribute tracestate comes without a traceparent', 'tracestate');
   return {
     id,
     type,

@@ -123,6 +123,8 @@ const HINTS: Partial<Record<string, string>> = {
     'Read the stream (`eventlane read <stream>`) and append with the version it is at.',
   [ErrorCodes.INVALID_EVENT]:
     'An event is {"type": "order.paid", "data": {…}} with optional "metadata", "id" and "version" (docs/store.md).',
+  [ErrorCodes.INVALID_TRACE_CONTEXT]:
+    'metadata.traceparent is a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); leave it out when there is none.',
   [ErrorCodes.INVALID_STREAM]:
     'A stream name is 1–256 characters without control characters (docs/store.md).',
   [ErrorCodes.SCHEMA_VALIDATION]:

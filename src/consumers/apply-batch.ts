@@ -15,6 +15,7 @@ import { callHandler } from './call.js';
 import { handlerOf, type ProjectionContext, type ReactorContext } from './define.js';
 import { performEffect } from './effects.js';
 import { MAX_READ_STREAM_LIMIT } from '../store/read.js';
+import { traceHandle } from '../tracing/spans.js';
 import type { LaneContext } from './lane-context.js';
 import {
   fenceAndLoadPositions,
@@ -108,9 +109,11 @@ export class BatchApplier {
             const handler = handlerOf(consumer.handlers, event.type);
             if (!handler) return;
             try {
-              await callHandler(
-                `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
-                () => handler(event, context),
+              await traceHandle(consumer.name, 'projection', [event], () =>
+                callHandler(
+                  `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
+                  () => handler(event, context),
+                ),
               );
             } catch (error) {
               throw new HandlerFailure(index, event, error as Error);
@@ -158,15 +161,25 @@ export class BatchApplier {
         const context: ReactorContext = {
           effect: async <T>(name: string, fn: (key: string) => Promise<T>) =>
             (
-              await performEffect(store.executor, q, consumer.name, event.id, name, fn, this.ctx.lease, (e) =>
-                this.ctx.options.onError(e),
+              await performEffect(
+                store.executor,
+                q,
+                consumer.name,
+                event.id,
+                name,
+                fn,
+                this.ctx.lease,
+                (e) => this.ctx.options.onError(e),
+                event,
               )
             ).result as T,
         };
         try {
-          await callHandler(
-            `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
-            () => handler(event, context),
+          await traceHandle(consumer.name, 'reactor', [event], () =>
+            callHandler(
+              `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
+              () => handler(event, context),
+            ),
           );
         } catch (error) {
           // Losing the lease is not the handler's failure: stop the lane, the new owner takes over.

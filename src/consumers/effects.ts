@@ -1,4 +1,6 @@
 import { HandlerContractError, InvalidArgumentError, LeaseLostError } from '../errors.js';
+import type { StoredEvent } from '../events/envelope.js';
+import { traceEffect } from '../tracing/spans.js';
 import { callHandler } from './call.js';
 import type { LeaseRef, Queryable } from './sql.js';
 
@@ -55,6 +57,7 @@ export async function performEffect(
   fn: unknown,
   lease: LeaseRef,
   report: (error: Error) => void = () => undefined,
+  event?: StoredEvent,
 ): Promise<EffectOutcome> {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new InvalidArgumentError(
@@ -67,6 +70,34 @@ export async function performEffect(
     );
   }
   const key = idempotencyKey(consumer, eventId, name);
+  return traceEffect(consumer, name, key, event, async (span) => {
+    const outcome = await journaledEffect(
+      ex,
+      q,
+      consumer,
+      eventId,
+      name,
+      fn as (k: string) => unknown,
+      key,
+      lease,
+      report,
+    );
+    span?.setAttribute('eventlane.effect.replayed', outcome.replayed);
+    return outcome;
+  });
+}
+
+async function journaledEffect(
+  ex: Queryable,
+  q: string,
+  consumer: string,
+  eventId: string,
+  name: string,
+  fn: (key: string) => unknown,
+  key: string,
+  lease: LeaseRef,
+  report: (error: Error) => void,
+): Promise<EffectOutcome> {
   // The intent is recorded only while this worker still holds the partition's lease (same round trip), so a worker
   // that lost its lease stops before calling out instead of racing the new owner.
   const [row] = await ex.query<{ status: 'pending' | 'done' | 'fenced'; result: unknown }>(
@@ -92,7 +123,7 @@ export async function performEffect(
   if (row?.status === 'done') return { replayed: true, result: row.result };
   const result = await callHandler<unknown>(
     `effect ${JSON.stringify(name)} of consumer ${JSON.stringify(consumer)}`,
-    () => (fn as (k: string) => unknown)(key),
+    () => fn(key),
   );
   const json = journalJson(result);
   if (json.error !== undefined) {

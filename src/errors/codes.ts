@@ -5,6 +5,11 @@ export const ErrorCodes = {
   CONCURRENCY: 'EVENTLANE_CONCURRENCY',
   /** An event is malformed: bad type name, non-JSON data, bad id, … */
   INVALID_EVENT: 'EVENTLANE_INVALID_EVENT',
+  /**
+   * An event's `metadata.traceparent` or `metadata.tracestate` is not in the W3C Trace Context format (or a
+   * tracestate comes without a traceparent). Nothing was appended.
+   */
+  INVALID_TRACE_CONTEXT: 'EVENTLANE_INVALID_TRACE_CONTEXT',
   /** A stream name is empty, too long or contains control characters. */
   INVALID_STREAM: 'EVENTLANE_INVALID_STREAM',
   /** An event's serialized data and metadata exceed the store's size limit. */

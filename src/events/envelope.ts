@@ -4,7 +4,10 @@ import type { JsonObject, JsonValue } from './json.js';
 export interface EventMetadata {
   correlationId?: string;
   causationId?: string;
+  /** W3C Trace Context `traceparent` of the appending code; see "Tracing" in docs/operations.md. */
   traceparent?: string;
+  /** W3C Trace Context `tracestate`, only beside a `traceparent`. */
+  tracestate?: string;
   actor?: string;
   [key: string]: JsonValue | undefined;
 }

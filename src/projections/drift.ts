@@ -80,7 +80,7 @@ export async function checkDrift(
         const page = await store.readLog({ after: at, limit: 5000 });
         const events = page.events.filter((e) => compareCheckpoints(e.checkpoint, start!.checkpoint) <= 0);
         if (events.length === 0) break;
-        await db.transaction((ex) => applyEvents(def, ex, shadow, events));
+        await db.transaction((ex) => applyEvents(def, ex, shadow, events, false));
         at = events[events.length - 1]!.checkpoint;
         if (events.length < page.events.length) break;
       }
@@ -98,7 +98,7 @@ export async function checkDrift(
           (e) => def.mode === 'inline' || compareCheckpoints(e.checkpoint, row!.checkpoint) <= 0,
         );
         if (events.length === 0) break;
-        await applyEvents(def, ex, shadow, events);
+        await applyEvents(def, ex, shadow, events, false);
         at = events[events.length - 1]!.checkpoint;
       }
       const tables: DriftTableReport[] = [];

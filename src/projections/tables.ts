@@ -3,6 +3,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { quoteIdent } from '../store/names.js';
 import { sqlStatement } from '../store/sql-template.js';
+import { traceHandle } from '../tracing/spans.js';
 import { claimStableNames, markView } from './ownership.js';
 
 /** The table a version writes: `order_summary__v2`. `suffix` names shadow copies (`order_summary__drift`). */
@@ -84,12 +85,16 @@ export async function pointViews(
   }
 }
 
-/** Hands events to the batch handler, or one by one to the handlers of their types. */
+/**
+ * Hands events to the batch handler, or one by one to the handlers of their types, each call in an
+ * `eventlane.handle <projection>` span unless `traced` is false (the drift check's shadow rebuild).
+ */
 export async function applyEvents(
   definition: ProjectionDefinition,
   executor: Pick<SqlExecutor, 'query'>,
   tables: Record<string, string>,
   events: readonly StoredEvent[],
+  traced = true,
 ): Promise<void> {
   if (events.length === 0) return;
   const context: ProjectionContext = {
@@ -100,12 +105,16 @@ export async function applyEvents(
     query: (text, params) => executor.query(text, params),
     tables,
   };
-  if (definition.batch !== undefined) {
-    await definition.batch(events, context);
+  const { batch } = definition;
+  if (batch !== undefined) {
+    if (traced) await traceHandle(definition.name, 'projection', events, () => batch(events, context));
+    else await batch(events, context);
     return;
   }
   for (const event of events) {
     const handler = handlerOf(definition.handlers, event.type);
-    if (handler !== undefined) await handler(event, context);
+    if (handler === undefined) continue;
+    if (traced) await traceHandle(definition.name, 'projection', [event], () => handler(event, context));
+    else await handler(event, context);
   }
 }

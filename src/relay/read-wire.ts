@@ -3,6 +3,20 @@ import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import type { JsonValue } from '../events/json.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { formatCheckpoint, parseCheckpoint } from '../store/names.js';
+import {
+  MAX_TRACEPARENT_LENGTH,
+  MAX_TRACESTATE_LENGTH,
+  TRACEPARENT_PATTERN,
+  TRACESTATE_PATTERN,
+} from '../tracing/trace-context.js';
+
+/** A metadata key holding a string of at most `max` characters that matches `pattern` (no quote in it). */
+const matches = (key: string, max: number, pattern: string): string =>
+  `(jsonb_typeof(metadata -> '${key}') = 'string' and length(metadata ->> '${key}') <= ${max}
+     and (metadata ->> '${key}') ~ '${pattern}')`;
+// Sent as attributes only when valid, as toCloudEvent does; anything else stays in elmetadata.
+const TRACEPARENT_OK = matches('traceparent', MAX_TRACEPARENT_LENGTH, TRACEPARENT_PATTERN);
+const TRACESTATE_OK = `(${TRACEPARENT_OK} and ${matches('tracestate', MAX_TRACESTATE_LENGTH, TRACESTATE_PATTERN)})`;
 
 /**
  * The relay's log read for broker buses: the same rows, in the same commit order and with the same visibility rule
@@ -31,10 +45,13 @@ const wireColumns = (source: string): string => `
             'dataversion', version::text,
             'correlationid', case when jsonb_typeof(metadata -> 'correlationId') = 'string' then metadata ->> 'correlationId' end,
             'causationid', case when jsonb_typeof(metadata -> 'causationId') = 'string' then metadata ->> 'causationId' end,
-            'traceparent', case when jsonb_typeof(metadata -> 'traceparent') = 'string' then metadata ->> 'traceparent' end,
+            'traceparent', case when ${TRACEPARENT_OK} then metadata ->> 'traceparent' end,
+            'tracestate', case when ${TRACESTATE_OK} then metadata ->> 'tracestate' end,
             'elmetadata', nullif(metadata - array(
-                select k from unnest(array['correlationId', 'causationId', 'traceparent']) k
-                 where jsonb_typeof(metadata -> k) = 'string'), '{}'::jsonb)::text,
+                select k from unnest(array['correlationId', 'causationId']) k
+                 where jsonb_typeof(metadata -> k) = 'string'
+                union all select 'traceparent' where ${TRACEPARENT_OK}
+                union all select 'tracestate' where ${TRACESTATE_OK}), '{}'::jsonb)::text,
             'elglobalposition', global_position::text,
             'elcheckpoint', tx_order::text || ':' || global_position::text,
             'elrecordedat', to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')

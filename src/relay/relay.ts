@@ -10,6 +10,7 @@ import { relayBacklog, waitCaughtUp } from './relay-backlog.js';
 import { releaseLease, renewLease, tryAcquireLease, type Lease } from './lease.js';
 import { CheckpointWriter } from './relay-checkpoint.js';
 import { publishWithin, Waker } from './relay-wait.js';
+import { tracePublish } from '../tracing/spans.js';
 import { relayMetrics, type RelayMetrics, type RelayMetricsSource } from './metrics.js';
 import { readPage, type Page } from './read-page.js';
 import {
@@ -347,7 +348,10 @@ class RelayImpl implements Relay {
   }
 
   #publish(messages: BusMessage[]): Promise<void> {
-    return publishWithin(this.bus, messages, this.settings.publishTimeoutMs);
+    if (messages.length === 0) return Promise.resolve();
+    return tracePublish(this.bus.kind, this.name, messages, () =>
+      publishWithin(this.bus, messages, this.settings.publishTimeoutMs),
+    );
   }
 
   async #backlog(): Promise<{ events: number; oldestAgeMs: number; checkpoint: string }> {

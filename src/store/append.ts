@@ -11,6 +11,8 @@ import type { NewEvent } from '../events/envelope.js';
 import { isUuid, uuidv7 } from '../events/ids.js';
 import { toJsonText } from '../events/json.js';
 import { checkEventType, checkStreamName } from '../events/names.js';
+import { traceAppend } from '../tracing/spans.js';
+import { checkMetadataTraceContext, type EventTraceContext } from '../tracing/trace-context.js';
 import type { SqlExecutor } from './drivers/driver.js';
 import { formatCheckpoint } from './names.js';
 
@@ -75,8 +77,26 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-/** Checks every event and serializes the batch; throws before anything reaches the database. */
-export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits): PreparedBatch {
+/**
+ * The metadata JSON text with the trace context added in front (the caller gave neither a traceparent nor a
+ * tracestate: `checkMetadataTraceContext` refuses a tracestate alone).
+ */
+function withTraceContext(metadata: string, trace: EventTraceContext): string {
+  const fields =
+    `"traceparent":${JSON.stringify(trace.traceparent)}` +
+    (trace.tracestate === undefined ? '' : `,"tracestate":${JSON.stringify(trace.tracestate)}`);
+  return metadata === '{}' ? `{${fields}}` : `{${fields},${metadata.slice(1)}`;
+}
+
+/**
+ * Checks every event and serializes the batch; throws before anything reaches the database. `trace` is the trace
+ * context of the appending code: events whose metadata has no traceparent of its own get it.
+ */
+export function prepareBatch(
+  events: readonly NewEvent[],
+  limits: AppendLimits,
+  trace?: EventTraceContext,
+): PreparedBatch {
   if (!Array.isArray(events)) {
     throw new InvalidArgumentError(`append takes an array of events, got ${typeof events}.`);
   }
@@ -143,7 +163,10 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
     if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
       throw new InvalidEventError(`${at}.metadata must be a plain object.`, `${at}.metadata`);
     }
-    const metadata = meta === undefined ? '{}' : toJsonText(meta, `${at}.metadata`);
+    let metadata = meta === undefined ? '{}' : toJsonText(meta, `${at}.metadata`);
+    const ownTrace =
+      meta !== undefined && checkMetadataTraceContext(meta as Record<string, unknown>, `${at}.metadata`);
+    if (trace !== undefined && !ownTrace) metadata = withTraceContext(metadata, trace);
     let occurredAt = now;
     if (event.occurredAt !== undefined) {
       if (!(event.occurredAt instanceof Date) || Number.isNaN(event.occurredAt.getTime())) {
@@ -204,7 +227,20 @@ export async function appendToStream(
   }
   const expected = options?.expectedVersion ?? 'any';
   const { mode, version } = checkExpected(expected);
-  const batch = prepareBatch(events, limits);
+  return traceAppend(stream, Array.isArray(events) ? events.length : 0, (trace) =>
+    insertBatch(executor, schemaQ, stream, prepareBatch(events, limits, trace), expected, mode, version),
+  );
+}
+
+async function insertBatch(
+  executor: SqlExecutor,
+  schemaQ: string,
+  stream: string,
+  batch: PreparedBatch,
+  expected: ExpectedVersion,
+  mode: string,
+  version: number,
+): Promise<AppendResult> {
   // Ids the caller supplied may already be stored (a retried command); generated ones cannot be. Probing up
   // front is only needed where a retry would not already fail its version check.
   const probe = mode === 'any' || mode === 'stream_exists';

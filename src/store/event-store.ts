@@ -4,6 +4,7 @@ import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import type { AnyEventContract, EventsOf } from '../contracts/types.js';
 import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
+import { loadOpenTelemetry } from '../tracing/otel.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
@@ -91,7 +92,8 @@ export async function createEventStore(options: EventStoreOptions = {}): Promise
     options.events === undefined
       ? undefined
       : createContractRegistry(options.events, { undeclaredEvents: options.undeclaredEvents ?? 'reject' });
-  const driver = await openDriver(options);
+  // The optional @opentelemetry/api is loaded before the first append, which then only checks for it.
+  const [driver] = await Promise.all([openDriver(options), loadOpenTelemetry()]);
   const store = new EventStoreImpl(
     driver,
     schema,

@@ -28,7 +28,12 @@ const storedEvent: fc.Arbitrary<StoredEvent> = fc.record({
       {
         correlationId: fc.oneof(fc.uuid(), fc.integer()),
         causationId: fc.uuid(),
-        traceparent: fc.constant('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
+        // Valid ones travel as attributes, anything else (stored before append checked it) inside elmetadata.
+        traceparent: fc.oneof(
+          fc.constant('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
+          fc.string(),
+        ),
+        tracestate: fc.oneof(fc.constant('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE'), fc.string()),
         actor: fc.string(),
       },
       { requiredKeys: [] },
@@ -64,7 +69,13 @@ describe('CloudEvents wire format', () => {
       globalPosition: 12345678901234n,
       checkpoint: '991:12345678901234',
       data: { amount: 10 },
-      metadata: { correlationId: 'c-1', causationId: 'e-0', traceparent: 'tp', actor: 'ann' },
+      metadata: {
+        correlationId: 'c-1',
+        causationId: 'e-0',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'rojo=00f067aa0ba902b7',
+        actor: 'ann',
+      },
       occurredAt: new Date('2026-01-02T03:04:05.678Z'),
       recordedAt: new Date('2026-01-02T03:04:06.000Z'),
     };
@@ -82,7 +93,8 @@ describe('CloudEvents wire format', () => {
       dataversion: '2',
       correlationid: 'c-1',
       causationid: 'e-0',
-      traceparent: 'tp',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'rojo=00f067aa0ba902b7',
       elmetadata: '{"actor":"ann"}',
       elglobalposition: '12345678901234',
       elcheckpoint: '991:12345678901234',

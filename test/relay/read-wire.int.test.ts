@@ -26,7 +26,8 @@ for (const target of storeTargets()) {
             metadata: {
               correlationId: 'c-1',
               causationId: 'e-0',
-              traceparent: '00-abc-def-01',
+              traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+              tracestate: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
               actor: 'ann',
             },
             occurredAt: new Date('1999-12-31T23:59:59.999Z'),
@@ -40,11 +41,23 @@ for (const target of storeTargets()) {
           },
           { type: 'customer.noted', data: { quote: 'he said "hi"\n\\' }, metadata: {} },
         ]);
+        // Trace context stored before append checked it (written here behind append's back): not W3C, so it
+        // travels inside elmetadata on both paths; a valid tracestate beside a bad traceparent goes with it.
+        await store.append('legacy-trace', [
+          { type: 'x.y', data: 1 },
+          { type: 'x.y', data: 2 },
+        ]);
+        await store.executor.query(
+          `update ${quoteIdent(store.schema)}.events set metadata = case stream_position
+             when 1 then '{"traceparent": "00-abc-def-01", "tracestate": "rojo=1"}'::jsonb
+             else '{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "a=1,,b"}'::jsonb
+           end where stream = 'legacy-trace'`,
+        );
         // More than ten of each so that an ordering by text instead of by number would show.
         for (let i = 0; i < 12; i++) await store.append(`s-${i % 3}`, [{ type: 'x.y', data: { i } }]);
         // Both reads see only transactions older than the oldest running one in the whole cluster (other test files
         // share it), so wait until everything appended here is readable by both.
-        const appended = 15 + 2 + 2 + 12;
+        const appended = 15 + 2 + 2 + 2 + 12;
         let events = (await store.readLog()).events;
         let wire = await readLogWire(store.executor, quoteIdent(store.schema), '0:0', 100, '/orders');
         for (let i = 0; i < 200 && (events.length < appended || wire.events.length < appended); i++) {
