@@ -126,7 +126,8 @@ class WorkerImpl implements ConsumerWorker {
     try {
       await startWith(this.#versioned, () => this.#startLanes(), this.#o.onError);
     } catch (error) {
-      this.#state = 'stopped';
+      // Refused before it ran; a failure once running (joining the bus) leaves it to stop().
+      if (this.#state === 'new') this.#state = 'stopped';
       throw error;
     }
   }
