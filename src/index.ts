@@ -172,9 +172,14 @@ export type {
   ProjectionFailure,
 } from './projections/runner.js';
 export type { DriftReport, DriftTableReport, DriftDifference } from './projections/drift.js';
-export { createWorker } from './consumers/worker.js';
-export type { Worker, ConsumerHealth, ConsumerCounters } from './consumers/worker-types.js';
-export type { WorkerOptions } from './consumers/options.js';
+export { createWorker } from './projections/worker.js';
+export type { Worker, WorkerProjections } from './projections/worker.js';
+export type {
+  ConsumerHealth,
+  ConsumerCounters,
+  VersionedProjectionHealth,
+} from './consumers/worker-types.js';
+export type { WorkerOptions, VersionedProjectionOptions } from './consumers/options.js';
 export type { RetryOptions } from './consumers/backoff.js';
 export type { BreakerOptions, BreakerState } from './consumers/breaker.js';
 export { parkedEvents } from './consumers/admin.js';

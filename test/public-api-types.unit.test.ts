@@ -15,9 +15,11 @@ import {
   defineReactor,
   type AppendResult,
   type ConsumerDefinition,
+  type ConsumerHealth,
   type EventStore,
   type ProjectionContext,
   type ProjectionDefinition,
+  type ProjectionProgress,
   type Projections,
   type ProjectionsOptions,
   type ReactorContext,
@@ -27,6 +29,7 @@ import {
   type ReplayJob,
   type ReplayPlan,
   type StoredEvent,
+  type VersionedProjectionHealth,
   type Worker,
 } from '../src/index.js';
 
@@ -91,8 +94,26 @@ describe('createWorker / createProjections option types', () => {
     expectTypeOf(createWorker).returns.toEqualTypeOf<Worker>();
     expectTypeOf(createProjections).returns.toEqualTypeOf<Projections>();
     expectTypeOf<ProjectionsOptions['projections']>().toEqualTypeOf<readonly ProjectionDefinition[]>();
+    const versioned = defineProjection({
+      name: 'v',
+      tables: { v: 'create table :TABLE: (id text primary key)' },
+      handlers: { 'a.b': async () => {} },
+    });
+    expectTypeOf<Worker['projections']['progress']>().returns.toEqualTypeOf<ProjectionProgress>();
+    expectTypeOf<Worker['store']>().toEqualTypeOf<EventStore>();
+    expectTypeOf<ConsumerHealth['projection']>().toEqualTypeOf<VersionedProjectionHealth | undefined>();
     if (never()) {
       createWorker(store, { from: 'log', consumers: [p, r], partitions: 4, stopTimeoutMs: 5000 });
+      // Every kind in one worker: a versioned projection (tables), a handler-only projection, a reactor.
+      createWorker(store, {
+        from: 'log',
+        consumers: [versioned, p, r],
+        projections: { schema: 'read', pageSize: 1000, switchLag: 100, graceMs: 0, maxEventsPerSecond: 500 },
+      });
+      // @ts-expect-error projections.pageSize is a number
+      createWorker(store, { from: 'log', consumers: [versioned], projections: { pageSize: '500' } });
+      // @ts-expect-error projections takes pageSize, switchLag, graceMs, maxEventsPerSecond and schema
+      createWorker(store, { from: 'log', consumers: [versioned], projections: { pollMs: 5 } });
       // @ts-expect-error from is 'log' or a Bus
       createWorker(store, { from: 'nats', consumers: [p] });
       // @ts-expect-error consumers is required

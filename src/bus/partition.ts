@@ -21,6 +21,23 @@ export function partitionOf(stream: string, partitions: number): number {
   return hash % partitions;
 }
 
+/**
+ * `partitionOf` with a cache of recent streams, for a reader that sees the same streams again and again (a
+ * worker's log reader). The cache is emptied past 100,000 streams, so it stays small.
+ */
+export function cachedPartitionOf(partitions: number): (stream: string) => number {
+  const cache = new Map<string, number>();
+  return (stream) => {
+    let p = cache.get(stream);
+    if (p === undefined) {
+      p = partitionOf(stream, partitions);
+      if (cache.size > 100_000) cache.clear();
+      cache.set(stream, p);
+    }
+    return p;
+  };
+}
+
 export function checkPartitionCount(partitions: unknown): number {
   if (
     typeof partitions !== 'number' ||

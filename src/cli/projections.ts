@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import type { ProjectionDefinition } from '../consumers/define.js';
+import { checkVersionedProjection, type ProjectionDefinition } from '../consumers/define.js';
 import { UnknownConsumerError } from '../errors.js';
 import { parseLimit } from '../ops/input.js';
 import { listProjections, type ProjectionStatus } from '../ops/inventory.js';
-import { createProjections } from '../projections/runner.js';
+import { checkDrift } from '../projections/drift.js';
 import { quoteIdent } from '../store/names.js';
 import { duration, table } from './format.js';
 import { cliIo, EXIT_CODES, print, printJson } from './io.js';
@@ -72,9 +72,9 @@ export function registerProjectionsCommands(program: Command): void {
           `select read_schema from ${quoteIdent(store.schema)}.projections where name = $1 and status = 'live'`,
           [name],
         );
-        const runner = createProjections(store, { projections: [def], schema: row?.read_schema ?? 'public' });
         const maxKeys = parseLimit(options.maxKeys, 20, 10_000);
-        const report = await runner.checkDrift(name, { maxKeys });
+        const checked = checkVersionedProjection(def, `consumers: ${name}`);
+        const report = await checkDrift(store, checked, row?.read_schema ?? 'public', { maxKeys });
         if (options.json) printJson(report);
         else {
           print(`${name} v${report.version} at ${report.checkpoint}: ${report.ok ? 'no drift' : 'DRIFT'}`);

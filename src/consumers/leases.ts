@@ -1,3 +1,4 @@
+import { WorkerStateError } from '../errors.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 
 export interface LeaseOptions {
@@ -127,4 +128,18 @@ export class LeaseManager {
       this.#o.workerId,
     ]);
   }
+}
+
+/** The refusal of a worker whose consumers a live worker of another group runs already. */
+export function groupConflict(
+  conflict: { group_name: string; consumers: string[] },
+  consumers: readonly { name: string }[],
+  group: string,
+): WorkerStateError {
+  return new WorkerStateError(
+    `A live worker of group ${JSON.stringify(conflict.group_name)} runs consumers [${conflict.consumers.join(', ')}]; ` +
+      `this one would run [${consumers.map((c) => c.name).join(', ')}] in group ${JSON.stringify(group)}. ` +
+      'Workers that run the same consumer must share a group (option `group`), so that each partition of each ' +
+      'consumer has exactly one owner.',
+  );
 }

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
-import { partitionOf } from '../bus/partition.js';
-import { InvalidArgumentError, WorkerStateError } from '../errors.js';
+import { cachedPartitionOf } from '../bus/partition.js';
+import { WorkerStateError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import {
   comparePositions,
@@ -12,33 +12,30 @@ import {
 import { Breaker } from './breaker.js';
 import { readConsumerHealth, readLag } from './health.js';
 import { Lane } from './lane.js';
-import { LeaseManager } from './leases.js';
+import { groupConflict, LeaseManager } from './leases.js';
 import { newRegistry, registerMetrics, registerRejectedMetric } from './metrics.js';
-import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import type { ResolvedWorkerOptions } from './options.js';
 import { BusIntake, busPartitionsRefusal } from './bus-intake.js';
-import { loadActiveFailures, type FailureRow } from './sql.js';
+import { loadActiveFailures } from './sql.js';
 import { ConsumerStats } from './stats.js';
-import type { ConsumerCounters, ConsumerHealth, ConsumerRuntime, Worker } from './worker-types.js';
+import { healthOf, startWith, stopWithin, within, type VersionedRunner } from './versioned.js';
+import type { ConsumerCounters, ConsumerHealth, ConsumerRuntime, ConsumerWorker } from './worker-types.js';
 
 /**
- * Runs projections and reactors. Partitions map to lanes (one per consumer and partition): each lane is sequential,
- * lanes run concurrently, and worker processes of one group share the partitions through leases in PostgreSQL.
- *
- * @example
- * const worker = createWorker(store, { from: 'log', consumers: [orderSummary, receipts] });
- * await worker.start();
- * process.on('SIGTERM', () => void worker.stop());
+ * The consumer runtime behind `createWorker` (src/projections/worker.ts): reactors and handler-only projections
+ * run through partitions and lanes (one per consumer and partition): each lane is sequential, lanes run
+ * concurrently, and worker processes of one group share the partitions through leases in PostgreSQL. Versioned
+ * projections run in `versioned`, the projection engine, started and stopped with the rest.
  */
-export function createWorker(store: EventStore, options: WorkerOptions): Worker {
-  if (typeof store !== 'object' || store === null || typeof store.readLog !== 'function') {
-    throw new InvalidArgumentError(
-      'createWorker takes an event store from createEventStore() as its first argument.',
-    );
-  }
-  return new WorkerImpl(store, resolveWorkerOptions(options));
+export function newConsumerWorker(
+  store: EventStore,
+  options: ResolvedWorkerOptions,
+  versioned: VersionedRunner | null,
+): ConsumerWorker {
+  return new WorkerImpl(store, options, versioned);
 }
 
-class WorkerImpl implements Worker {
+class WorkerImpl implements ConsumerWorker {
   readonly id: string;
   readonly group: string;
   readonly metrics: Registry;
@@ -65,15 +62,20 @@ class WorkerImpl implements Worker {
   // Log reader state.
   #cursor: LogPosition | null = null;
   #rewinds = new Set<Lane>();
-  readonly #partitionCache = new Map<string, number>();
+  readonly #partitionOf: (stream: string) => number;
   readonly #bus: BusIntake | null;
+  readonly #versioned: VersionedRunner | null;
+  readonly store: EventStore;
 
-  constructor(store: EventStore, options: ResolvedWorkerOptions) {
+  constructor(store: EventStore, options: ResolvedWorkerOptions, versioned: VersionedRunner | null) {
     this.#store = store;
+    this.#versioned = versioned;
+    this.store = versioned?.store ?? store;
     this.#o = options;
     this.id = options.workerId;
     this.group = options.group;
     this.#q = quoteIdent(store.schema);
+    this.#partitionOf = cachedPartitionOf(options.partitions);
     this.#consumers = options.consumers.map((definition) => ({
       definition,
       name: definition.name,
@@ -96,8 +98,9 @@ class WorkerImpl implements Worker {
       oldestTransactionAge: () => store.health().then((h) => h.oldestTransactionAgeSeconds),
     });
     registerRejectedMetric(this.metrics, this.#consumers);
+    versioned?.registerMetrics(this.metrics);
     this.#bus =
-      options.from === 'log'
+      options.from === 'log' || this.#consumers.length === 0
         ? null
         : new BusIntake({
             bus: options.from,
@@ -105,7 +108,7 @@ class WorkerImpl implements Worker {
             q: this.#q,
             consumers: this.#consumers.map((c) => c.name),
             lane: (partition, index) => this.#lanes.get(partition)?.[index],
-            partitionOf: (stream) => this.#partitionOf(stream),
+            partitionOf: this.#partitionOf,
             running: () => this.#state === 'running',
             onError: (error) => this.#o.onError(error),
           });
@@ -120,23 +123,27 @@ class WorkerImpl implements Worker {
       throw new WorkerStateError(
         `Worker ${this.id} was already started; create a new worker to start again.`,
       );
+    try {
+      await startWith(this.#versioned, () => this.#startLanes(), this.#o.onError);
+    } catch (error) {
+      // Refused before it ran; a failure once running (joining the bus) leaves it to stop().
+      if (this.#state === 'new') this.#state = 'stopped';
+      throw error;
+    }
+  }
+
+  /** Starts the consumers run through partitions and lanes; none when the worker runs versioned projections only. */
+  async #startLanes(): Promise<void> {
+    if (this.#consumers.length === 0) {
+      this.#state = 'running';
+      return;
+    }
     if (this.#o.from !== 'log') {
       const refusal = await busPartitionsRefusal(this.#store, this.#o.partitions);
-      if (refusal) {
-        this.#state = 'stopped';
-        throw refusal;
-      }
+      if (refusal) throw refusal;
     }
     const [conflict] = await this.#leases.conflicts();
-    if (conflict) {
-      this.#state = 'stopped';
-      throw new WorkerStateError(
-        `A live worker of group ${JSON.stringify(conflict.group_name)} runs consumers [${conflict.consumers.join(', ')}]; ` +
-          `this one would run [${this.#consumers.map((c) => c.name).join(', ')}] in group ${JSON.stringify(this.group)}. ` +
-          'Workers that run the same consumer must share a group (option `group`), so that each partition of each ' +
-          'consumer has exactly one owner.',
-      );
-    }
+    if (conflict) throw groupConflict(conflict, this.#consumers, this.group);
     this.#state = 'running';
     await this.#leases.init();
     if (this.#o.from !== 'log') await this.#o.from.connect({ partitions: this.#o.partitions });
@@ -181,12 +188,11 @@ class WorkerImpl implements Worker {
     for (const t of this.#timers) clearInterval(t);
     await this.#unlisten?.().catch(() => undefined);
     this.#wakeReader?.();
+    const versioned = stopWithin(this.#versioned, ms, this.#o.onError, this.id);
     const pending = new Set<number>([...this.#lanes.keys(), ...this.#stopping.keys()]);
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-    const outcome = await Promise.race([this.#drain(pending).then(() => 'drained' as const), gaveUp]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
+    const drained = await within(this.#drain(pending), ms, this.#o.onError);
+    await versioned;
+    if (!drained) {
       this.#abandoned = true;
       const left = [...pending, ...this.#lanes.keys()].filter((p, i, all) => all.indexOf(p) === i);
       for (const p of left) this.#leases.owned.delete(p);
@@ -287,16 +293,6 @@ class WorkerImpl implements Worker {
     else this.#leases.owned.delete(partition);
   }
 
-  #partitionOf(stream: string): number {
-    let p = this.#partitionCache.get(stream);
-    if (p === undefined) {
-      p = partitionOf(stream, this.#o.partitions);
-      if (this.#partitionCache.size > 100_000) this.#partitionCache.clear();
-      this.#partitionCache.set(stream, p);
-    }
-    return p;
-  }
-
   #pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -375,33 +371,26 @@ class WorkerImpl implements Worker {
   async #pollFailures(): Promise<void> {
     if (this.#state !== 'running' || this.#lanes.size === 0) return;
     const startedAt = Date.now();
-    let rows: FailureRow[];
-    try {
-      rows = await loadActiveFailures(
-        this.#store.executor,
-        this.#q,
-        this.#consumers.map((c) => c.name),
-        [...this.#lanes.keys()],
-      );
-    } catch (error) {
-      this.#o.onError(error as Error);
-      return;
-    }
+    const names = this.#consumers.map((c) => c.name);
+    const rows = await loadActiveFailures(this.#store.executor, this.#q, names, [
+      ...this.#lanes.keys(),
+    ]).catch((e: unknown) => (this.#o.onError(e as Error), null));
+    if (rows === null) return;
     for (const [partition, lanes] of this.#lanes) {
       for (const lane of lanes) {
-        lane.syncFailures(
-          rows.filter((r) => r.partition === partition && r.consumer === lane.name),
-          startedAt,
-        );
+        const own = rows.filter((r) => r.partition === partition && r.consumer === lane.name);
+        lane.syncFailures(own, startedAt);
       }
     }
   }
 
   stats(): ConsumerCounters[] {
-    return this.#consumers.map((c) => c.stats.counters(c.name, c.breaker.state));
+    const own = this.#consumers.map((c) => c.stats.counters(c.name, c.breaker.state));
+    return [...own, ...(this.#versioned?.stats() ?? [])];
   }
 
   health(consumer?: string): Promise<ConsumerHealth[]> {
-    return readConsumerHealth(this.#store.executor, this.#q, this.#consumers, consumer);
+    const own = (name?: string) => readConsumerHealth(this.#store.executor, this.#q, this.#consumers, name);
+    return healthOf(own, this.#consumers, this.#versioned, consumer);
   }
 }

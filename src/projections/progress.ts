@@ -1,24 +1,10 @@
 import type { BreakerState } from '../consumers/breaker.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
+import type { ProjectionFailure } from '../consumers/worker-types.js';
 import { LOG_START } from '../store/names.js';
 import type { VersionStatus } from './registry.js';
 
-/** The event a projection version is stopped at, as `progress()` reports it. */
-export interface ProjectionFailure {
-  /** The row id in `parked_events` (consumer `<name>@v<version>`), as `parkedEvents(store)` lists it. */
-  id: string;
-  /** 'retrying': attempts go on with backoff; 'parked': attempts used up, waiting for an operator retry or skip. */
-  status: 'retrying' | 'parked';
-  eventId: string;
-  eventType: string;
-  stream: string;
-  streamPosition: number;
-  /** The handler's error of the last attempt. */
-  error: string;
-  attempts: number;
-  /** When the next attempt is due; null when parked. */
-  nextAttemptAt: Date | null;
-}
+export type { ProjectionFailure };
 
 export interface ProjectionProgress {
   name: string;

@@ -1,5 +1,6 @@
 import type { RetryOptions } from '../consumers/backoff.js';
 import { Breaker, type BreakerOptions } from '../consumers/breaker.js';
+import type { ConsumerStats } from '../consumers/stats.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
 import type { Driver } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
@@ -29,6 +30,8 @@ export interface RunContext {
   stopping(): boolean;
   /** This process's name on the replay jobs it runs (rebuilds). */
   owner: string;
+  /** The counters the worker keeps of a projection (none under createProjections). */
+  stats(name: string): ConsumerStats | undefined;
 }
 
 /** The run loop of one projection version in this process: pages, failures, the breaker, the switch. */
@@ -171,6 +174,7 @@ export class ProjectionRun {
           active: () => state.failure,
           retry: ctx.retry,
           onPage: (applied) => {
+            this.ctx.stats(def.name)?.addApplied(applied);
             state.done += applied;
             state.appliedThisRun += applied;
             if (state.done > state.total) state.total = state.done;
@@ -197,7 +201,10 @@ export class ProjectionRun {
     }
     if (pass === 'failed') {
       this.#checkFailures = true;
-      if (failure !== null) this.breaker.failure();
+      if (failure !== null) {
+        this.breaker.failure();
+        this.ctx.stats(def.name)?.addFailure();
+      }
       state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;
       return false;
     }
@@ -243,12 +250,19 @@ export class ProjectionRun {
     state.appliedThisRun += outcome.applied;
     if (state.done > state.total) state.total = state.done;
     state.failure = outcome.failure;
+    const stats = ctx.stats(def.name);
+    stats?.addApplied(outcome.applied);
     if (outcome.failure === null) {
       this.breaker.success();
       return true;
     }
     this.#checkFailures = true;
     this.breaker.failure();
+    if (stats) {
+      stats.addFailure();
+      if (outcome.failure.status === 'retrying') stats.retries++;
+      else stats.parkedTransitions++;
+    }
     // Reported before anything else is awaited: whoever sees the failure in progress() has had onError called too.
     this.#report(outcome.error!);
     state.total = state.done + (await lagAfter(ctx.base, state.checkpoint)).events;

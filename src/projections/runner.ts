@@ -4,6 +4,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { ParkedEvent } from '../consumers/admin.js';
 import type { RetryOptions } from '../consumers/backoff.js';
 import type { BreakerOptions } from '../consumers/breaker.js';
+import type { ConsumerStats } from '../consumers/stats.js';
 import { checkVersionedProjection, type ProjectionDefinition } from '../consumers/define.js';
 import { checkDuration, checkPositiveInt } from '../bus/options.js';
 import { resolveBreaker, resolveRetry } from '../consumers/options.js';
@@ -105,6 +106,14 @@ export interface Projections {
   skip(name: string, options: { by: string; reason?: string }): Promise<ParkedEvent>;
 }
 
+/**
+ * Runs versioned projections on their own.
+ *
+ * @deprecated Pass versioned projections to `createWorker(store, { from: 'log', consumers: [...] })` with the
+ * reactors and handler-only projections: one process, one start/stop, one `health()`, one metrics registry. The
+ * worker runs them on this same engine; its `projections` offers `progress`, `waitLive`, `retry`, `skip`,
+ * `checkDrift` and `dropRetired`, and its `store` the inline projections. See docs/projections.md.
+ */
 export function createProjections(store: EventStore, options: ProjectionsOptions): Projections {
   if (typeof options !== 'object' || options === null || !Array.isArray(options.projections)) {
     throw new InvalidArgumentError('createProjections takes { projections: [defineProjection(…), …] }.');
@@ -113,7 +122,22 @@ export function createProjections(store: EventStore, options: ProjectionsOptions
   const projections = (options.projections as readonly unknown[]).map((p, i) =>
     checkVersionedProjection(p, `createProjections: projections[${i}]`),
   );
-  return new ProjectionsImpl(store, { ...options, projections });
+  return projectionRunner(store, { ...options, projections });
+}
+
+/** What a runner hands to whoever runs it (the worker): its counters per projection. */
+export interface RunnerHooks {
+  /** The worker's counters of a projection (applied, failed attempts, retries, parkings). */
+  stats?: (name: string) => ConsumerStats | undefined;
+}
+
+/** The engine behind createWorker's versioned projections (and createProjections), on checked definitions. */
+export function projectionRunner(
+  store: EventStore,
+  options: ProjectionsOptions,
+  hooks: RunnerHooks = {},
+): Projections {
+  return new ProjectionsImpl(store, options, hooks);
 }
 
 function positive(value: unknown, name: string, fallback: number): number {
@@ -151,8 +175,11 @@ class ProjectionsImpl implements Projections {
   readonly #owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   readonly store: EventStore;
 
-  constructor(store: EventStore, options: ProjectionsOptions) {
+  readonly #hooks: RunnerHooks;
+
+  constructor(store: EventStore, options: ProjectionsOptions, hooks: RunnerHooks) {
     this.#base = store;
+    this.#hooks = hooks;
     this.#db = store.executor as Driver;
     this.#q = quoteIdent(store.schema);
     this.#schema = checkSchemaName(options.schema ?? 'public');
@@ -207,6 +234,7 @@ class ProjectionsImpl implements Projections {
       onError: this.#onError,
       stopping: () => this.#stopping,
       owner: this.#owner,
+      stats: (name: string) => this.#hooks.stats?.(name),
     };
     for (const def of this.#defs) {
       const row = await readVersion(this.#db, this.#q, def.name, def.version);

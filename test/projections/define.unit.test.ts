@@ -72,12 +72,54 @@ describe('defineProjection with versions and tables', () => {
     expect((error as Error).message).toContain(message);
   });
 
-  it('createWorker refuses a versioned projection (it runs in createProjections)', async () => {
+  it.each([
+    [{ pageSize: 0 }, 'projections.pageSize'],
+    [{ pageSize: 10_001 }, 'projections.pageSize'],
+    [{ switchLag: -1 }, 'projections.switchLag'],
+    [{ graceMs: 1.5 }, 'projections.graceMs'],
+    [{ maxEventsPerSecond: Number.NaN }, 'projections.maxEventsPerSecond'],
+    [{ schema: 'Bad-Schema' }, 'Bad-Schema'],
+    [{ pollMs: 5 }, 'Unknown option projections.pollMs'],
+    ['fast', 'projections must be an object'],
+  ])(
+    'createWorker refuses projections %j with EVENTLANE_INVALID_ARGUMENT naming it',
+    (projections, message) => {
+      const fakeStore = { schema: 'eventlane', executor: {}, readLog: () => undefined } as never;
+      const p = defineProjection({ name: 'a', tables: { a: ddl }, handlers: { x: async () => {} } });
+      let error: unknown;
+      try {
+        createWorker(fakeStore, { from: 'log', consumers: [p], projections: projections as never });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      expect((error as Error).message).toContain(message);
+    },
+  );
+
+  it('createWorker takes a versioned projection; refuses a batch handler without tables, and clashing tables', async () => {
     const store = await createEventStore();
     try {
       const p = defineProjection({ name: 'a', tables: { a: ddl }, handlers: { x: async () => {} } });
-      expect(codeOf(() => createWorker(store, { from: 'log', consumers: [p] }))).toBe(
-        ErrorCodes.INVALID_CONSUMER,
+      const worker = createWorker(store, { from: 'log', consumers: [p] });
+      expect(worker.projections.progress('a')).toMatchObject({ name: 'a', version: 1, status: 'unknown' });
+      const batchOnly = defineProjection({
+        name: 'b',
+        handlers: { x: async () => {} },
+        batch: async () => {},
+      });
+      let error: unknown;
+      try {
+        createWorker(store, { from: 'log', consumers: [batchOnly] });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: ErrorCodes.INVALID_CONSUMER });
+      expect((error as Error).message).toContain('createWorker: consumers[0]');
+      expect((error as Error).message).toContain('declares no tables');
+      const clash = defineProjection({ name: 'c', tables: { a: ddl }, handlers: { x: async () => {} } });
+      expect(codeOf(() => createWorker(store, { from: 'log', consumers: [p, clash] }))).toBe(
+        ErrorCodes.PROJECTION_TABLE_CLASH,
       );
     } finally {
       await store.close();
