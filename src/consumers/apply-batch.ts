@@ -111,6 +111,7 @@ export class BatchApplier {
               await callHandler(
                 `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
                 () => handler(event, context),
+                event,
               );
             } catch (error) {
               throw new HandlerFailure(index, event, error as Error);
@@ -167,6 +168,7 @@ export class BatchApplier {
           await callHandler(
             `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
             () => handler(event, context),
+            event,
           );
         } catch (error) {
           // Losing the lease is not the handler's failure: stop the lane, the new owner takes over.

@@ -340,6 +340,7 @@ class WorkerImpl implements Worker {
         page = await this.#store.readLog({
           after: formatCheckpoint(this.#cursor.txOrder, this.#cursor.globalPosition),
           limit: this.#o.readBatchSize,
+          unreadable: 'mark',
         });
       } catch (error) {
         this.#o.onError(error as Error);
