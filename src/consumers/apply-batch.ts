@@ -149,7 +149,7 @@ export class BatchApplier {
         query: <R extends object>(text: string, params?: readonly unknown[]) =>
           store.executor.query<R>(text, params),
         readStream: (stream: string, options?: { from?: number; limit?: number }) =>
-          store.readStream(stream, options),
+          store.readStream(stream, { ...options, unreadable: 'mark' }),
       };
       positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
         // A reactor batch can take long (it calls out for every event): on stop, commit what is done and hand over.
@@ -243,6 +243,7 @@ export class BatchApplier {
           const missing = await ex.readStream(e.stream, {
             from: last + 1,
             limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
+            unreadable: 'mark',
           });
           for (const m of missing) {
             if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;

@@ -288,7 +288,9 @@ class EventStoreImpl implements EventStore {
         return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
       readStream: (stream, options) =>
-        readStream(executor, q, stream, options).then((events) => this.#finish(executor, events, 'throw')),
+        readStream(executor, q, stream, options).then((events) =>
+          this.#finish(executor, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
+        ),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
       handle: transactionHandle(() => tx, q),
     };
@@ -378,7 +380,7 @@ class EventStoreImpl implements EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
     return readStream(this.#db, this.#q, stream, options).then((events) =>
-      this.#finish(this.#db, events, 'throw'),
+      this.#finish(this.#db, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
     );
   }
 

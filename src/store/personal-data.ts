@@ -6,7 +6,9 @@
  * - each personal field present in `data` holds the string `elenc1:` + base64url(iv ‖ ciphertext ‖ tag): AES-256-GCM
  *   with a random 12-byte iv, the field's JSON text as plaintext, and `eventlane:<event id>:<field>` as additional
  *   authenticated data, so a value copied to another event or field fails authentication;
- * - `metadata["eventlane.personal"]` = `{ "subject": "<subject>", "fields": ["<field>", …] }` (the fields encrypted).
+ * - `metadata["eventlane.personal"]` = `{ "subject": "<subject>", "key": "<key id>", "fields": ["<field>", …] }`
+ *   (the fields encrypted, under which of the subject's keys: a subject forgotten and then given new personal data
+ *   has a new key, and its older events stay erased).
  *
  * Read form: the fields decrypted and the marker removed; for a forgotten subject the fields are `null` and
  * `metadata.erased` lists them.
@@ -130,7 +132,10 @@ export function sealEvents(
     for (const field of present) {
       data[field] = encrypt(key.key, id, field, toJsonText(data[field], `events[${i}].data.${field}`));
     }
-    const metadata: EventMetadata = { ...event.metadata, [PERSONAL_MARK]: { subject, fields: present } };
+    const metadata: EventMetadata = {
+      ...event.metadata,
+      [PERSONAL_MARK]: { subject, key: key.keyId, fields: present },
+    };
     return { ...event, id, data, metadata };
   });
 }
@@ -196,11 +201,24 @@ export class SubjectKeyCache {
   }
 }
 
-function markOf(metadata: EventMetadata): { subject: string; fields: string[] } | undefined {
-  const mark = metadata?.[PERSONAL_MARK] as { subject?: unknown; fields?: unknown } | undefined;
+interface Mark {
+  subject: string;
+  key: string;
+  fields: string[];
+}
+
+function markOf(metadata: EventMetadata): Mark | undefined {
+  const mark = metadata?.[PERSONAL_MARK] as
+    { subject?: unknown; key?: unknown; fields?: unknown } | undefined;
   if (mark === undefined || mark === null) return undefined;
-  if (typeof mark.subject !== 'string' || !Array.isArray(mark.fields)) return { subject: '', fields: [] };
-  return { subject: mark.subject, fields: mark.fields.filter((f): f is string => typeof f === 'string') };
+  if (typeof mark.subject !== 'string' || typeof mark.key !== 'string' || !Array.isArray(mark.fields)) {
+    return { subject: '', key: '', fields: [] };
+  }
+  return {
+    subject: mark.subject,
+    key: mark.key,
+    fields: mark.fields.filter((f): f is string => typeof f === 'string'),
+  };
 }
 
 /** True when the stored event carries encrypted personal fields. */
@@ -235,14 +253,15 @@ export async function revealEvents<E extends StoredEvent>(
     `select subject, key_id::text, encode(key, 'hex') as key_hex from ${q}.subject_keys where subject = any($1::text[])`,
     [[...subjects]],
   );
-  const keys = new Map(rows.map((r) => [r.subject, Buffer.from(r.key_hex, 'hex')]));
+  const keys = new Map(rows.map((r) => [`${r.subject}\u0000${r.key_id}`, Buffer.from(r.key_hex, 'hex')]));
   return events.map((e) => {
     const mark = markOf(e.metadata);
     if (mark === undefined) return e;
     const metadata: EventMetadata = { ...e.metadata };
     delete metadata[PERSONAL_MARK];
     const data = { ...(e.data as Record<string, JsonValue>) };
-    const key = keys.get(mark.subject);
+    // The key the fields were sealed with: gone when the subject was forgotten (and maybe given a new key since).
+    const key = keys.get(`${mark.subject}\u0000${mark.key}`);
     if (key === undefined) {
       for (const f of mark.fields) data[f] = null;
       metadata[ERASED_MARK] = mark.fields;

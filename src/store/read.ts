@@ -20,6 +20,8 @@ export interface ReadStreamOptions {
    * @defaultValue 10000
    */
   limit?: number;
+  /** @internal As for ReadLogOptions: `'mark'` hands an undecryptable event to its consumer, which parks it. */
+  unreadable?: 'throw' | 'mark';
 }
 
 /** readStream's default `limit`: bounds the memory of one call; longer streams are read in pages with `from`. */
