@@ -384,12 +384,12 @@ AS $function$
 declare
   v_found integer;
 begin
-  -- key share: a concurrent forget waits for this append's transaction, then erases what it wrote too.
-  select count(*) into v_found from (
-    select 1 from :SCHEMA:.subject_keys k
-      join unnest(p_subjects, p_key_ids) as w(subject, key_id) on k.subject = w.subject and k.key_id = w.key_id
-       for key share of k
-  ) live;
+  -- No row lock: a forget that commits while this append is in flight leaves the append's fields under a key that
+  -- is gone, so they read as erased, as if the append had come first. Locking the key rows (for key share) cost a
+  -- tuple lock write per append: about a quarter of single-event append throughput.
+  select count(*) into v_found
+    from :SCHEMA:.subject_keys k
+    join unnest(p_subjects, p_key_ids) as w(subject, key_id) on k.subject = w.subject and k.key_id = w.key_id;
   if v_found < cardinality(p_subjects) then
     return query select 'key_changed'::text, 0::bigint, null::bigint, null::bigint, null::xid8;
     return;

@@ -16,7 +16,7 @@ import {
 } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { SERVICES } from '../support/services.js';
-import { dropSchema, storeTargets, uniqueSchema } from '../support/stores.js';
+import { dropSchema, storeTargets, uniqueSchema, waitForHead } from '../support/stores.js';
 import { scaled } from '../support/time.js';
 import { waitFor } from '../consumers/helpers.js';
 
@@ -68,7 +68,9 @@ for (const target of storeTargets()) {
     it('stores personal fields encrypted and reads them back decrypted everywhere', async () => {
       await store.append('user-u1', [register('u1', 'Ada Lovelace')]);
       await store.append('user-u1', [UserRenamed.create({ userId: 'u1', name: 'Ada King' })]);
-      await store.append('user-u1', [PlanChanged.create({ userId: 'u1', plan: 'pro' })]);
+      const last = await store.append('user-u1', [PlanChanged.create({ userId: 'u1', plan: 'pro' })]);
+      // Log reads see a commit once older transactions anywhere on the server have ended.
+      await waitForHead(store, last.checkpoint);
       const raw = await rawRows(store, 'user-u1');
       expect(raw).not.toContain('Ada');
       expect(raw).not.toContain('u1@example.com');
@@ -97,7 +99,7 @@ for (const target of storeTargets()) {
     });
 
     it('forget erases the fields on every read, keeps the rest, and is refused for bad input', async () => {
-      await store.append('user-u2', [register('u2')]);
+      await waitForHead(store, (await store.append('user-u2', [register('u2')])).checkpoint);
       expect(await store.forget('u1')).toEqual({ subject: 'u1', forgotten: true });
       expect(await store.forget('u1')).toEqual({ subject: 'u1', forgotten: false });
       const [registered, renamed, plan] = await store.readStream('user-u1');
@@ -135,7 +137,7 @@ for (const target of storeTargets()) {
 
     it('a tampered ciphertext is a typed error on read, not a crash', async () => {
       await store.append('user-t1', [register('t1')]);
-      await store.append('user-t2', [register('t2')]);
+      await waitForHead(store, (await store.append('user-t2', [register('t2')])).checkpoint);
       // Swap the email ciphertexts of two events of the same subject key? Different subjects: copy t2's into t1,
       // and flip a byte of t1's name.
       await store.executor.query(
