@@ -2,13 +2,14 @@
  * Append and log-read throughput of eventlane's store, side by side in one run with the ceiling (a raw
  * multi-row INSERT of the same rows into a table of the same shape) and Emmett's PostgreSQL event store.
  *
- * npm run bench -- append [--json] [--quick] [--only=append-1x8,handle-1x8,read-log]
+ * npm run bench -- append [--json] [--quick] [--only=append-1x8,handle-1x8,read-log,append-personal]
  */
 import { randomUUID } from 'node:crypto';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { createEventStore, LOG_START, type EventStore } from '../src/index.js';
+import { z } from 'zod';
+import { createEventStore, defineEvent, LOG_START, type EventStore } from '../src/index.js';
 import { round, rssMb, type Reporter } from './report.js';
 import { freshBenchDatabase, runConcurrently, sampleData } from './_support.js';
 
@@ -199,6 +200,80 @@ async function measureReadLog(url: string, count: number, reporter: Reporter): P
   });
 }
 
+const customer = {
+  customerId: z.string(),
+  email: z.string(),
+  name: z.string(),
+  amount: z.number(),
+};
+const PlainSignup = defineEvent({
+  type: 'bench.signup',
+  owner: 'bench',
+  versions: { 1: z.object(customer) },
+});
+const PersonalSignup = defineEvent({
+  type: 'bench.signup',
+  owner: 'bench',
+  versions: { 1: z.object(customer) },
+  personal: { subject: 'customerId', fields: ['email', 'name'] },
+});
+
+/**
+ * append-personal: 1 event per append, 8 writers, a contract with two personal fields vs the same contract without
+ * (`vsPlain`), same run, same database, rounds alternated. 1,000 subjects: their keys are created in the first round
+ * and then come from the store's memory (one statement per append, as without personal fields). `newSubjects`
+ * measures the other end: every append brings a subject never seen (key created in the append's transaction).
+ */
+async function measurePersonal(url: string, appends: number, reporter: Reporter): Promise<void> {
+  const plain = await createEventStore({ url, schema: 'personal_plain', poolSize: 8, events: [PlainSignup] });
+  const personal = await createEventStore({
+    url,
+    schema: 'personal_sealed',
+    poolSize: 8,
+    events: [PersonalSignup],
+  });
+  const data = (i: number, subjects: number) => ({
+    customerId: `c-${subjects === 0 ? i : i % subjects}`,
+    email: `customer-${i}@example.com`,
+    name: `Customer Number ${i}`,
+    amount: i % 1000,
+  });
+  const round_ = async (store: EventStore, tag: string, subjects: number) =>
+    runConcurrently(8, appends, (i) =>
+      store
+        .append(`${tag}-${i}`, [{ type: 'bench.signup', data: data(i, subjects) }], {
+          expectedVersion: 'no_stream',
+        })
+        .then(() => undefined),
+    );
+  try {
+    await round_(plain, 'warm', 1000);
+    await round_(personal, 'warm', 1000);
+    const plainSec: number[] = [];
+    const personalSec: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      plainSec.push(await round_(plain, `p${r}`, 1000));
+      personalSec.push(await round_(personal, `s${r}`, 1000));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    const newSec = await round_(personal, 'n', 0);
+    const plainRate = appends / median(plainSec);
+    reporter.add({
+      scenario: 'append-personal',
+      eventsPerSec: Math.round(appends / median(personalSec)),
+      plainEventsPerSec: Math.round(plainRate),
+      vsPlain: round(appends / median(personalSec) / plainRate),
+      newSubjectsEventsPerSec: Math.round(appends / newSec),
+      newSubjectsVsPlain: round(appends / newSec / plainRate),
+      events: appends,
+      rssMb: rssMb(),
+    });
+  } finally {
+    await plain.close();
+    await personal.close();
+  }
+}
+
 async function measurePglite(appends: number, reporter: Reporter): Promise<void> {
   const batch = 100;
   const store = await createEventStore();
@@ -256,6 +331,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
     await raw.end();
     await emmett.close();
   }
+  if (want('append-personal')) await measurePersonal(url, quick ? 2000 : 20_000, reporter);
   if (want('read-log')) await measureReadLog(url, quick ? 50_000 : 500_000, reporter);
   if (want('pglite-append-100')) await measurePglite(quick ? 50 : 500, reporter);
 }

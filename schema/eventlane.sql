@@ -252,8 +252,20 @@ create table :SCHEMA:.streams (
   tx_order xid8 not null,
   created_at timestamp with time zone not null default now(),
   updated_at timestamp with time zone not null default now(),
+  closed_at timestamp with time zone,
   constraint streams_pkey PRIMARY KEY (stream),
   constraint streams_version_check CHECK ((version >= 0))
+);
+
+CREATE INDEX streams_closed_idx ON :SCHEMA:.streams USING btree (closed_at, stream) WHERE (closed_at IS NOT NULL);
+
+create table :SCHEMA:.subject_keys (
+  subject text not null,
+  key_id uuid not null,
+  key bytea not null,
+  created_at timestamp with time zone not null default now(),
+  constraint subject_keys_key_check CHECK ((octet_length(key) = 32)),
+  constraint subject_keys_pkey PRIMARY KEY (subject)
 );
 
 CREATE OR REPLACE FUNCTION :SCHEMA:.append_events(p_stream text, p_mode text, p_expected bigint, p_events jsonb, p_count integer, p_probe_ids boolean)
@@ -264,7 +276,9 @@ declare
   v_version bigint;
   v_order xid8;
   v_first_id uuid;
+  v_closed timestamptz;
 begin
+
   if p_probe_ids then
     v_first_id := (p_events -> 0 ->> 'id')::uuid;
     perform 1 from :SCHEMA:.events e where e.id = v_first_id;
@@ -278,6 +292,7 @@ begin
     insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
       on conflict (stream) do update
         set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+        where s.closed_at is null
       returning s.version, s.tx_order into v_version, v_order;
   elsif p_mode = 'no_stream' or (p_mode = 'exact' and p_expected = 0) then
     insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
@@ -286,12 +301,12 @@ begin
   elsif p_mode = 'stream_exists' then
     update :SCHEMA:.streams s
        set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
-     where s.stream = p_stream
+     where s.stream = p_stream and s.closed_at is null
     returning s.version, s.tx_order into v_version, v_order;
   else
     update :SCHEMA:.streams s
        set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
-     where s.stream = p_stream and s.version = p_expected
+     where s.stream = p_stream and s.version = p_expected and s.closed_at is null
     returning s.version, s.tx_order into v_version, v_order;
   end if;
 
@@ -305,7 +320,11 @@ begin
         return;
       end if;
     end if;
-    select s.version into v_version from :SCHEMA:.streams s where s.stream = p_stream;
+    select s.version, s.closed_at into v_version, v_closed from :SCHEMA:.streams s where s.stream = p_stream;
+    if v_closed is not null then
+      return query select 'closed'::text, v_version, null::bigint, null::bigint, null::xid8;
+      return;
+    end if;
     return query select 'conflict'::text, coalesce(v_version, 0), null::bigint, null::bigint, null::xid8;
     return;
   end if;
@@ -356,5 +375,95 @@ AS $function$
          m.first_position + p_count - 1,
          m.first_position, m.last_global_position, m.tx_order
     from summary m;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION :SCHEMA:.append_personal_events(p_stream text, p_mode text, p_expected bigint, p_events jsonb, p_count integer, p_probe_ids boolean, p_subjects text[], p_key_ids uuid[])
+ RETURNS TABLE(status text, stream_version bigint, first_position bigint, last_global_position bigint, tx_order xid8)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_version bigint;
+  v_order xid8;
+  v_first_id uuid;
+  v_closed timestamptz;
+  v_found integer;
+begin
+  -- No row lock: a forget that commits while this append is in flight leaves the append's fields under a key that
+  -- is gone, so they read as erased, as if the append had come first. Locking the key rows (for key share) cost a
+  -- tuple lock write per append.
+  select count(*) into v_found
+    from :SCHEMA:.subject_keys k
+    join unnest(p_subjects, p_key_ids) as w(subject, key_id) on k.subject = w.subject and k.key_id = w.key_id;
+  if v_found < cardinality(p_subjects) then
+    return query select 'key_changed'::text, 0::bigint, null::bigint, null::bigint, null::xid8;
+    return;
+  end if;
+  if p_probe_ids then
+    v_first_id := (p_events -> 0 ->> 'id')::uuid;
+    perform 1 from :SCHEMA:.events e where e.id = v_first_id;
+    if found then
+      return query select * from :SCHEMA:.append_events_replayed(p_stream, p_events, p_count);
+      return;
+    end if;
+  end if;
+
+  if p_mode = 'any' then
+    insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
+      on conflict (stream) do update
+        set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+        where s.closed_at is null
+      returning s.version, s.tx_order into v_version, v_order;
+  elsif p_mode = 'no_stream' or (p_mode = 'exact' and p_expected = 0) then
+    insert into :SCHEMA:.streams as s (stream, version, tx_order) values (p_stream, p_count, pg_current_xact_id())
+      on conflict (stream) do nothing
+      returning s.version, s.tx_order into v_version, v_order;
+  elsif p_mode = 'stream_exists' then
+    update :SCHEMA:.streams s
+       set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+     where s.stream = p_stream and s.closed_at is null
+    returning s.version, s.tx_order into v_version, v_order;
+  else
+    update :SCHEMA:.streams s
+       set version = s.version + p_count, tx_order = greatest(s.tx_order, pg_current_xact_id()), updated_at = now()
+     where s.stream = p_stream and s.version = p_expected and s.closed_at is null
+    returning s.version, s.tx_order into v_version, v_order;
+  end if;
+
+  if v_version is null then
+    if not p_probe_ids then
+      -- A retry of an append that already succeeded conflicts on its version: answer it idempotently.
+      v_first_id := (p_events -> 0 ->> 'id')::uuid;
+      perform 1 from :SCHEMA:.events e where e.id = v_first_id;
+      if found then
+        return query select * from :SCHEMA:.append_events_replayed(p_stream, p_events, p_count);
+        return;
+      end if;
+    end if;
+    select s.version, s.closed_at into v_version, v_closed from :SCHEMA:.streams s where s.stream = p_stream;
+    if v_closed is not null then
+      return query select 'closed'::text, v_version, null::bigint, null::bigint, null::xid8;
+      return;
+    end if;
+    return query select 'conflict'::text, coalesce(v_version, 0), null::bigint, null::bigint, null::xid8;
+    return;
+  end if;
+
+  return query
+  with inserted as (
+    insert into :SCHEMA:.events (tx_order, id, stream, stream_position, type, version, data, metadata, occurred_at)
+    -- jsonb_to_recordset turns a JSON null into SQL NULL; the key is always present, so NULL means JSON null.
+    select v_order, x.id, p_stream, v_version - p_count + x.ord, x.type, x.version, coalesce(x.data, 'null'::jsonb),
+           x.metadata, x.occurred_at
+      from rows from (
+             jsonb_to_recordset(p_events)
+               as (id uuid, type text, version integer, data jsonb, metadata jsonb, occurred_at timestamptz)
+           ) with ordinality as x(id, type, version, data, metadata, occurred_at, ord)
+     order by x.ord
+    returning global_position
+  )
+  select 'ok'::text, v_version, v_version - p_count + 1, max(i.global_position), v_order
+    from inserted i;
+end;
 $function$
 ;

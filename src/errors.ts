@@ -17,3 +17,4 @@ export * from './errors/replay.js';
 export * from './errors/ops.js';
 export * from './errors/commands.js';
 export * from './errors/tracing.js';
+export * from './errors/retention.js';

@@ -106,6 +106,9 @@ export {
   NotFoundError,
   InvalidConfigError,
   CommandConflictError,
+  StreamClosedError,
+  PersonalDataUnreadableError,
+  PersonalSubjectError,
   isEventlaneError,
   isConcurrencyError,
 } from './errors.js';
@@ -130,6 +133,8 @@ export type {
   CreateOptions,
   CurrentVersion,
   DefineEventOptions,
+  PersonalOption,
+  PersonalFields,
   Deprecation,
   EventContract,
   EventData,
@@ -200,3 +205,7 @@ export type {
 } from './replay/types.js';
 export { TokenBucket, AdaptiveRate } from './replay/throttle.js';
 export type { Clock, AdaptiveLimits, Observation } from './replay/throttle.js';
+export { listClosedStreams, streamClosedAt, STREAM_CLOSED_TYPE, CLOSES_STREAM } from './retention/closing.js';
+export type { ClosedStream, ListClosedStreamsOptions } from './retention/closing.js';
+export type { CloseStreamOptions, CloseStreamResult } from './store/close-stream.js';
+export { ERASED_MARK, PERSONAL_MARK } from './store/personal-data.js';

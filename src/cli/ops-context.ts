@@ -105,6 +105,8 @@ export function actorOf(as: string | undefined): string {
 }
 
 const HINTS: Partial<Record<string, string>> = {
+  [ErrorCodes.STREAM_CLOSED]:
+    '`eventlane streams closed` lists closed streams; a closed stream stays closed.',
   [ErrorCodes.CONNECTION]:
     'Check DATABASE_URL (or database.url in the config) and that PostgreSQL is running.',
   [ErrorCodes.STATEMENT_TIMEOUT]: 'The database is slow or locked; try again, or look at `eventlane status`.',
@@ -154,6 +156,7 @@ const EXIT_BY_CODE: Partial<Record<string, number>> = {
   [ErrorCodes.WORKER_STATE]: EXIT_CODES.CONFLICT,
   [ErrorCodes.MIGRATION]: EXIT_CODES.CONFLICT,
   [ErrorCodes.CONCURRENCY]: EXIT_CODES.CONFLICT,
+  [ErrorCodes.STREAM_CLOSED]: EXIT_CODES.CONFLICT,
   [ErrorCodes.REPLAY_JOB_NOT_FOUND]: EXIT_CODES.NOT_FOUND,
   [ErrorCodes.REPLAY_JOB_STATE]: EXIT_CODES.CONFLICT,
 };

@@ -9,6 +9,7 @@ import { registerParkedCommands } from './parked.js';
 import { registerProjectionsCommands } from './projections.js';
 import { registerReadCommand } from './read.js';
 import { registerReplayCommands } from './replay.js';
+import { registerRetentionCommands } from './retention.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerProjectionsCommands(program);
   registerServeCommand(program);
   registerReplayCommands(program);
+  registerRetentionCommands(program);
   return program;
 }
 

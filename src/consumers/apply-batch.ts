@@ -113,6 +113,7 @@ export class BatchApplier {
                 callHandler(
                   `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(consumer.name)}`,
                   () => handler(event, context),
+                  event,
                 ),
               );
             } catch (error) {
@@ -151,7 +152,7 @@ export class BatchApplier {
         query: <R extends object>(text: string, params?: readonly unknown[]) =>
           store.executor.query<R>(text, params),
         readStream: (stream: string, options?: { from?: number; limit?: number }) =>
-          store.readStream(stream, options),
+          store.readStream(stream, { ...options, unreadable: 'mark' }),
       };
       positions = await this.#guard(reader, items, skip, items.length, null, async (event, index) => {
         // A reactor batch can take long (it calls out for every event): on stop, commit what is done and hand over.
@@ -179,6 +180,7 @@ export class BatchApplier {
             callHandler(
               `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(consumer.name)}`,
               () => handler(event, context),
+              event,
             ),
           );
         } catch (error) {
@@ -254,6 +256,7 @@ export class BatchApplier {
           const missing = await ex.readStream(e.stream, {
             from: last + 1,
             limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
+            unreadable: 'mark',
           });
           for (const m of missing) {
             if (m.streamPosition !== last + 1 || m.streamPosition >= stopAt) break;

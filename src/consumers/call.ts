@@ -1,4 +1,5 @@
 import { HandlerContractError } from '../errors.js';
+import { unreadableError } from '../store/personal-data.js';
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -25,7 +26,11 @@ export function asError(thrown: unknown, where: string): Error {
  * A handler that returns anything else is a bug caught here, with a typed error, instead of work that silently
  * escapes the transaction.
  */
-export async function callHandler<T>(where: string, fn: () => unknown): Promise<T> {
+export async function callHandler<T>(where: string, fn: () => unknown, event?: object): Promise<T> {
+  // An event whose personal data cannot be decrypted fails here, as its handler would: retried, then parked with
+  // its stream, while other streams go on.
+  const unreadable = event === undefined ? undefined : unreadableError(event);
+  if (unreadable !== undefined) throw unreadable;
   let result: unknown;
   try {
     result = fn();

@@ -358,7 +358,11 @@ export class Lane {
     const { store, q, consumer, options } = this.ctx;
     if (entry.status === 'retrying') this.ctx.stats.retries++;
     const last = await loadPosition(store.executor, q, consumer.name, stream);
-    const events = await store.readStream(stream, { from: last + 1, limit: options.batchSize });
+    const events = await store.readStream(stream, {
+      from: last + 1,
+      limit: options.batchSize,
+      unreadable: 'mark',
+    });
     this.ctx.stats.readFromStore += events.length;
     if (events.length === 0) {
       if (entry.id !== null) await resolveFailures(store.executor, q, [entry.id]);

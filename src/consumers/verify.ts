@@ -4,6 +4,7 @@ import { toStoredEvent, type EventRow } from '../store/read.js';
 import type { LaneItem } from './apply-batch.js';
 import type { LaneContext } from './lane-context.js';
 import { loadEventsById } from './sql.js';
+import { sealedFields } from '../store/personal-data.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -25,6 +26,13 @@ export async function verifyDeliveries(ctx: LaneContext, items: readonly LaneIte
   const rows = await loadEventsById(ctx.store.executor, ctx.q, ids);
   const byId = new Map<string, EventRow>();
   for (const row of rows) byId.set(row.id.toLowerCase(), row);
+  // The store's copies with personal fields decrypted, or erased once their subject is forgotten: a message the
+  // bus still holds from before a forget is handled with the store's erased copy, never with its own.
+  const sealed = rows.map(toStoredEvent).filter((e) => sealedFields(e).length > 0);
+  const revealed = new Map<string, StoredEvent>();
+  if (sealed.length > 0) {
+    for (const e of await ctx.store.reveal(sealed, 'mark')) revealed.set(e.id.toLowerCase(), e);
+  }
   const contracts = ctx.store.contracts;
   const out: Verified = { kept: [], rejected: [] };
   const reject = (item: LaneItem, reason: DeliveryRejectReason, what: string): void => {
@@ -69,15 +77,27 @@ export async function verifyDeliveries(ctx: LaneContext, items: readonly LaneIte
       );
       continue;
     }
-    const current = contracts === undefined ? stored : contracts.upcast(stored);
+    // Personal fields differ by design (the bus carries them decrypted, or erased): compare the rest.
+    const personal = sealedFields(stored);
+    const plain = personal.length === 0 ? stored : revealed.get(row.id.toLowerCase())!;
+    const current = contracts === undefined ? plain : contracts.upcast(plain);
+    const same = (a: StoredEvent, b: StoredEvent): boolean =>
+      personal.length === 0 ? sameContent(a, b) : sameContent(without(a, personal), without(b, personal));
     // The embedded bus hands over what the relay read (already upcast); broker buses carry the stored version.
-    if (!sameContent(delivered, stored) && (current === stored || !sameContent(delivered, current))) {
+    if (!same(delivered, stored) && (current === stored || !same(delivered, current))) {
       reject(item, 'other_content', 'its data differs from the event the store holds under this id');
       continue;
     }
     out.kept.push({ ...item, event: current, verified: true });
   }
   return out;
+}
+
+function without(e: StoredEvent, fields: readonly string[]): StoredEvent {
+  if (typeof e.data !== 'object' || e.data === null || Array.isArray(e.data)) return e;
+  const data = { ...e.data };
+  for (const f of fields) delete data[f];
+  return { ...e, data };
 }
 
 function sameContent(a: StoredEvent, b: StoredEvent): boolean {

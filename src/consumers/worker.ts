@@ -336,6 +336,7 @@ class WorkerImpl implements ConsumerWorker {
         page = await this.#store.readLog({
           after: formatCheckpoint(this.#cursor.txOrder, this.#cursor.globalPosition),
           limit: this.#o.readBatchSize,
+          unreadable: 'mark',
         });
       } catch (error) {
         this.#o.onError(error as Error);

@@ -6,6 +6,7 @@ import { checkEventType } from '../events/names.js';
 import type {
   CompatibilityWindow,
   CreateOptions,
+  PersonalFields,
   DefineEventOptions,
   Deprecation,
   EventContract,
@@ -22,6 +23,7 @@ const OPTION_KEYS = new Set([
   'window',
   'producers',
   'jsonSchema',
+  'personal',
 ]);
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/;
 
@@ -154,6 +156,37 @@ function checkMeta(type: string, options: Record<string, unknown>, numbers: numb
   }
 }
 
+const FIELD_NAME = /^[A-Za-z_$][\w$-]{0,99}$/;
+
+function checkPersonal(type: string, personal: unknown): PersonalFields | undefined {
+  if (personal === undefined) return undefined;
+  const shape = "personal must be { subject: 'userId', fields: ['email', 'name'] }";
+  if (typeof personal !== 'object' || personal === null) fail(type, `${shape}.`);
+  const { subject, fields, ...rest } = personal as { subject?: unknown; fields?: unknown };
+  if (Object.keys(rest).length > 0) fail(type, `${shape}; unknown key ${Object.keys(rest)[0]}.`);
+  if (typeof subject !== 'string' || !FIELD_NAME.test(subject)) {
+    fail(type, `personal.subject must name a top-level field of the data, got ${JSON.stringify(subject)}.`);
+  }
+  if (!Array.isArray(fields) || fields.length === 0) {
+    fail(type, `personal.fields must list at least one top-level field of the data.`);
+  }
+  const seen = new Set<string>();
+  for (const f of fields as unknown[]) {
+    if (typeof f !== 'string' || !FIELD_NAME.test(f)) {
+      fail(type, `personal.fields holds ${JSON.stringify(f)}, which is not a field name.`);
+    }
+    if (f === subject) {
+      fail(
+        type,
+        `personal.fields holds the subject field ${JSON.stringify(f)}: the subject stays in clear (it finds the key).`,
+      );
+    }
+    if (seen.has(f)) fail(type, `personal.fields names ${JSON.stringify(f)} twice.`);
+    seen.add(f);
+  }
+  return Object.freeze({ subject, fields: Object.freeze([...seen]) });
+}
+
 /**
  * Declares an event type: its schema per version, the upcasters between them, and who owns and produces it.
  *
@@ -181,6 +214,7 @@ export function defineEvent<const Type extends string, const V extends VersionSc
   const numbers = checkVersions(type, options.versions);
   const chain = checkUpcasters(type, options.upcast, numbers);
   checkMeta(type, options as unknown as Record<string, unknown>, numbers);
+  const personal = checkPersonal(type, options.personal);
   const current = numbers[numbers.length - 1]!;
   const schemas = Object.freeze({ ...(options.versions as VersionSchemas) });
   const jsonOverrides = (options.jsonSchema ?? {}) as Record<number, Record<string, unknown> | undefined>;
@@ -228,6 +262,7 @@ export function defineEvent<const Type extends string, const V extends VersionSc
     deprecated: options.deprecated,
     window: options.window,
     producers: Object.freeze([...(options.producers ?? [options.owner])]),
+    personal,
     upcastData,
     upcaster: (version) => chain.get(version),
     jsonSchema(version) {

@@ -173,6 +173,29 @@ export interface DefineEventBase<Type extends string, V extends VersionSchemas> 
    * then this is not needed). Used by `contracts snapshot`, `check` and `docs`.
    */
   jsonSchema?: { [K in VersionKeys<V>]?: Record<string, unknown> };
+  /**
+   * The fields of the current version's data that hold personal data of one subject (a person): stored encrypted
+   * with that subject's key and erased everywhere by `store.forget(subject)` (docs/retention-privacy.md).
+   * `subject` names the field holding the subject's id; it stays in clear and cannot be one of `fields`.
+   *
+   * @example personal: { subject: 'userId', fields: ['email', 'name'] }
+   */
+  personal?: PersonalOption<SchemaInput<V[CurrentVersion<V>]>>;
+}
+
+/** Field names of a data type (its string keys), for the `personal` option. */
+type DataKeys<D> = D extends object ? Extract<keyof D, string> : never;
+
+/** The `personal` option of defineEvent, typed by the data of the current version. */
+export interface PersonalOption<D> {
+  subject: DataKeys<D>;
+  fields: readonly DataKeys<D>[];
+}
+
+/** The personal fields of a contract, as the store uses them. */
+export interface PersonalFields {
+  readonly subject: string;
+  readonly fields: readonly string[];
 }
 
 export interface CreateOptions {
@@ -200,6 +223,8 @@ export interface AnyEventContract {
   upcaster(version: number): ((data: unknown) => unknown) | undefined;
   /** The JSON Schema (draft-07) of one version: from the `jsonSchema` option or Standard JSON Schema. */
   jsonSchema(version: number): Record<string, unknown>;
+  /** The declared personal fields and their subject field, or undefined. */
+  readonly personal?: PersonalFields | undefined;
   /** Brand so `AnyEventContract` values are recognised at run time (configs loaded by the CLI). */
   readonly kind: 'eventlane.event-contract';
 }

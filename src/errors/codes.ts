@@ -120,6 +120,16 @@ export const ErrorCodes = {
   NOT_FOUND: 'EVENTLANE_NOT_FOUND',
   /** The operations config (database URL, admin token, port, host) is missing or cannot be used. */
   INVALID_CONFIG: 'EVENTLANE_INVALID_CONFIG',
+  /** An append was made to a stream that `closeStream` closed; closed streams take no more events. */
+  STREAM_CLOSED: 'EVENTLANE_STREAM_CLOSED',
+  /**
+   * A personal field (declared in a contract's `personal`) could not be decrypted: its envelope is malformed or
+   * fails authentication (tampered, or copied from another event). Not raised for a forgotten subject: that reads
+   * as erased.
+   */
+  PERSONAL_DATA_UNREADABLE: 'EVENTLANE_PERSONAL_DATA_UNREADABLE',
+  /** An event of a contract with personal fields lacks its subject, or the subject is not a usable string. */
+  PERSONAL_SUBJECT: 'EVENTLANE_PERSONAL_SUBJECT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -29,9 +29,11 @@ export async function findStreams(
   return rows.map((r) => ({ stream: r.stream, version: Number(r.version) }));
 }
 
-function upcast(store: EventStore, events: StoredEvent[]): StoredEvent[] {
+/** Personal fields decrypted (or erased), then upcast; an event whose field fails to decrypt is shown as stored. */
+async function upcast(store: EventStore, events: StoredEvent[]): Promise<StoredEvent[]> {
+  const revealed = await store.reveal(events, 'mark');
   const contracts = store.contracts;
-  return contracts === undefined ? events : events.map((e) => contracts.upcast(e));
+  return contracts === undefined ? revealed : revealed.map((e) => contracts.upcast(e));
 }
 
 export async function findEvent(store: EventStore, id: string): Promise<StoredEvent> {
@@ -42,7 +44,7 @@ export async function findEvent(store: EventStore, id: string): Promise<StoredEv
   if (row === undefined) {
     throw new NotFoundError(`No event has id ${id} in schema ${store.schema}.`, { id });
   }
-  return upcast(store, [toStoredEvent(row)])[0]!;
+  return (await upcast(store, [toStoredEvent(row)]))[0]!;
 }
 
 /**

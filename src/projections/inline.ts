@@ -69,6 +69,10 @@ export function inlineStore(
     handle: (stream, decide, o) => handleCommand((fn) => store.transaction(fn), q, stream, decide, o),
     readLog: (o) => base.readLog(o),
     iterateLog: (o) => base.iterateLog(o),
+    // The final event of a close is not applied inline: inline projections see it through the log only.
+    closeStream: (stream, o) => base.closeStream(stream, o),
+    forget: (subject) => base.forget(subject),
+    reveal: (events, mode) => base.reveal(events, mode),
     head: () => base.head(),
     health: () => base.health(),
     onCommit: (listener) => base.onCommit(listener),

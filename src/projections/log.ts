@@ -21,8 +21,11 @@ export async function readCommittedAfter(
       order by tx_order, global_position limit $3`,
     [p.txOrder.toString(), p.globalPosition.toString(), limit],
   );
+  // Personal fields decrypted (erased once forgotten: a rebuild then builds without them); a field that fails to
+  // decrypt marks its event, and the handler call parks it.
+  const events = await store.reveal(rows.map(toStoredEvent), 'mark');
   const contracts = store.contracts;
-  return rows.map((r) => (contracts === undefined ? toStoredEvent(r) : contracts.upcast(toStoredEvent(r))));
+  return contracts === undefined ? events : events.map((e) => contracts.upcast(e));
 }
 
 /** Events after a checkpoint and the age of the oldest of them: the lag of a version at that checkpoint. */

@@ -22,13 +22,15 @@ export async function readPage(
 ): Promise<Page> {
   const { batchSize, source } = settings;
   if (busKind === 'embedded') {
-    const page = await store.readLog({ after, limit: batchSize });
+    const page = await store.readLog({ after, limit: batchSize, unreadable: 'mark' });
     return {
       messages: page.events.map((event) => ({ event, partition: partitionOf(event.stream, partitions) })),
       checkpoint: page.checkpoint,
     };
   }
-  const page = await readLogWire(store.executor, q, after, batchSize, source);
+  const page = await readLogWire(store.executor, q, after, batchSize, source, (events) =>
+    store.reveal(events, 'mark'),
+  );
   return {
     messages: page.events.map((wire) => wireMessage(wire, partitions, false)),
     checkpoint: page.checkpoint,

@@ -1,4 +1,5 @@
-import { decodeCloudEvent } from '../bus/cloudevents.js';
+import { decodeCloudEvent, encodeCloudEvent } from '../bus/cloudevents.js';
+import { unreadableError } from '../store/personal-data.js';
 import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import type { JsonValue } from '../events/json.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
@@ -32,6 +33,7 @@ const TRACESTATE_OK = `(${TRACEPARENT_OK} and ${matches('tracestate', MAX_TRACES
  */
 const wireColumns = (source: string): string => `
   select e.tx_order::text as tx_text, e.global_position::text as position_text, e.id::text as id, e.stream,
+         e.metadata ? 'eventlane.personal' as personal,
          (jsonb_strip_nulls(jsonb_build_object(
             'specversion', '1.0',
             'id', id,
@@ -70,7 +72,29 @@ interface WireRow {
   position_text: string;
   id: string;
   stream: string;
+  personal: boolean;
   payload: string;
+}
+
+/** Decrypts personal fields (see src/store/personal-data.ts) for the store it is given. */
+export type Reveal = (events: StoredEvent[]) => Promise<StoredEvent[]>;
+
+/**
+ * Rows with personal fields are re-encoded in Node.js with the fields decrypted, or erased for a forgotten subject.
+ * A row whose field fails to decrypt goes out as stored (encrypted): consumers handle the store's copy, which parks.
+ */
+async function revealRows(rows: WireRow[], reveal: Reveal | undefined): Promise<WireRow[]> {
+  if (reveal === undefined || !rows.some((r) => r.personal)) return rows;
+  const sealed = rows.filter((r) => r.personal);
+  const revealed = await reveal(sealed.map((r) => decodeCloudEvent(r.payload)));
+  const byId = new Map(revealed.map((e) => [e.id, e]));
+  return rows.map((r) => {
+    if (!r.personal) return r;
+    const event = byId.get(r.id)!;
+    if (unreadableError(event) !== undefined) return r;
+    const source = (JSON.parse(r.payload) as { source?: string }).source;
+    return { ...r, payload: encodeCloudEvent(event, { source }) };
+  });
 }
 
 export interface WireEvent {
@@ -86,14 +110,18 @@ export async function readLogWire(
   after: string,
   limit: number,
   source: string,
+  reveal?: Reveal,
 ): Promise<{ events: WireEvent[]; checkpoint: string }> {
   const position = parseCheckpoint(after);
-  const rows = await db.query<WireRow>(WIRE_SQL(q), [
-    position.txOrder.toString(),
-    position.globalPosition.toString(),
-    limit,
-    source,
-  ]);
+  const rows = await revealRows(
+    await db.query<WireRow>(WIRE_SQL(q), [
+      position.txOrder.toString(),
+      position.globalPosition.toString(),
+      limit,
+      source,
+    ]),
+    reveal,
+  );
   const events = rows.map((r) => {
     const checkpoint = formatCheckpoint(r.tx_text, r.position_text);
     return { event: new LazyStoredEvent(r.id, r.stream, checkpoint, r.payload), payload: r.payload };
@@ -108,13 +136,17 @@ export async function readWireAt(
   q: string,
   globalPositions: readonly string[],
   source: string,
+  reveal?: Reveal,
 ): Promise<WireEvent[]> {
-  const rows = await db.query<WireRow>(
-    `${wireColumns('$2')}
-       from ${q}.events e
-      where e.global_position = any($1::bigint[])
-      order by e.tx_order, e.global_position`,
-    [globalPositions, source],
+  const rows = await revealRows(
+    await db.query<WireRow>(
+      `${wireColumns('$2')}
+         from ${q}.events e
+        where e.global_position = any($1::bigint[])
+        order by e.tx_order, e.global_position`,
+      [globalPositions, source],
+    ),
+    reveal,
   );
   return rows.map((r) => ({
     event: new LazyStoredEvent(r.id, r.stream, formatCheckpoint(r.tx_text, r.position_text), r.payload),

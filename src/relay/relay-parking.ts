@@ -1,3 +1,4 @@
+import { revealEvents } from '../store/personal-data.js';
 import { decodeCloudEvent } from '../bus/cloudevents.js';
 import { messageBytes } from '../bus/limits.js';
 import { storedErrorText } from '../events/error-text.js';
@@ -212,6 +213,7 @@ export class RelayParking {
       this.q,
       rows.map((r) => r.global_position),
       source,
+      (events) => revealEvents(this.db, this.q, events, 'mark'),
     );
     const byPosition = new Map(
       wire.map((w) => [parseCheckpoint(w.event.checkpoint).globalPosition.toString(), w]),

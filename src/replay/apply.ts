@@ -69,8 +69,10 @@ async function runProjectionHandler(
   const handler = handlerOf(def.handlers, event.type);
   if (handler === undefined) return;
   try {
-    await callHandler(`Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(def.name)}`, () =>
-      handler(event, context),
+    await callHandler(
+      `Handler ${JSON.stringify(event.type)} of projection ${JSON.stringify(def.name)}`,
+      () => handler(event, context),
+      event,
     );
   } catch (error) {
     throw new ReplayHandlerFailure(event, error as Error);
@@ -245,6 +247,7 @@ export async function dryRun(
       await callHandler(
         `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(def.name)} (dry run)`,
         () => handler(event, context),
+        event,
       );
     } catch (error) {
       throw new ReplayHandlerFailure(event, error as Error);
@@ -323,6 +326,7 @@ export async function replayReactor(
       await callHandler(
         `Handler ${JSON.stringify(event.type)} of reactor ${JSON.stringify(def.name)} (replay)`,
         () => handler(event, context),
+        event,
       );
     } catch (error) {
       throw new ReplayHandlerFailure(event, error as Error);

@@ -94,6 +94,7 @@ async function evaluateEffects(
         limit: Math.min(options.pageSize, options.effectsLimit - n),
       },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
+      (events) => store.reveal(events, 'mark'),
     );
     if (page.length === 0) break;
     await dryRun(store.executor, q, def, page, effects);

@@ -67,9 +67,12 @@ export async function readRangePage(
   q: string,
   r: RangeQuery,
   upcast?: (event: StoredEvent) => StoredEvent,
+  reveal?: (events: StoredEvent[]) => Promise<StoredEvent[]>,
 ): Promise<StoredEvent[]> {
   const rows = await ex.query<EventRow>(rangePageSql(q, r.types !== null), rangePageParams(r));
-  return rows.map((row) => (upcast === undefined ? toStoredEvent(row) : upcast(toStoredEvent(row))));
+  // Personal fields are decrypted (or erased for forgotten subjects) before upcasting, as on every read.
+  const events = reveal === undefined ? rows.map(toStoredEvent) : await reveal(rows.map(toStoredEvent));
+  return upcast === undefined ? events : events.map(upcast);
 }
 
 /** Events in the range by type (committed ones, whether readable yet or not). */

@@ -173,6 +173,7 @@ export class JobRun {
         limit: this.#pageLimit(),
       },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
+      (events) => this.env.store.reveal(events, 'mark'),
     );
   }
 

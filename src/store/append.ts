@@ -5,6 +5,7 @@ import {
   ExpectedVersionConflictError,
   InvalidArgumentError,
   InvalidEventError,
+  StreamClosedError,
   type ExpectedVersion,
 } from '../errors.js';
 import type { NewEvent } from '../events/envelope.js';
@@ -201,8 +202,15 @@ export function prepareBatch(
   return { ids, json: `[${parts.join(',')}]` };
 }
 
+/** A subject key this append was sealed with was deleted (forgotten) since it was read: seal again. */
+export class SubjectKeyChanged extends Error {
+  constructor(readonly subjects: string[]) {
+    super('a subject key changed during the append');
+  }
+}
+
 interface AppendRow {
-  status: 'ok' | 'conflict' | 'duplicate' | 'id_conflict';
+  status: 'ok' | 'conflict' | 'duplicate' | 'id_conflict' | 'closed' | 'key_changed';
   stream_version: string | number | bigint;
   first_position: string | number | bigint | null;
   last_global_position: string | number | bigint | null;
@@ -220,6 +228,7 @@ export async function appendToStream(
   events: readonly NewEvent[],
   options: AppendOptions | undefined,
   limits: AppendLimits,
+  keys?: { subjects: string[]; keyIds: string[] },
 ): Promise<AppendResult> {
   checkStreamName(stream);
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
@@ -228,7 +237,16 @@ export async function appendToStream(
   const expected = options?.expectedVersion ?? 'any';
   const { mode, version } = checkExpected(expected);
   return traceAppend(stream, Array.isArray(events) ? events.length : 0, (trace) =>
-    insertBatch(executor, schemaQ, stream, prepareBatch(events, limits, trace), expected, mode, version),
+    insertBatch(
+      executor,
+      schemaQ,
+      stream,
+      prepareBatch(events, limits, trace),
+      expected,
+      mode,
+      version,
+      keys,
+    ),
   );
 }
 
@@ -240,17 +258,25 @@ async function insertBatch(
   expected: ExpectedVersion,
   mode: string,
   version: number,
+  keys: { subjects: string[]; keyIds: string[] } | undefined,
 ): Promise<AppendResult> {
   // Ids the caller supplied may already be stored (a retried command); generated ones cannot be. Probing up
   // front is only needed where a retry would not already fail its version check.
   const probe = mode === 'any' || mode === 'stream_exists';
   let row: AppendRow | undefined;
   try {
-    [row] = await executor.query<AppendRow>(
-      `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
-         from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
-      [stream, mode, version, batch.json, batch.ids.length, probe],
-    );
+    [row] =
+      keys === undefined
+        ? await executor.query<AppendRow>(
+            `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
+               from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
+            [stream, mode, version, batch.json, batch.ids.length, probe],
+          )
+        : await executor.query<AppendRow>(
+            `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
+               from ${schemaQ}.append_personal_events($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::uuid[])`,
+            [stream, mode, version, batch.json, batch.ids.length, probe, keys.subjects, keys.keyIds],
+          );
   } catch (error) {
     const e = error as { code?: string; constraint?: string };
     if (e.code === '23505' && e.constraint === 'events_id_key') {
@@ -265,6 +291,15 @@ async function insertBatch(
   }
   if (!row) throw new Error('append_events returned no row');
   switch (row.status) {
+    case 'closed': {
+      const [closed] = await executor.query<{ closed_at: Date }>(
+        `select closed_at from ${schemaQ}.streams where stream = $1`,
+        [stream],
+      );
+      throw new StreamClosedError(stream, closed?.closed_at ?? new Date(NaN), Number(row.stream_version));
+    }
+    case 'key_changed':
+      throw new SubjectKeyChanged(keys?.subjects ?? []);
     case 'conflict':
       throw new ExpectedVersionConflictError(stream, expected, Number(row.stream_version));
     case 'id_conflict':

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { ContractRegistry } from '../contracts/registry.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import type { AppendOptions, AppendResult } from './append.js';
+import type { CloseStreamOptions, CloseStreamResult } from './close-stream.js';
 import type { SqlExecutor } from './drivers/driver.js';
 import type { Decide, HandleOptions, HandleResult } from './handle.js';
 import type { StoreHealth } from './health.js';
@@ -100,6 +101,25 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
    * waits (rather than stopping short) for events an older open transaction keeps unreadable.
    */
   iterateLog(options?: IterateLogOptions): AsyncIterable<E>;
+  /**
+   * Closes a stream: appends its final event (`options.event`, or an `eventlane.stream.closed` tombstone), marked
+   * `metadata.closesStream: true`, and refuses every later append to it with StreamClosedError
+   * (EVENTLANE_STREAM_CLOSED), in one transaction. List closed streams with `listClosedStreams` (the archive
+   * reads them too).
+   */
+  closeStream(stream: string, options?: CloseStreamOptions): Promise<CloseStreamResult>;
+  /**
+   * Forgets a subject: deletes the data key of its personal fields (contracts' `personal`), after which every
+   * read, replay, rebuild and relay shows those fields as `null` with `metadata.erased` listing them. Resolves
+   * `forgotten: false` when the subject had no key (nothing to erase, or already forgotten). Irreversible.
+   */
+  forget(subject: string): Promise<{ subject: string; forgotten: boolean }>;
+  /**
+   * @internal Decrypts the personal fields of events read from the events table with SQL of one's own (or erases
+   * them for forgotten subjects); with `'mark'`, an event whose field fails authentication is returned as stored
+   * carrying its error, for the consumer to park.
+   */
+  reveal(events: StoredEvent[], mode?: 'throw' | 'mark'): Promise<StoredEvent[]>;
   /** Where the readable end of the log is now. */
   head(): Promise<LogHead>;
   /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */

@@ -1,9 +1,29 @@
 import type pg from 'pg';
-import { InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import type { AnyEventContract, EventsOf } from '../contracts/types.js';
-import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
+import {
+  appendToStream,
+  SubjectKeyChanged,
+  type AppendLimits,
+  type AppendOptions,
+  type AppendResult,
+} from './append.js';
+import { closeStream, type CloseStreamOptions, type CloseStreamResult } from './close-stream.js';
+import {
+  deleteSubjectKey,
+  loadOrCreateKeys,
+  MAX_SUBJECT_LENGTH,
+  personalTypes,
+  revealEvents,
+  sealEvents,
+  SubjectKeyCache,
+  subjectsOf,
+  unreadableError,
+  type SubjectKey,
+} from './personal-data.js';
+import type { PersonalFields } from '../contracts/types.js';
 import { loadOpenTelemetry } from '../tracing/otel.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
@@ -121,6 +141,8 @@ class EventStoreImpl implements EventStore {
   readonly #q: string;
   readonly #limits: AppendLimits;
   readonly contracts: ContractRegistry | undefined;
+  readonly #personal: Map<string, PersonalFields> | undefined;
+  readonly #keyCache = new SubjectKeyCache();
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
@@ -133,6 +155,7 @@ class EventStoreImpl implements EventStore {
     this.#q = quoteIdent(schema);
     this.#limits = limits;
     this.contracts = contracts;
+    this.#personal = personalTypes(contracts?.list());
   }
 
   // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
@@ -141,7 +164,8 @@ class EventStoreImpl implements EventStore {
     executor: SqlExecutor,
     stream: string,
     events: readonly NewEvent[],
-    options?: AppendOptions,
+    options: AppendOptions | undefined,
+    ownTransaction: boolean,
   ): Promise<AppendResult> {
     const contracts = this.contracts;
     if (contracts === undefined)
@@ -152,19 +176,72 @@ class EventStoreImpl implements EventStore {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    if (checked instanceof Promise) {
-      return checked.then((valid) => appendToStream(executor, this.#q, stream, valid, options, this.#limits));
-    }
-    return appendToStream(executor, this.#q, stream, checked, options, this.#limits);
+    const write = (valid: readonly NewEvent[]): Promise<AppendResult> =>
+      this.#personal === undefined
+        ? appendToStream(executor, this.#q, stream, valid, options, this.#limits)
+        : this.#appendSealed(executor, stream, valid, options, ownTransaction);
+    if (checked instanceof Promise) return checked.then(write);
+    return write(checked);
   }
 
-  #upcastAll(read: Promise<StoredEvent[]>): Promise<StoredEvent[]> {
+  /**
+   * Appends with personal fields encrypted. The subjects' keys come from memory when this store used them before:
+   * then the append is one statement, which the database refuses when a key was deleted since (a forget in any
+   * process); the keys are then read again and the events sealed anew. Keys not in memory are read or created in
+   * the append's transaction (one of its own when the caller did not open one).
+   */
+  async #appendSealed(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions | undefined,
+    ownTransaction: boolean,
+  ): Promise<AppendResult> {
+    const types = this.#personal!;
+    const subjects = subjectsOf(events, types);
+    if (subjects.length === 0)
+      return appendToStream(executor, this.#q, stream, events, options, this.#limits);
+    const write = (ex: SqlExecutor, keys: Map<string, SubjectKey>): Promise<AppendResult> =>
+      appendToStream(ex, this.#q, stream, sealEvents(events, types, keys), options, this.#limits, {
+        subjects,
+        keyIds: subjects.map((s) => keys.get(s)!.keyId),
+      });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const cached = this.#keyCache.get(subjects);
+        if (cached !== undefined) return await write(executor, cached);
+        const loadAndWrite = async (ex: SqlExecutor): Promise<AppendResult> => {
+          const keys = await loadOrCreateKeys(ex, this.#q, subjects);
+          this.#keyCache.put(keys);
+          return write(ex, keys);
+        };
+        return await (ownTransaction ? this.#db.transaction(loadAndWrite) : loadAndWrite(executor));
+      } catch (error) {
+        if (!(error instanceof SubjectKeyChanged) || attempt >= 2) throw error;
+        this.#keyCache.drop(error.subjects);
+      }
+    }
+  }
+
+  /** Decrypts personal fields (or erases them for forgotten subjects), then upcasts. */
+  async #finish(
+    executor: Pick<SqlExecutor, 'query'>,
+    events: StoredEvent[],
+    mode: 'throw' | 'mark',
+  ): Promise<StoredEvent[]> {
+    const revealed = await revealEvents(executor, this.#q, events, mode);
     const contracts = this.contracts;
-    if (contracts === undefined) return read;
-    return read.then((events) => {
-      for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
-      return events;
-    });
+    if (contracts === undefined) return revealed;
+    for (let i = 0; i < revealed.length; i++) {
+      // An event marked unreadable keeps its stored data: its consumer parks it before any upcaster sees it.
+      if (unreadableError(revealed[i]!) === undefined) revealed[i] = contracts.upcast(revealed[i]!);
+    }
+    return revealed;
+  }
+
+  reveal(events: StoredEvent[], mode: 'throw' | 'mark' = 'mark'): Promise<StoredEvent[]> {
+    this.#open();
+    return revealEvents(this.#db, this.#q, events, mode);
   }
 
   get executor(): SqlExecutor {
@@ -209,10 +286,13 @@ class EventStoreImpl implements EventStore {
       query: (text, params) => executor.query(text, params),
       append: (stream, events, options) => {
         onAppend();
-        const appended = this.#append(executor, stream, events, options);
+        const appended = this.#append(executor, stream, events, options, false);
         return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
-      readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
+      readStream: (stream, options) =>
+        readStream(executor, q, stream, options).then((events) =>
+          this.#finish(executor, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
+        ),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
       handle: transactionHandle(() => tx, q),
     };
@@ -226,7 +306,7 @@ class EventStoreImpl implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.#open();
-    return this.#append(this.#db, stream, events, options).then((result) => {
+    return this.#append(this.#db, stream, events, options, true).then((result) => {
       this.#announce();
       return result;
     });
@@ -301,7 +381,9 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return this.#upcastAll(readStream(this.#db, this.#q, stream, options));
+    return readStream(this.#db, this.#q, stream, options).then((events) =>
+      this.#finish(this.#db, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
+    );
   }
 
   streamVersion(stream: string): Promise<number> {
@@ -320,21 +402,45 @@ class EventStoreImpl implements EventStore {
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
-    const read = readLog(this.#db, this.#q, options);
-    const contracts = this.contracts;
-    if (contracts === undefined) return read;
-    return read.then((r) => ({ ...r, events: r.events.map((e) => contracts.upcast(e)) }));
+    const mode = options?.unreadable === 'mark' ? 'mark' : 'throw';
+    return readLog(this.#db, this.#q, options).then(async (r) => ({
+      ...r,
+      events: await this.#finish(this.#db, r.events, mode),
+    }));
   }
 
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
     this.#open();
-    const contracts = this.contracts;
-    return iterateLog(
+    return iterateLog(this.#db, this.#q, options, (events) => this.#finish(this.#db, events, 'throw'));
+  }
+
+  closeStream(stream: string, options?: CloseStreamOptions): Promise<CloseStreamResult> {
+    this.#open();
+    return closeStream(
       this.#db,
       this.#q,
+      stream,
       options,
-      contracts === undefined ? undefined : (e) => contracts.upcast(e),
-    );
+      (ex, final, appendOptions) => this.#append(ex, stream, final, appendOptions, false),
+      this.#limits,
+    ).then((result) => {
+      this.#announce();
+      return result;
+    });
+  }
+
+  async forget(subject: string): Promise<{ subject: string; forgotten: boolean }> {
+    this.#open();
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new InvalidArgumentError(
+        `forget takes a subject: a non-empty string of at most ${MAX_SUBJECT_LENGTH} characters (the value of ` +
+          `the contracts' personal.subject field), got ${describeValue(subject)}.`,
+        { subject: describeValue(subject) },
+      );
+    }
+    this.#keyCache.drop([subject]);
+    const forgotten = await deleteSubjectKey(this.#db, this.#q, subject);
+    return { subject, forgotten };
   }
 
   head(): Promise<LogHead> {

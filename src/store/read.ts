@@ -20,6 +20,8 @@ export interface ReadStreamOptions {
    * @defaultValue 10000
    */
   limit?: number;
+  /** @internal As for ReadLogOptions: `'mark'` hands an undecryptable event to its consumer, which parks it. */
+  unreadable?: 'throw' | 'mark';
 }
 
 /** readStream's default `limit`: bounds the memory of one call; longer streams are read in pages with `from`. */
@@ -38,6 +40,11 @@ export interface ReadLogOptions extends LogFilter {
   after?: string;
   /** At most this many events, up to MAX_READ_LOG_LIMIT (10,000). @defaultValue 1000 */
   limit?: number;
+  /**
+   * @internal What a personal field that fails decryption does: `'throw'` a PersonalDataUnreadableError (the
+   * default), or `'mark'` the event for its consumer, which then parks it (workers, relays).
+   */
+  unreadable?: 'throw' | 'mark';
 }
 
 export interface ReadLogResult<E extends StoredEvent<string, unknown> = StoredEvent> {
@@ -135,14 +142,14 @@ export interface IterateLogOptions extends LogFilter {
 
 /**
  * Yields every readable event after `after` in commit order, one page in memory at a time, then ends.
- * `upcast` (the contracts hook) maps each event here rather than in a wrapping generator, which would cost a
- * second promise per event.
+ * `finish` (decryption of personal fields, then the contracts' upcast) maps each page here rather than each event
+ * in a wrapping generator, which would cost a second promise per event.
  */
 export async function* iterateLog(
   executor: SqlExecutor,
   schemaQ: string,
   options: IterateLogOptions = {},
-  upcast?: (event: StoredEvent) => StoredEvent,
+  finish?: (events: StoredEvent[]) => Promise<StoredEvent[]>,
 ): AsyncGenerator<StoredEvent, void, undefined> {
   const pageSize = checkLimit(options.pageSize, 'pageSize', MAX_READ_LOG_LIMIT) ?? 1000;
   let after = options.after ?? LOG_START;
@@ -162,8 +169,8 @@ export async function* iterateLog(
   let pause = 1;
   while (compareCheckpoints(after, target) < 0) {
     const page = await readLog(executor, schemaQ, { after, limit: pageSize, ...filter });
-    if (upcast === undefined) for (const event of page.events) yield event;
-    else for (const event of page.events) yield upcast(event);
+    const events = finish === undefined ? page.events : await finish(page.events);
+    for (const event of events) yield event;
     after = page.checkpoint;
     if (page.events.length < pageSize && compareCheckpoints(after, target) < 0) {
       await new Promise((resolve) => setTimeout(resolve, pause));

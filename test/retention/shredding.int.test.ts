@@ -1,0 +1,283 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createEventStore,
+  createProjections,
+  createWorker,
+  defineEvent,
+  defineProjection,
+  ERASED_MARK,
+  ErrorCodes,
+  isEventlaneError,
+  parkedEvents,
+  PersonalDataUnreadableError,
+  type EventStore,
+  type StoredEvent,
+} from '../../src/index.js';
+import { quoteIdent } from '../../src/store/names.js';
+import { SERVICES } from '../support/services.js';
+import { dropSchema, storeTargets, uniqueSchema, waitForHead } from '../support/stores.js';
+import { scaled } from '../support/time.js';
+import { waitFor } from '../consumers/helpers.js';
+
+const UserRegistered = defineEvent({
+  type: 'user.registered',
+  owner: 'accounts',
+  versions: { 1: z.object({ userId: z.string(), email: z.string(), name: z.string(), plan: z.string() }) },
+  personal: { subject: 'userId', fields: ['email', 'name'] },
+});
+const UserRenamed = defineEvent({
+  type: 'user.renamed',
+  owner: 'accounts',
+  versions: { 1: z.object({ userId: z.string(), name: z.string().optional() }) },
+  personal: { subject: 'userId', fields: ['name'] },
+});
+const PlanChanged = defineEvent({
+  type: 'user.plan_changed',
+  owner: 'accounts',
+  versions: { 1: z.object({ userId: z.string(), plan: z.string() }) },
+});
+const CONTRACTS = [UserRegistered, UserRenamed, PlanChanged] as const;
+
+const register = (userId: string, name = `Name of ${userId}`) =>
+  UserRegistered.create({ userId, email: `${userId}@example.com`, name, plan: 'free' });
+
+async function rawRows(store: EventStore, stream: string): Promise<string> {
+  const rows = await store.executor.query<{ data: string; metadata: string }>(
+    `select data::text as data, metadata::text as metadata from ${quoteIdent(store.schema)}.events
+      where stream = $1 order by stream_position`,
+    [stream],
+  );
+  return rows.map((r) => r.data + r.metadata).join('\n');
+}
+
+for (const target of storeTargets()) {
+  describe.skipIf(!target.available)(`personal data on ${target.name}`, () => {
+    let store: EventStore;
+    beforeAll(async () => {
+      store = await createEventStore({
+        ...(target.name === 'pg' ? { url: SERVICES.postgres.url, schema: uniqueSchema() } : {}),
+        events: CONTRACTS,
+      });
+    });
+    afterAll(async () => {
+      await store?.close();
+      if (target.name === 'pg') await dropSchema(store.schema);
+    });
+
+    it('stores personal fields encrypted and reads them back decrypted everywhere', async () => {
+      await store.append('user-u1', [register('u1', 'Ada Lovelace')]);
+      await store.append('user-u1', [UserRenamed.create({ userId: 'u1', name: 'Ada King' })]);
+      const last = await store.append('user-u1', [PlanChanged.create({ userId: 'u1', plan: 'pro' })]);
+      // Log reads see a commit once older transactions anywhere on the server have ended.
+      await waitForHead(store, last.checkpoint);
+      const raw = await rawRows(store, 'user-u1');
+      expect(raw).not.toContain('Ada');
+      expect(raw).not.toContain('u1@example.com');
+      expect(raw).toContain('elenc1:');
+      expect(raw).toContain('"free"'); // fields not declared personal stay in clear
+      const [key] = await store.executor.query<{ n: number }>(
+        `select count(*)::int as n from ${quoteIdent(store.schema)}.subject_keys where subject = 'u1'`,
+      );
+      expect(key!.n).toBe(1);
+
+      const events = await store.readStream('user-u1');
+      expect(events.map((e) => e.data)).toEqual([
+        { userId: 'u1', email: 'u1@example.com', name: 'Ada Lovelace', plan: 'free' },
+        { userId: 'u1', name: 'Ada King' },
+        { userId: 'u1', plan: 'pro' },
+      ]);
+      expect(events[0]!.metadata).toEqual({});
+      const log = await store.readLog({ streamPrefix: 'user-u1' });
+      expect(log.events.map((e) => e.data)).toEqual(events.map((e) => e.data));
+      const iterated: StoredEvent[] = [];
+      for await (const e of store.iterateLog({ streamPrefix: 'user-u1' })) iterated.push(e);
+      expect(iterated.map((e) => e.data)).toEqual(events.map((e) => e.data));
+      // An optional personal field left out is not encrypted, and needs no key.
+      await store.append('user-u9', [UserRenamed.create({ userId: 'u9' })]);
+      expect((await store.readStream('user-u9'))[0]!.data).toEqual({ userId: 'u9' });
+    });
+
+    it('forget erases the fields on every read, keeps the rest, and is refused for bad input', async () => {
+      await waitForHead(store, (await store.append('user-u2', [register('u2')])).checkpoint);
+      expect(await store.forget('u1')).toEqual({ subject: 'u1', forgotten: true });
+      expect(await store.forget('u1')).toEqual({ subject: 'u1', forgotten: false });
+      const [registered, renamed, plan] = await store.readStream('user-u1');
+      expect(registered!.data).toEqual({ userId: 'u1', email: null, name: null, plan: 'free' });
+      expect(registered!.metadata[ERASED_MARK]).toEqual(['email', 'name']);
+      expect(renamed!.data).toEqual({ userId: 'u1', name: null });
+      expect(plan!.metadata[ERASED_MARK]).toBeUndefined();
+      const log = await store.readLog({ streamPrefix: 'user-u' });
+      expect(log.events.find((e) => e.stream === 'user-u1')!.data).toMatchObject({ email: null });
+      expect(log.events.find((e) => e.stream === 'user-u2')!.data).toMatchObject({ email: 'u2@example.com' });
+      for (const bad of ['', 3, 'x'.repeat(201)]) {
+        await expect(store.forget(bad as string)).rejects.toMatchObject({
+          code: ErrorCodes.INVALID_ARGUMENT,
+        });
+      }
+      // New personal data of a forgotten subject is a new fact: a new key; the old events stay erased.
+      await store.append('user-u1', [UserRenamed.create({ userId: 'u1', name: 'Ada B.' })]);
+      const after = await store.readStream('user-u1');
+      expect(after.map((e) => (e.data as { name?: unknown }).name)).toEqual([
+        null,
+        null,
+        undefined,
+        'Ada B.',
+      ]);
+    });
+
+    it('refuses an event without its subject, and writes nothing', async () => {
+      const error = await store
+        .append('user-x', [{ type: 'user.renamed', data: { userId: '', name: 'Someone' } }])
+        .catch((e: unknown) => e);
+      expect(isEventlaneError(error, ErrorCodes.PERSONAL_SUBJECT)).toBe(true);
+      expect((error as Error).message).toContain('data.userId');
+      expect(await store.streamVersion('user-x')).toBe(0);
+    });
+
+    it('a tampered ciphertext is a typed error on read, not a crash', async () => {
+      await store.append('user-t1', [register('t1')]);
+      await waitForHead(store, (await store.append('user-t2', [register('t2')])).checkpoint);
+      // Swap the email ciphertexts of two events of the same subject key? Different subjects: copy t2's into t1,
+      // and flip a byte of t1's name.
+      await store.executor.query(
+        `update ${quoteIdent(store.schema)}.events t set data = jsonb_set(t.data, '{email}', s.data -> 'email')
+           from ${quoteIdent(store.schema)}.events s where t.stream = 'user-t1' and s.stream = 'user-t2'`,
+      );
+      const error = await store.readStream('user-t1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PersonalDataUnreadableError);
+      expect(isEventlaneError(error, ErrorCodes.PERSONAL_DATA_UNREADABLE)).toBe(true);
+      expect((error as Error).message).toContain('"email"');
+      expect((error as Error).message).toContain('user-t1');
+      await store.executor.query(
+        `update ${quoteIdent(store.schema)}.events set data = jsonb_set(data, '{name}', '"elenc1:AAAA"')
+          where stream = 'user-t2'`,
+      );
+      await expect(store.readStream('user-t2')).rejects.toMatchObject({
+        code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
+        message: expect.stringContaining('too short'),
+      });
+      await expect(store.readLog({ streamPrefix: 'user-t' })).rejects.toMatchObject({
+        code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
+      });
+    });
+  });
+}
+
+describe.skipIf(!storeTargets()[0]!.available)(
+  'personal data across processes, workers and rebuilds (pg)',
+  () => {
+    const cleanups: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      while (cleanups.length) await cleanups.pop()!();
+    });
+    // Cleanups run last-in first-out: workers stop, then stores close, then the schema is dropped.
+    async function open(schema?: string): Promise<EventStore> {
+      if (schema === undefined) {
+        schema = uniqueSchema();
+        const owned = schema;
+        cleanups.push(() => dropSchema(owned));
+      }
+      const store = await createEventStore({ url: SERVICES.postgres.url, schema, events: CONTRACTS });
+      cleanups.push(async () => {
+        await store.close();
+      });
+      return store;
+    }
+
+    it('an append with a key another process forgot since writes under a new key, never the gone one', async () => {
+      const a = await open();
+      const b = await open(a.schema);
+      await a.append('user-p1', [register('p1', 'First')]); // a keeps the key in memory
+      await b.forget('p1');
+      await a.append('user-p1', [UserRenamed.create({ userId: 'p1', name: 'Second' })]);
+      const names = (await b.readStream('user-p1')).map((e) => (e.data as { name: unknown }).name);
+      expect(names).toEqual([null, 'Second']);
+    });
+
+    it('a worker parks the event it cannot decrypt and goes on with other streams', async () => {
+      const store = await open();
+      const q = quoteIdent(store.schema);
+      await store.executor.query(`create table ${q}.names (stream text primary key, name text)`);
+      const names = defineProjection({
+        name: 'names',
+        handlers: {
+          'user.registered': async (e, { query }) => {
+            await query(
+              `insert into ${q}.names values ($1, $2) on conflict (stream) do update set name = $2`,
+              [e.stream, (e.data as { name: string | null }).name],
+            );
+          },
+        },
+      });
+      for (let i = 1; i <= 4; i++) await store.append(`user-w${i}`, [register(`w${i}`)]);
+      await store.executor.query(
+        `update ${q}.events set data = jsonb_set(data, '{name}', to_jsonb(left(data ->> 'name', -2) || 'xx'))
+        where stream = 'user-w2'`,
+      );
+      const worker = createWorker(store, {
+        from: 'log',
+        consumers: [names],
+        partitions: 2,
+        retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+        parkedPollMs: 50,
+      });
+      cleanups.push(() => worker.stop());
+      await worker.start();
+      const parked = parkedEvents(store);
+      await waitFor('the unreadable event parked', async () => (await parked.list()).length === 1);
+      await waitFor('the other streams applied', async () => {
+        const rows = await store.executor.query(`select 1 from ${q}.names`);
+        return rows.length === 3;
+      });
+      const [p] = await parked.list();
+      expect(p).toMatchObject({ stream: 'user-w2', errorCode: ErrorCodes.PERSONAL_DATA_UNREADABLE });
+      await store.append('user-w5', [register('w5', 'Late')]);
+      await waitFor('the worker still applies new events', async () => {
+        const rows = await store.executor.query<{ name: string }>(
+          `select name from ${q}.names where stream = 'user-w5'`,
+        );
+        return rows[0]?.name === 'Late';
+      });
+    });
+
+    it('a projection rebuilt after a forget holds no trace of the erased fields', async () => {
+      const store = await open();
+      const projection = (version: number) =>
+        defineProjection({
+          name: 'people',
+          version,
+          tables: { people: 'create table :TABLE: (user_id text primary key, email text, plan text)' },
+          handlers: {
+            'user.registered': async (e, { query, tables }) => {
+              const d = e.data as { userId: string; email: string | null; plan: string };
+              await query(`insert into ${tables.people} values ($1, $2, $3)`, [d.userId, d.email, d.plan]);
+            },
+          },
+        });
+      await store.append('user-r1', [register('r1')]);
+      await store.append('user-r2', [register('r2')]);
+      const v1 = createProjections(store, { projections: [projection(1)], schema: store.schema, pollMs: 10 });
+      await v1.start();
+      await v1.waitLive('people', scaled(30_000));
+      await waitFor(
+        'v1 applied',
+        async () =>
+          (await store.executor.query(`select 1 from ${quoteIdent(store.schema)}.people`)).length === 2,
+      );
+      await v1.stop();
+      await store.forget('r1');
+      const v2 = createProjections(store, { projections: [projection(2)], schema: store.schema, pollMs: 10 });
+      await v2.start();
+      await v2.waitLive('people', scaled(30_000));
+      await v2.stop();
+      const rows = await store.executor.query(
+        `select user_id, email, plan from ${quoteIdent(store.schema)}.people order by user_id`,
+      );
+      expect(rows).toEqual([
+        { user_id: 'r1', email: null, plan: 'free' },
+        { user_id: 'r2', email: 'r2@example.com', plan: 'free' },
+      ]);
+    });
+  },
+);
