@@ -1,10 +1,12 @@
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import type { AnyEventContract, EventsOf } from '../contracts/types.js';
 import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
 import { loadOpenTelemetry } from '../tracing/otel.js';
+import { appendMetrics, appendRecorder, type AppendMetrics, type AppendRecorder } from './append-metrics.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
@@ -125,6 +127,9 @@ class EventStoreImpl implements EventStore {
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
   #notifyAgain = false;
+  readonly #metricSinks = new Set<AppendMetrics>();
+  /** Set by registerMetrics; undefined keeps the append path free of timers and counters. */
+  #record: AppendRecorder | undefined;
 
   constructor(db: Driver, schema: string, limits: AppendLimits, contracts: ContractRegistry | undefined) {
     this.#db = db;
@@ -138,6 +143,17 @@ class EventStoreImpl implements EventStore {
   // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
   // what they did before contracts existed.
   #append(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult> {
+    const record = this.#record;
+    if (record === undefined) return this.#appendChecked(executor, stream, events, options);
+    return record(() => this.#appendChecked(executor, stream, events, options));
+  }
+
+  #appendChecked(
     executor: SqlExecutor,
     stream: string,
     events: readonly NewEvent[],
@@ -165,6 +181,16 @@ class EventStoreImpl implements EventStore {
       for (let i = 0; i < events.length; i++) events[i] = contracts.upcast(events[i]!);
       return events;
     });
+  }
+
+  registerMetrics(registry: Registry): void {
+    if (typeof registry !== 'object' || registry === null || typeof registry.metrics !== 'function') {
+      throw new InvalidArgumentError(
+        'registerMetrics takes a prom-client Registry, e.g. processRegistry() from eventlane/ops.',
+      );
+    }
+    this.#metricSinks.add(appendMetrics(registry));
+    this.#record ??= appendRecorder(this.schema, this.#metricSinks);
   }
 
   get executor(): SqlExecutor {
