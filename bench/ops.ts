@@ -16,7 +16,7 @@ import { Registry } from 'prom-client';
 import { createEventStore, createWorker, defineProjection, type EventStore } from '../src/index.js';
 import { startOpsServer, type OpsServer } from '../src/ops/index.js';
 import { quoteIdent } from '../src/store/names.js';
-import { round, rssMb, type Reporter } from './report.js';
+import { percentile, round, rssMb, type Reporter } from './report.js';
 
 const URL = process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -44,18 +44,21 @@ async function drop(store: EventStore): Promise<void> {
 
 /** The ops server of `eventlane serve` in this process, scraped every second and followed by one dashboard. */
 interface Observed {
-  stop(): Promise<{ scrapes: number; liveMessages: number }>;
+  stop(): Promise<{ scrapes: number; liveMessages: number; scrapeMs: number[] }>;
 }
 
 async function observe(store: EventStore, registry: Registry): Promise<Observed> {
   const server: OpsServer = await startOpsServer({ store, token: TOKEN, port: 0, registries: [registry] });
   let scrapes = 0;
   let liveMessages = 0;
+  const scrapeMs: number[] = [];
   const scraper = setInterval(() => {
+    const started = performance.now();
     void fetch(`${server.url}/metrics`)
       .then((r) => r.text())
       .then((text) => {
         if (!text.includes('eventlane_')) throw new Error('a scrape without eventlane series');
+        scrapeMs.push(performance.now() - started);
         scrapes++;
       });
   }, 1000);
@@ -81,16 +84,21 @@ async function observe(store: EventStore, registry: Registry): Promise<Observed>
       abort.abort();
       await dashboard;
       await server.close();
-      return { scrapes, liveMessages };
+      return { scrapes, liveMessages, scrapeMs };
     },
   };
 }
 
+interface Round {
+  perSec: number;
+  scrapes: number;
+  live: number;
+  /** How long each /metrics request took, in ms. */
+  scrapeMs: number[];
+}
+
 /** Append calls per second: WRITERS loops, each on streams of its own with the expected version it tracks. */
-async function appendRound(
-  calls: number,
-  withOps: boolean,
-): Promise<{ perSec: number; scrapes: number; live: number }> {
+async function appendRound(calls: number, withOps: boolean): Promise<Round> {
   const { store } = await freshStore();
   const observed = withOps ? await observe(store, new Registry()) : undefined;
   const versions = new Map<string, number>();
@@ -109,16 +117,13 @@ async function appendRound(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const seen = (await observed?.stop()) ?? { scrapes: 0, liveMessages: 0 };
+  const seen = (await observed?.stop()) ?? { scrapes: 0, liveMessages: 0, scrapeMs: [] };
   await drop(store);
-  return { perSec: calls / seconds, scrapes: seen.scrapes, live: seen.liveMessages };
+  return { perSec: calls / seconds, scrapes: seen.scrapes, live: seen.liveMessages, scrapeMs: seen.scrapeMs };
 }
 
 /** Events per second a log-mode worker applies to an UPSERT read model, from a log appended up front. */
-async function consumerRound(
-  events: number,
-  withOps: boolean,
-): Promise<{ perSec: number; scrapes: number; live: number }> {
+async function consumerRound(events: number, withOps: boolean): Promise<Round> {
   const { store, q } = await freshStore();
   const streams = 500;
   const perStream = Math.ceil(events / streams);
@@ -153,12 +158,12 @@ async function consumerRound(
   while (worker.stats()[0]!.applied < total) await new Promise((r) => setTimeout(r, 5));
   const seconds = (performance.now() - started) / 1000;
   await worker.stop();
-  const seen = (await observed?.stop()) ?? { scrapes: 0, liveMessages: 0 };
+  const seen = (await observed?.stop()) ?? { scrapes: 0, liveMessages: 0, scrapeMs: [] };
   const [check] = await store.executor.query<{ n: string }>(`select sum(n) as n from ${q}.totals`);
   if (Number(check!.n) !== total)
     throw new Error(`the read model holds ${check!.n} events, expected ${total}`);
   await drop(store);
-  return { perSec: total / seconds, scrapes: seen.scrapes, live: seen.liveMessages };
+  return { perSec: total / seconds, scrapes: seen.scrapes, live: seen.liveMessages, scrapeMs: seen.scrapeMs };
 }
 
 export async function run(args: string[], reporter: Reporter): Promise<void> {
@@ -167,7 +172,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
   const events = arg(args, 'events', 30_000);
   const load1 = round(loadavg()[0]!, 1);
   for (const path of ['append', 'consumer'] as const) {
-    const best = { without: 0, with: 0, scrapes: 0, live: 0 };
+    const best = { without: 0, with: 0, scrapes: 0, live: 0, scrapeMs: [] as number[] };
     const figures: { without: number[]; with: number[] } = { without: [], with: [] };
     for (let r = 0; r < rounds; r++) {
       // Alternating, so that a slow spell of the machine hits both conditions alike.
@@ -179,6 +184,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
           best.with = Math.max(best.with, result.perSec);
           best.scrapes += result.scrapes;
           best.live += result.live;
+          best.scrapeMs.push(...result.scrapeMs);
         } else best.without = Math.max(best.without, result.perSec);
       }
     }
@@ -194,6 +200,8 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
       roundsWithout: figures.without.join(' '),
       roundsWith: figures.with.join(' '),
       scrapes: best.scrapes,
+      scrapeP50Ms: round(percentile(best.scrapeMs, 50), 1),
+      scrapeMaxMs: round(Math.max(...best.scrapeMs), 1),
       liveOverviews: best.live,
       loadBefore: load1,
       loadAfter: round(loadavg()[0]!, 1),
