@@ -6,6 +6,7 @@ import { listProjections, type ProjectionStatus } from '../ops/inventory.js';
 import { checkDrift } from '../projections/drift.js';
 import { quoteIdent } from '../store/names.js';
 import { duration, table } from './format.js';
+import { registerRebuildCommand } from './projections-rebuild.js';
 import { cliIo, EXIT_CODES, print, printJson } from './io.js';
 import {
   loadOpsConfig,
@@ -36,9 +37,11 @@ function render(rows: readonly ProjectionStatus[]): string {
   ]);
 }
 
-/** `eventlane projections list|drift`. */
+/** `eventlane projections list|drift|rebuild`. */
 export function registerProjectionsCommands(program: Command): void {
-  const projections = program.command('projections').description('versioned read models: state, lag, drift');
+  const projections = program
+    .command('projections')
+    .description('versioned read models: state, lag, drift, rebuild');
 
   withCommonOptions(projections.command('list'))
     .description('versions that build or serve, with lag and the failing event a version is stopped at')
@@ -90,4 +93,6 @@ export function registerProjectionsCommands(program: Command): void {
         await store.close();
       }
     });
+
+  registerRebuildCommand(projections);
 }

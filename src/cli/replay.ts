@@ -1,12 +1,12 @@
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { ConsumerDefinition } from '../consumers/define.js';
 import { InvalidArgumentError } from '../errors.js';
 import { createReplay, type Replay } from '../replay/replay.js';
-import type { ReplayJob, ReplayKind, ReplayPlan, ReplayState, StartOptions } from '../replay/types.js';
+import type { ReplayKind, ReplayPlan, ReplayState, StartOptions } from '../replay/types.js';
 import { createEventStore, type EventStore } from '../store/event-store.js';
 import { loadConfig } from './config.js';
-import { cliIo, print as out } from './io.js';
+import { print as out } from './io.js';
+import { describeJob, follow, report } from './replay-progress.js';
 
 interface ConnectOptions {
   config?: string;
@@ -119,51 +119,6 @@ function describePlan(p: ReplayPlan): string {
   if (p.expectedMs !== null) lines.push(`expected duration: ${(p.expectedMs / 1000).toFixed(1)} s`);
   lines.push(`preview token: ${p.previewToken}${p.previewRequired ? ' (required to start)' : ''}`);
   return lines.join('\n');
-}
-
-function describeJob(j: ReplayJob): string {
-  const eta = j.etaMs === null ? '-' : `${Math.round(j.etaMs / 1000)} s`;
-  return (
-    `${j.id}  ${j.kind} ${j.consumer}  ${j.state}  ${j.done}/${j.total}  applied ${j.applied}, skipped ` +
-    `${j.skipped}  ${Math.round(j.rate)} ev/s  ETA ${eta}${j.error === null ? '' : `  error: ${j.error}`}`
-  );
-}
-
-const ENDED: readonly ReplayState[] = ['completed', 'failed', 'cancelled', 'paused'];
-
-/** Follows a job run in this process until it ends: a live bar on a terminal, a line per second elsewhere. */
-async function follow(replay: Replay, id: string, json: boolean): Promise<ReplayJob> {
-  const tty = process.stdout.isTTY && !json;
-  const bar = tty
-    ? new cliProgress.SingleBar(
-        { format: ' {bar} {percentage}% | {value}/{total} | {rate} ev/s | ETA {eta_formatted} | {state}' },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  let job = await replay.get(id);
-  bar?.start(Math.max(job.total, 1), job.done, { rate: 0, state: job.state });
-  // Ctrl-C pauses the job (after the page in progress) rather than leaving it running with a stale heartbeat.
-  const onSignal = () => void replay.pause(id).catch(() => undefined);
-  process.once('SIGINT', onSignal);
-  try {
-    while (!ENDED.includes(job.state)) {
-      await new Promise((r) => setTimeout(r, tty ? 200 : 1000));
-      job = await replay.get(id);
-      if (bar !== null) {
-        bar.setTotal(Math.max(job.total, job.done, 1));
-        bar.update(job.done, { rate: Math.round(job.rate), state: job.state });
-      } else if (!json) out(describeJob(job));
-    }
-    return await replay.wait(id);
-  } finally {
-    bar?.stop();
-    process.off('SIGINT', onSignal);
-  }
-}
-
-function report(job: ReplayJob, json: boolean): void {
-  out(json ? JSON.stringify(job, null, 2) : describeJob(job));
-  if (job.state === 'failed') cliIo().exitCode = 1;
 }
 
 /** `eventlane replay …`: plan, start and control replay jobs. */

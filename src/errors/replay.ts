@@ -56,3 +56,27 @@ export class ReplayJobStateError extends EventlaneError {
     );
   }
 }
+
+/**
+ * A rebuild of the projection is open already (running, queued, paused or failed): a second job would build the same
+ * version beside it. Same code as any job-state refusal.
+ */
+export class RebuildInProgressError extends EventlaneError {
+  constructor(
+    projection: string,
+    job: { id: string; state: string; done: string | number; total: string | number },
+  ) {
+    const next =
+      job.state === 'running'
+        ? `Watch it with \`eventlane replay show ${job.id}\`, or pause it with \`eventlane replay pause ${job.id}\` ` +
+          `(take over a job whose process is gone with \`eventlane replay resume ${job.id} --take-over\`).`
+        : `Resume it with \`eventlane replay resume ${job.id}\`, or cancel it with ` +
+          `\`eventlane replay cancel ${job.id}\` and start the rebuild again.`;
+    super(
+      ErrorCodes.REPLAY_JOB_STATE,
+      `A rebuild of projection ${JSON.stringify(projection)} is already ${job.state}: replay job ${job.id} ` +
+        `(${String(job.done)} of ${String(job.total)} events). Nothing was started. ${next}`,
+      { details: { projection, id: job.id, state: job.state } },
+    );
+  }
+}

@@ -76,6 +76,7 @@ export function inlineStore(
     head: () => base.head(),
     health: () => base.health(),
     onCommit: (listener) => base.onCommit(listener),
+    registerMetrics: (registry) => base.registerMetrics(registry),
     close: () => base.close(),
   };
   return store;

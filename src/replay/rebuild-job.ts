@@ -42,7 +42,7 @@ export type RebuildPass = 'caught-up' | 'busy' | 'stopped' | 'failed';
 const OPEN_STATES = ['queued', 'running', 'paused', 'failed'];
 
 /** The version's open rebuild job, if any: one created by a runner, or one an operator started with createReplay. */
-async function openJob(db: Driver, q: string, name: string): Promise<DbReplayJob | undefined> {
+export async function openRebuildJob(db: Driver, q: string, name: string): Promise<DbReplayJob | undefined> {
   const [row] = await db.query<DbReplayJob>(
     `select * from ${q}.replay_jobs where kind = 'rebuild' and consumer = $1 and state = any($2::text[])
       order by created_at desc, id desc limit 1`,
@@ -61,7 +61,7 @@ export async function runRebuildPass(env: RebuildRunEnv, def: ProjectionDefiniti
   const { db, q } = env;
   const version = await readVersion(db, q, def.name, def.version);
   if (version === undefined || version.status !== 'building') return 'caught-up';
-  let job = await openJob(db, q, def.name);
+  let job = await openRebuildJob(db, q, def.name);
   if (job !== undefined && compareCheckpoints(job.checkpoint, version.checkpoint) > 0) {
     await changeState(db, q, job.id, 'cancelled').catch(() => undefined);
     job = undefined;

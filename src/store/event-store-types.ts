@@ -1,6 +1,7 @@
 // The public shape of the event store and its units of work (implemented in event-store.ts).
 import type { Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import type { ContractRegistry } from '../contracts/registry.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import type { AppendOptions, AppendResult } from './append.js';
@@ -124,6 +125,13 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
   head(): Promise<LogHead>;
   /** Server-wide figures that explain delays, e.g. the age of the oldest open transaction (see StoreHealth). */
   health(): Promise<StoreHealth>;
+  /**
+   * Reports this store's appends into `registry`: `eventlane_store_appends_total` and
+   * `eventlane_store_append_duration_seconds` by result (ok, conflict, error) and
+   * `eventlane_store_appended_events_total`, labelled by schema. Idempotent; several registries may be given.
+   * Until it is called, appends make no timer call and touch no counter.
+   */
+  registerMetrics(registry: Registry): void;
   /** Closes what the store opened; connections the caller handed in stay open. */
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
@@ -25,6 +26,7 @@ import {
 } from './personal-data.js';
 import type { PersonalFields } from '../contracts/types.js';
 import { loadOpenTelemetry } from '../tracing/otel.js';
+import { appendMetrics, appendRecorder, type AppendMetrics, type AppendRecorder } from './append-metrics.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
@@ -147,6 +149,9 @@ class EventStoreImpl implements EventStore {
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
   #notifyAgain = false;
+  readonly #metricSinks = new Set<AppendMetrics>();
+  /** Set by registerMetrics; undefined keeps the append path free of timers and counters. */
+  #record: AppendRecorder | undefined;
 
   constructor(db: Driver, schema: string, limits: AppendLimits, contracts: ContractRegistry | undefined) {
     this.#db = db;
@@ -166,6 +171,17 @@ class EventStoreImpl implements EventStore {
     events: readonly NewEvent[],
     options: AppendOptions | undefined,
     ownTransaction: boolean,
+  ): Promise<AppendResult> {
+    const record = this.#record;
+    if (record === undefined) return this.#appendChecked(executor, stream, events, options);
+    return record(() => this.#appendChecked(executor, stream, events, options));
+  }
+
+  #appendChecked(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
   ): Promise<AppendResult> {
     const contracts = this.contracts;
     if (contracts === undefined)
@@ -242,6 +258,16 @@ class EventStoreImpl implements EventStore {
   reveal(events: StoredEvent[], mode: 'throw' | 'mark' = 'mark'): Promise<StoredEvent[]> {
     this.#open();
     return revealEvents(this.#db, this.#q, events, mode);
+  }
+
+  registerMetrics(registry: Registry): void {
+    if (typeof registry !== 'object' || registry === null || typeof registry.metrics !== 'function') {
+      throw new InvalidArgumentError(
+        'registerMetrics takes a prom-client Registry, e.g. processRegistry() from eventlane/ops.',
+      );
+    }
+    this.#metricSinks.add(appendMetrics(registry));
+    this.#record ??= appendRecorder(this.schema, this.#metricSinks);
   }
 
   get executor(): SqlExecutor {

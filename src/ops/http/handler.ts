@@ -29,6 +29,12 @@ export interface OpsHandlerOptions {
   /** Add the `eventlane_db_*` series read from the store at scrape time. @defaultValue true */
   databaseMetrics?: boolean;
   /**
+   * Report the store's appends (`eventlane_store_*`: calls by result, events written, duration) into the first of
+   * `registries`, so that /metrics shows what this process appends. Costs two clock reads and three counter
+   * updates per append call. @defaultValue true
+   */
+  storeMetrics?: boolean;
+  /**
    * Projections and reactors (as in the config's `consumers`, built with defineProjection / defineReactor): the
    * dashboard's contracts view names the consumers of each event type, and replay jobs started through the API may
    * target them. @defaultValue []
@@ -71,6 +77,7 @@ export function createOpsHandler(options: OpsHandlerOptions): OpsHandler {
   }
   const authenticate = tokenChecker(options.token);
   const live = options.registries ?? [processRegistry()];
+  if (options.storeMetrics !== false && live[0] !== undefined) options.store.registerMetrics(live[0]);
   const db =
     options.databaseMetrics === false
       ? undefined
