@@ -45,9 +45,13 @@ export interface AppendLimits {
   maxAppendBytes: number;
 }
 
-interface PreparedBatch {
+export interface PreparedBatch {
   ids: string[];
   json: string;
+  /** Each event's data, metadata and occurred_at as sent: what the store holds once the append commits. */
+  data: string[];
+  metadata: string[];
+  occurredAt: string[];
 }
 
 /** Most events one append call takes; with `maxAppendBytes` it bounds the memory and the statement of one call. */
@@ -96,6 +100,9 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
   const ids: string[] = [];
   const seen = new Set<string>();
   const parts: string[] = [];
+  const dataTexts: string[] = [];
+  const metadataTexts: string[] = [];
+  const occurredTexts: string[] = [];
   const now = new Date().toISOString();
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as NewEvent | undefined;
@@ -171,11 +178,20 @@ export function prepareBatch(events: readonly NewEvent[], limits: AppendLimits):
       );
     }
     ids.push(id);
+    dataTexts.push(data);
+    metadataTexts.push(metadata);
+    occurredTexts.push(occurredAt);
     parts.push(
       `{"id":"${id}","type":${JSON.stringify(event.type)},"version":${version},"data":${data},"metadata":${metadata},"occurred_at":"${occurredAt}"}`,
     );
   }
-  return { ids, json: `[${parts.join(',')}]` };
+  return {
+    ids,
+    json: `[${parts.join(',')}]`,
+    data: dataTexts,
+    metadata: metadataTexts,
+    occurredAt: occurredTexts,
+  };
 }
 
 interface AppendRow {
@@ -184,13 +200,24 @@ interface AppendRow {
   first_position: string | number | bigint | null;
   last_global_position: string | number | bigint | null;
   tx_order: string | null;
+  recorded_ms: number;
+}
+
+/** An append's result with what it sent and when it was recorded: enough to build the stored events locally. */
+export interface AppendOutcome {
+  result: AppendResult;
+  batch: PreparedBatch;
+  /** The appending transaction's tx_order (text), shared by every event of the append. */
+  txOrder: string;
+  /** The events' recorded_at (the transaction's start, `now()`), in epoch milliseconds; not theirs when duplicate. */
+  recordedMs: number;
 }
 
 /**
  * Appends `events` to `stream` through `executor` in one statement. When the executor is inside a
  * transaction, the append commits or rolls back with it.
  */
-export async function appendToStream(
+export function appendToStream(
   executor: SqlExecutor,
   schemaQ: string,
   stream: string,
@@ -198,6 +225,18 @@ export async function appendToStream(
   options: AppendOptions | undefined,
   limits: AppendLimits,
 ): Promise<AppendResult> {
+  return appendWithOutcome(executor, schemaQ, stream, events, options, limits).then((o) => o.result);
+}
+
+/** `appendToStream`, answering with what was sent and when it was recorded as well (command handling). */
+export async function appendWithOutcome(
+  executor: SqlExecutor,
+  schemaQ: string,
+  stream: string,
+  events: readonly NewEvent[],
+  options: AppendOptions | undefined,
+  limits: AppendLimits,
+): Promise<AppendOutcome> {
   checkStreamName(stream);
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError(`append options must be an object, got ${typeof options}.`);
@@ -211,7 +250,8 @@ export async function appendToStream(
   let row: AppendRow | undefined;
   try {
     [row] = await executor.query<AppendRow>(
-      `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
+      `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order,
+              (extract(epoch from now()) * 1000)::float8 as recorded_ms
          from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
       [stream, mode, version, batch.json, batch.ids.length, probe],
     );
@@ -240,7 +280,7 @@ export async function appendToStream(
       );
     default: {
       const first = Number(row.first_position);
-      return {
+      const result: AppendResult = {
         stream,
         streamVersion: Number(row.stream_version),
         positions: batch.ids.map((_, i) => first + i),
@@ -249,6 +289,7 @@ export async function appendToStream(
         checkpoint: formatCheckpoint(row.tx_order!, BigInt(row.last_global_position!)),
         duplicate: row.status === 'duplicate',
       };
+      return { result, batch, txOrder: row.tx_order!, recordedMs: row.recorded_ms };
     }
   }
 }

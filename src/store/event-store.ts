@@ -3,7 +3,14 @@ import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import type { AnyEventContract, EventsOf } from '../contracts/types.js';
-import { appendToStream, type AppendLimits, type AppendOptions, type AppendResult } from './append.js';
+import {
+  appendToStream,
+  appendWithOutcome,
+  type AppendLimits,
+  type AppendOptions,
+  type AppendOutcome,
+  type AppendResult,
+} from './append.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
 import { createPgPool, pgClientDriver, pgClientExecutor, pgPoolDriver, redactUrl } from './drivers/pg.js';
 import { openPglite, pgliteDriver, pgliteTransactionExecutor } from './drivers/pglite.js';
@@ -31,12 +38,13 @@ import {
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
 import {
-  handleCommand,
+  retryCommand,
   transactionHandle,
   type Decide,
   type HandleOptions,
   type HandleResult,
 } from './handle.js';
+import { handleDirectOnce, type DirectCommandStore } from './handle-direct.js';
 
 export type {
   CallerTransaction,
@@ -119,6 +127,8 @@ class EventStoreImpl implements EventStore {
   readonly #q: string;
   readonly #limits: AppendLimits;
   readonly contracts: ContractRegistry | undefined;
+  /** What `handle` needs of the store (see handle-direct.ts). */
+  readonly #commands: DirectCommandStore;
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
@@ -131,6 +141,15 @@ class EventStoreImpl implements EventStore {
     this.#q = quoteIdent(schema);
     this.#limits = limits;
     this.contracts = contracts;
+    this.#commands = {
+      schemaQ: this.#q,
+      executor: db,
+      transaction: (fn) => this.#transaction(fn),
+      append: (executor, stream, events, options) =>
+        this.#appendWithOutcome(executor, stream, events, options),
+      upcast: (event) => (contracts === undefined ? event : contracts.upcast(event)),
+      announce: () => this.#announce(),
+    };
   }
 
   // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
@@ -154,6 +173,18 @@ class EventStoreImpl implements EventStore {
       return checked.then((valid) => appendToStream(executor, this.#q, stream, valid, options, this.#limits));
     }
     return appendToStream(executor, this.#q, stream, checked, options, this.#limits);
+  }
+
+  /** `#append` for command handling: also what was sent (as validated) and when it was recorded. */
+  async #appendWithOutcome(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<{ outcome: AppendOutcome; events: readonly NewEvent[] }> {
+    const valid = this.contracts === undefined ? events : await this.contracts.validate(events);
+    const outcome = await appendWithOutcome(executor, this.#q, stream, valid, options, this.#limits);
+    return { outcome, events: valid };
   }
 
   #upcastAll(read: Promise<StoredEvent[]>): Promise<StoredEvent[]> {
@@ -235,6 +266,11 @@ class EventStoreImpl implements EventStore {
     if (typeof fn !== 'function') {
       return Promise.reject(new InvalidArgumentError('transaction takes a function (tx) => Promise.'));
     }
+    return this.#transaction((tx) => fn(tx));
+  }
+
+  /** A transaction with its bound object and its executor; announces after a commit that appended. */
+  #transaction<T>(fn: (tx: EventStoreTransaction, executor: SqlExecutor) => Promise<T>): Promise<T> {
     let appended = false;
     return this.#db
       .transaction((executor) =>
@@ -242,6 +278,7 @@ class EventStoreImpl implements EventStore {
           this.#bind(executor, () => {
             appended = true;
           }),
+          executor,
         ),
       )
       .then((result) => {
@@ -313,7 +350,9 @@ class EventStoreImpl implements EventStore {
     options: HandleOptions<S, StoredEvent>,
   ): Promise<HandleResult<S, StoredEvent>> {
     this.#open();
-    return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    return retryCommand(stream, decide, options, (attempt) =>
+      handleDirectOnce(this.#commands, stream, decide, options, attempt),
+    );
   }
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
