@@ -132,6 +132,7 @@ export type {
   EventData,
   EventOf,
   EventsOf,
+  NewEventsOf,
   TypedHandlers,
   Upcasters,
   VersionSchemas,

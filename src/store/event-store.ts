@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
-import type { AnyEventContract, EventsOf } from '../contracts/types.js';
+import type { AnyEventContract, EventsOf, NewEventsOf } from '../contracts/types.js';
 import {
   appendToStream,
   appendWithOutcome,
@@ -82,10 +82,10 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
  */
 export function createEventStore<const Cs extends readonly AnyEventContract[]>(
   options: EventStoreOptions & { events: Cs; undeclaredEvents?: 'reject' },
-): Promise<EventStore<EventsOf<Cs>>>;
+): Promise<EventStore<EventsOf<Cs>, NewEventsOf<Cs>>>;
 export function createEventStore<const Cs extends readonly AnyEventContract[]>(
   options: EventStoreOptions & { events: Cs; undeclaredEvents: 'allow' },
-): Promise<EventStore<EventsOf<Cs> | StoredEvent>>;
+): Promise<EventStore<EventsOf<Cs> | StoredEvent, NewEventsOf<Cs> | NewEvent>>;
 export function createEventStore(options?: EventStoreOptions): Promise<EventStore>;
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkEventStoreOptions(options);

@@ -27,10 +27,10 @@ export interface CommandContext<Tx> {
  * The decision: given the current state, the events to append (none when there is nothing to do). It may throw to
  * refuse the command: nothing is written. It may run more than once (once per attempt), so keep effects out of it.
  */
-export type Decide<S, Tx> = (
+export type Decide<S, Tx, N extends NewEvent<string, unknown> = NewEvent> = (
   state: S,
   context: CommandContext<Tx>,
-) => readonly NewEvent[] | Promise<readonly NewEvent[]>;
+) => readonly N[] | Promise<readonly N[]>;
 
 export interface HandleOptions<S, E> {
   /** Folds one event into the state: pure, synchronous, returns the next state. */
