@@ -3,7 +3,20 @@ import pg from 'pg';
 /** The PostgreSQL server the benchmarks run against, and a database of their own on it. */
 export const BENCH_ADMIN_URL =
   process.env.EVENTLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const BENCH_DB = 'eventlane_bench';
+/**
+ * The database the benchmarks drop and recreate. Two runs on one server need a name each
+ * (`EVENTLANE_BENCH_DB=eventlane_bench_2`), or the second drops the first one's database mid-run.
+ */
+export const BENCH_DB = checkedDbName(process.env.EVENTLANE_BENCH_DB ?? 'eventlane_bench');
+
+function checkedDbName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+    throw new Error(
+      `EVENTLANE_BENCH_DB ${JSON.stringify(name)} must be 1–63 lower-case letters, digits and _.`,
+    );
+  }
+  return name;
+}
 
 export function benchUrl(): string {
   const u = new URL(BENCH_ADMIN_URL);

@@ -5,31 +5,53 @@
  * node --import tsx examples/replay.ts                              (embedded)
  * DATABASE_URL=postgres://… node --import tsx examples/replay.ts    (a PostgreSQL server)
  */
-import { createEventStore, createReplay, defineProjection, defineReactor } from '../src/index.js';
+import { z } from 'zod';
+import {
+  createEventStore,
+  createReplay,
+  defineEvent,
+  defineProjection,
+  defineReactor,
+} from '../src/index.js';
 
-const store = await createEventStore(
-  process.env.DATABASE_URL ? { url: process.env.DATABASE_URL, schema: 'replay_example' } : {},
-);
+// Contracts type the appends and the handlers: `e.data.amount` below is a number, no cast.
+const OrderCreated = defineEvent({
+  type: 'order.created',
+  owner: 'orders',
+  versions: { 1: z.object({ total: z.number() }) },
+});
+const OrderPaid = defineEvent({
+  type: 'order.paid',
+  owner: 'payments',
+  versions: { 1: z.object({ amount: z.number() }) },
+});
+const events = [OrderCreated, OrderPaid];
+
+const store = await createEventStore({
+  ...(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL, schema: 'replay_example' } : {}),
+  events,
+});
 await store.executor.query(
   'create table if not exists paid_totals (stream text primary key, total int not null)',
 );
 
 for (let i = 0; i < 20; i++) {
   await store.append(`order-${i}`, [
-    { type: 'order.created', data: { total: 10 + i } },
-    { type: 'order.paid', data: { amount: 10 + i } },
+    OrderCreated.create({ total: 10 + i }),
+    OrderPaid.create({ amount: 10 + i }),
   ]);
 }
 
 // A handler-only projection (as createWorker runs it): the order guard keeps what it applied.
 const paidTotals = defineProjection({
   name: 'paid_totals',
+  events,
   handlers: {
     'order.paid': async (e, { query }) => {
       await query(
         `insert into paid_totals (stream, total) values ($1, $2)
          on conflict (stream) do update set total = paid_totals.total + excluded.total`,
-        [e.stream, (e.data as { amount: number }).amount],
+        [e.stream, e.data.amount],
       );
     },
   },
@@ -39,6 +61,7 @@ const paidTotals = defineProjection({
 let mails = 0;
 const receipts = defineReactor({
   name: 'receipts',
+  events,
   handlers: {
     'order.paid': async (e, { effect }) => {
       await effect('send-receipt', (idempotencyKey) => {

@@ -140,6 +140,7 @@ export type {
   EventData,
   EventOf,
   EventsOf,
+  NewEventsOf,
   TypedHandlers,
   Upcasters,
   VersionSchemas,

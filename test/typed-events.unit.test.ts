@@ -12,8 +12,11 @@ import {
   defineProjection,
   defineReactor,
   type AnyEventContract,
+  type CallerTransaction,
   type EventStore,
   type EventsOf,
+  type NewEvent,
+  type NewEventsOf,
   type ProjectionContext,
   type ProjectionDefinition,
   type ReactorContext,
@@ -31,6 +34,8 @@ const Untyped = defineEvent({ type: 'misc.noted', owner: 'x', versions: { 1: z.o
 
 type Created = StoredEvent<'order.created', { customer: string; total: number }>;
 type Paid = StoredEvent<'order.paid', { amount: number; currency: string }>;
+type NewCreated = NewEventsOf<[typeof OrderCreated]>;
+type NewPaid = NewEventsOf<[typeof OrderPaid]>;
 
 const never = (): boolean => false; // type-only blocks below never run
 
@@ -136,7 +141,7 @@ describe('a store typed by its events', () => {
   it('narrows readStream, readLog, iterateLog and transaction reads by type', async () => {
     const store = await createEventStore({ events: [OrderCreated, OrderPaid] });
     try {
-      expectTypeOf(store).toEqualTypeOf<EventStore<Created | Paid>>();
+      expectTypeOf(store).toEqualTypeOf<EventStore<Created | Paid, NewCreated | NewPaid>>();
       await store.append('order-1', [
         OrderCreated.create({ customer: 'ada', total: 10 }),
         { type: 'order.paid', version: 1, data: { amount: 10 } },
@@ -188,9 +193,11 @@ describe('a store typed by its events', () => {
   it("with undeclaredEvents: 'allow', reads may hold undeclared events too", () => {
     if (never()) {
       const _open = () => createEventStore({ events: [OrderPaid] });
-      expectTypeOf<Awaited<ReturnType<typeof _open>>>().toEqualTypeOf<EventStore<Paid>>();
+      expectTypeOf<Awaited<ReturnType<typeof _open>>>().toEqualTypeOf<EventStore<Paid, NewPaid>>();
       const _allow = () => createEventStore({ events: [OrderPaid], undeclaredEvents: 'allow' });
-      expectTypeOf<Awaited<ReturnType<typeof _allow>>>().toEqualTypeOf<EventStore<Paid | StoredEvent>>();
+      expectTypeOf<Awaited<ReturnType<typeof _allow>>>().toEqualTypeOf<
+        EventStore<Paid | StoredEvent, NewPaid | NewEvent>
+      >();
     }
     expect(true).toBe(true);
   });
@@ -207,6 +214,83 @@ describe('a store typed by its events', () => {
       const loaded: readonly AnyEventContract[] = [Untyped];
       const _some = () => createEventStore({ events: loaded });
       expectTypeOf<Awaited<ReturnType<typeof _some>>>().toEqualTypeOf<EventStore>();
+    }
+    expect(true).toBe(true);
+  });
+});
+
+describe('typed append', () => {
+  it('checks the data of each event against its contract: append, tx.append, enlist, a decision', async () => {
+    const store = await createEventStore({ events: [OrderCreated, OrderPaid] });
+    try {
+      expectTypeOf<NewPaid>().toEqualTypeOf<
+        | (NewEvent<'order.paid', { amount: number }> & { version?: 1 })
+        | (NewEvent<'order.paid', { amount: number; currency: string }> & { version: 2 })
+      >();
+      await store.append('order-t1', [
+        OrderCreated.create({ customer: 'ada', total: 10 }),
+        // Without `version` an event is version 1, as the store validates it.
+        { type: 'order.paid', data: { amount: 3 } },
+        { type: 'order.paid', version: 2, data: { amount: 4, currency: 'USD' } },
+        OrderPaid.create({ amount: 5, currency: 'GBP' }),
+      ]);
+      await store.transaction((tx) =>
+        tx.append('order-t1', [{ type: 'order.created', data: { customer: 'bob', total: 1 } }]),
+      );
+      const handled = await store.handle('order-t1', () => [{ type: 'order.paid', data: { amount: 6 } }], {
+        initialState: () => 0,
+        evolve: (n, e) => (e.type === 'order.paid' ? n + e.data.amount : n),
+      });
+      expect(handled.state).toBe(3 + 4 + 5 + 6);
+      if (never()) {
+        // @ts-expect-error a type name no contract declares
+        await store.append('s', [{ type: 'order.payed', data: { amount: 1 } }]);
+        // @ts-expect-error amount must be a number
+        await store.append('s', [{ type: 'order.paid', data: { amount: '1' } }]);
+        // @ts-expect-error order.created needs a customer
+        await store.append('s', [{ type: 'order.created', data: { total: 1 } }]);
+        // @ts-expect-error version 2 of order.paid needs a currency
+        await store.append('s', [{ type: 'order.paid', version: 2, data: { amount: 1 } }]);
+        // @ts-expect-error order.paid has no version 3
+        await store.append('s', [{ type: 'order.paid', version: 3, data: { amount: 1, currency: 'EUR' } }]);
+        // @ts-expect-error the data of another type does not pass for this one
+        await store.append('s', [{ type: 'order.created', data: { amount: 1, currency: 'EUR' } }]);
+        await store.transaction(async (tx) => {
+          // @ts-expect-error checked in a transaction as well
+          await tx.append('s', [{ type: 'order.paid', data: { amount: null } }]);
+        });
+        // @ts-expect-error and in a caller's transaction
+        await store.enlist({} as CallerTransaction).append('s', [{ type: 'order.shipped', data: {} }]);
+        await store.handle(
+          's',
+          // @ts-expect-error a decision returns events of the store's contracts
+          () => [{ type: 'order.paid', data: { total: 1 } }],
+          { initialState: () => 0, evolve: (n) => n },
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stays open without contracts, with contracts the compiler cannot see, and with undeclaredEvents: 'allow'", () => {
+    expectTypeOf<NewEventsOf<[]>>().toEqualTypeOf<NewEvent>();
+    expectTypeOf<NewEventsOf<readonly AnyEventContract[]>>().toEqualTypeOf<NewEvent>();
+    if (never()) {
+      const _plain = () => createEventStore();
+      const _allow = () => createEventStore({ events: [OrderPaid], undeclaredEvents: 'allow' });
+      const check = async (
+        plain: Awaited<ReturnType<typeof _plain>>,
+        allow: Awaited<ReturnType<typeof _allow>>,
+      ) => {
+        await plain.append('s', [{ type: 'anything.goes', data: { any: 'shape' } }]);
+        await allow.append('s', [{ type: 'misc.other', data: 42 }]);
+        // A typed store is still a store that takes plain events where an untyped one is expected.
+        const typed = await createEventStore({ events: [OrderPaid] });
+        const asPlain: EventStore = typed;
+        await asPlain.append('s', [{ type: 'order.paid', data: { amount: 1 } }]);
+      };
+      void check;
     }
     expect(true).toBe(true);
   });

@@ -70,7 +70,12 @@ const refusals: [string, () => Promise<unknown>][] = [
     'an amount the contract forbids',
     () => store.append('order-2', [OrderPaid.create({ customerId: 'eve', amount: -5 })]),
   ],
-  ['an undeclared event type', () => store.append('order-3', [{ type: 'order.teleported', data: {} }])],
+  [
+    'an undeclared event type',
+    // The compiler refuses it too; the store refuses it at run time, for events whose types it cannot see.
+    // @ts-expect-error order.teleported is not among the store's contracts
+    () => store.append('order-3', [{ type: 'order.teleported', data: {} }]),
+  ],
 ];
 for (const [what, attempt] of refusals) {
   const error = await attempt().then(

@@ -280,6 +280,28 @@ type TypedEventOf<C> =
       : StoredEvent<T, SchemaOutput<V[CurrentVersion<V>]>>
     : never;
 
+/**
+ * The events a store with these contracts takes in `append` (and a command's decision returns): for each declared
+ * type and version, `data` as that version's schema accepts it. A plain `{ type, data }` without `version` is
+ * version 1, as the store validates it; `create()` gives the current version. A union discriminated by `type`, so a
+ * wrong type name or data shape is a compile error. Contracts whose types are not known to the compiler give the
+ * untyped `NewEvent`.
+ */
+export type NewEventsOf<Cs extends readonly AnyEventContract[]> = [TypedNewEventOf<Cs[number]>] extends [
+  never,
+]
+  ? NewEvent
+  : TypedNewEventOf<Cs[number]>;
+
+type TypedNewEventOf<C> =
+  C extends EventContract<infer T, infer V> ? (string extends T ? never : NewEventVersions<T, V>) : never;
+
+type NewEventVersions<T extends string, V> = {
+  [K in VersionKeys<V>]: K extends 1
+    ? NewEvent<T, SchemaInput<V[K]>> & { version?: 1 }
+    : NewEvent<T, SchemaInput<V[K]>> & { version: K };
+}[VersionKeys<V>];
+
 /** The handlers of a typed consumer: one optional handler per declared event type, given that type's event. */
 export type TypedHandlers<E extends StoredEvent<string, unknown>, Context> = string extends E['type']
   ? Record<string, (event: E, context: Context) => Promise<void>>

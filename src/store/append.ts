@@ -48,9 +48,13 @@ export interface AppendLimits {
   maxAppendBytes: number;
 }
 
-interface PreparedBatch {
+export interface PreparedBatch {
   ids: string[];
   json: string;
+  /** Each event's data, metadata and occurred_at as sent: what the store holds once the append commits. */
+  data: string[];
+  metadata: string[];
+  occurredAt: string[];
 }
 
 /** Most events one append call takes; with `maxAppendBytes` it bounds the memory and the statement of one call. */
@@ -117,6 +121,9 @@ export function prepareBatch(
   const ids: string[] = [];
   const seen = new Set<string>();
   const parts: string[] = [];
+  const dataTexts: string[] = [];
+  const metadataTexts: string[] = [];
+  const occurredTexts: string[] = [];
   const now = new Date().toISOString();
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as NewEvent | undefined;
@@ -195,11 +202,26 @@ export function prepareBatch(
       );
     }
     ids.push(id);
+    dataTexts.push(data);
+    metadataTexts.push(metadata);
+    occurredTexts.push(occurredAt);
     parts.push(
       `{"id":"${id}","type":${JSON.stringify(event.type)},"version":${version},"data":${data},"metadata":${metadata},"occurred_at":"${occurredAt}"}`,
     );
   }
-  return { ids, json: `[${parts.join(',')}]` };
+  return {
+    ids,
+    json: `[${parts.join(',')}]`,
+    data: dataTexts,
+    metadata: metadataTexts,
+    occurredAt: occurredTexts,
+  };
+}
+
+/** The subjects whose keys sealed an append's personal fields, and those keys' ids (checked by the database). */
+export interface SealedKeys {
+  subjects: string[];
+  keyIds: string[];
 }
 
 /** A subject key this append was sealed with was deleted (forgotten) since it was read: seal again. */
@@ -215,21 +237,45 @@ interface AppendRow {
   first_position: string | number | bigint | null;
   last_global_position: string | number | bigint | null;
   tx_order: string | null;
+  recorded_ms: number;
+}
+
+/** An append's result with what it sent and when it was recorded: enough to build the stored events locally. */
+export interface AppendOutcome {
+  result: AppendResult;
+  batch: PreparedBatch;
+  /** The appending transaction's tx_order (text), shared by every event of the append. */
+  txOrder: string;
+  /** The events' recorded_at (the transaction's start, `now()`), in epoch milliseconds; not theirs when duplicate. */
+  recordedMs: number;
 }
 
 /**
  * Appends `events` to `stream` through `executor` in one statement. When the executor is inside a
  * transaction, the append commits or rolls back with it.
  */
-export async function appendToStream(
+export function appendToStream(
   executor: SqlExecutor,
   schemaQ: string,
   stream: string,
   events: readonly NewEvent[],
   options: AppendOptions | undefined,
   limits: AppendLimits,
-  keys?: { subjects: string[]; keyIds: string[] },
+  keys?: SealedKeys,
 ): Promise<AppendResult> {
+  return appendWithOutcome(executor, schemaQ, stream, events, options, limits, keys).then((o) => o.result);
+}
+
+/** `appendToStream`, answering with what was sent and when it was recorded as well (command handling). */
+export async function appendWithOutcome(
+  executor: SqlExecutor,
+  schemaQ: string,
+  stream: string,
+  events: readonly NewEvent[],
+  options: AppendOptions | undefined,
+  limits: AppendLimits,
+  keys?: SealedKeys,
+): Promise<AppendOutcome> {
   checkStreamName(stream);
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError(`append options must be an object, got ${typeof options}.`);
@@ -258,22 +304,23 @@ async function insertBatch(
   expected: ExpectedVersion,
   mode: string,
   version: number,
-  keys: { subjects: string[]; keyIds: string[] } | undefined,
-): Promise<AppendResult> {
+  keys: SealedKeys | undefined,
+): Promise<AppendOutcome> {
   // Ids the caller supplied may already be stored (a retried command); generated ones cannot be. Probing up
   // front is only needed where a retry would not already fail its version check.
   const probe = mode === 'any' || mode === 'stream_exists';
   let row: AppendRow | undefined;
   try {
+    const columns = `status, stream_version, first_position, last_global_position, tx_order::text as tx_order,
+              (extract(epoch from now()) * 1000)::float8 as recorded_ms`;
     [row] =
       keys === undefined
         ? await executor.query<AppendRow>(
-            `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
-               from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
+            `select ${columns} from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
             [stream, mode, version, batch.json, batch.ids.length, probe],
           )
         : await executor.query<AppendRow>(
-            `select status, stream_version, first_position, last_global_position, tx_order::text as tx_order
+            `select ${columns}
                from ${schemaQ}.append_personal_events($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::uuid[])`,
             [stream, mode, version, batch.json, batch.ids.length, probe, keys.subjects, keys.keyIds],
           );
@@ -311,7 +358,7 @@ async function insertBatch(
       );
     default: {
       const first = Number(row.first_position);
-      return {
+      const result: AppendResult = {
         stream,
         streamVersion: Number(row.stream_version),
         positions: batch.ids.map((_, i) => first + i),
@@ -320,6 +367,7 @@ async function insertBatch(
         checkpoint: formatCheckpoint(row.tx_order!, BigInt(row.last_global_position!)),
         duplicate: row.status === 'duplicate',
       };
+      return { result, batch, txOrder: row.tx_order!, recordedMs: row.recorded_ms };
     }
   }
 }

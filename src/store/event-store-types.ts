@@ -14,9 +14,13 @@ import type { IterateLogOptions, LogHead, ReadLogOptions, ReadLogResult, ReadStr
 
 /**
  * The work a unit of work can do: the caller's own SQL and appends, all in one transaction. `E` is the type of the
- * events it reads: a union discriminated by `type` when the store was created with typed `events`.
+ * events it reads and `N` of those it appends: unions discriminated by `type` when the store was created with typed
+ * `events`.
  */
-export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = StoredEvent> {
+export interface EventStoreTransaction<
+  E extends StoredEvent<string, unknown> = StoredEvent,
+  N extends NewEvent<string, unknown> = NewEvent,
+> {
   /**
    * Runs the caller's SQL inside the transaction. Interpolated values are sent as parameters, never as text:
    * `` await tx.sql`update orders set status = ${status} where id = ${id}` ``.
@@ -27,7 +31,8 @@ export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = 
   ): Promise<R[]>;
   /** Runs a parameterised statement inside the transaction. */
   query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /** Appends events to one stream; they commit or roll back with the transaction. */
+  append(stream: string, events: readonly N[], options?: AppendOptions): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   streamVersion(stream: string): Promise<number>;
   /**
@@ -37,7 +42,7 @@ export interface EventStoreTransaction<E extends StoredEvent<string, unknown> = 
    */
   handle<S>(
     stream: string,
-    decide: Decide<S, EventStoreTransaction<E>>,
+    decide: Decide<S, EventStoreTransaction<E, N>, N>,
     options: HandleOptions<S, E>,
   ): Promise<HandleResult<S, E>>;
 }
@@ -56,8 +61,13 @@ export type CallerTransaction = Pick<pg.ClientBase, 'query'> | PgliteTransaction
 /**
  * An event store. `E` is the type of the events it reads: with typed `events` (contracts made by defineEvent) a
  * union discriminated by `type`, so `if (e.type === 'order.paid')` narrows `e.data`; otherwise `StoredEvent`.
+ * `N` is the type of the events it appends: with typed `events`, each type's `data` is checked against its
+ * contract at compile time (`NewEventsOf`); otherwise any `NewEvent`.
  */
-export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent> {
+export interface EventStore<
+  E extends StoredEvent<string, unknown> = StoredEvent,
+  N extends NewEvent<string, unknown> = NewEvent,
+> {
   /** The PostgreSQL schema of this store. */
   readonly schema: string;
   /** `'pg'` for a PostgreSQL server, `'pglite'` for the embedded store. */
@@ -65,15 +75,15 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
   /** Applies pending migrations (idempotent; safe from several processes at once). */
   migrate(): Promise<MigrationResult>;
   /** Appends events to one stream atomically. */
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  append(stream: string, events: readonly N[], options?: AppendOptions): Promise<AppendResult>;
   /** Runs `fn` in one transaction; a throw rolls back the caller's SQL and every append together. */
-  transaction<T>(fn: (tx: EventStoreTransaction<E>) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: EventStoreTransaction<E, N>) => Promise<T>): Promise<T>;
   /**
    * Works inside a transaction the caller opened on its own connection (a `pg` client after `BEGIN`, a PGlite
    * transaction, or an ORM's through eventlane/drizzle, eventlane/kysely or eventlane/prisma): appends commit or roll
    * back with the caller's transaction, and each one sends a NOTIFY in it that wakes relays and workers at commit.
    */
-  enlist(connection: CallerTransaction): EventStoreTransaction<E>;
+  enlist(connection: CallerTransaction): EventStoreTransaction<E, N>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;
   /** The stream's current version (its last position), 0 when it has no events. */
   streamVersion(stream: string): Promise<number>;
@@ -92,7 +102,7 @@ export interface EventStore<E extends StoredEvent<string, unknown> = StoredEvent
    */
   handle<S>(
     stream: string,
-    decide: Decide<S, EventStoreTransaction<E>>,
+    decide: Decide<S, EventStoreTransaction<E, N>, N>,
     options: HandleOptions<S, E>,
   ): Promise<HandleResult<S, E>>;
   /** Reads the log in commit order; never skips an event whose transaction commits late. */

@@ -3,12 +3,14 @@ import type { Registry } from 'prom-client';
 import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
-import type { AnyEventContract, EventsOf } from '../contracts/types.js';
+import type { AnyEventContract, EventsOf, NewEventsOf } from '../contracts/types.js';
 import {
   appendToStream,
+  appendWithOutcome,
   SubjectKeyChanged,
   type AppendLimits,
   type AppendOptions,
+  type AppendOutcome,
   type AppendResult,
 } from './append.js';
 import { closeStream, type CloseStreamOptions, type CloseStreamResult } from './close-stream.js';
@@ -55,11 +57,13 @@ import {
 import { sqlStatement } from './sql-template.js';
 import {
   handleCommand,
+  retryCommand,
   transactionHandle,
   type Decide,
   type HandleOptions,
   type HandleResult,
 } from './handle.js';
+import { handleDirectOnce, type DirectCommandStore } from './handle-direct.js';
 
 export type {
   CallerTransaction,
@@ -97,10 +101,10 @@ async function openDriver(options: EventStoreOptions): Promise<Driver> {
  */
 export function createEventStore<const Cs extends readonly AnyEventContract[]>(
   options: EventStoreOptions & { events: Cs; undeclaredEvents?: 'reject' },
-): Promise<EventStore<EventsOf<Cs>>>;
+): Promise<EventStore<EventsOf<Cs>, NewEventsOf<Cs>>>;
 export function createEventStore<const Cs extends readonly AnyEventContract[]>(
   options: EventStoreOptions & { events: Cs; undeclaredEvents: 'allow' },
-): Promise<EventStore<EventsOf<Cs> | StoredEvent>>;
+): Promise<EventStore<EventsOf<Cs> | StoredEvent, NewEventsOf<Cs> | NewEvent>>;
 export function createEventStore(options?: EventStoreOptions): Promise<EventStore>;
 export async function createEventStore(options: EventStoreOptions = {}): Promise<EventStore> {
   checkEventStoreOptions(options);
@@ -145,6 +149,8 @@ class EventStoreImpl implements EventStore {
   readonly contracts: ContractRegistry | undefined;
   readonly #personal: Map<string, PersonalFields> | undefined;
   readonly #keyCache = new SubjectKeyCache();
+  /** What `handle` needs of the store (see handle-direct.ts). */
+  readonly #commands: DirectCommandStore;
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
@@ -161,6 +167,15 @@ class EventStoreImpl implements EventStore {
     this.#limits = limits;
     this.contracts = contracts;
     this.#personal = personalTypes(contracts?.list());
+    this.#commands = {
+      schemaQ: this.#q,
+      executor: db,
+      transaction: (fn) => this.#transaction(fn),
+      append: (executor, stream, events, options) =>
+        this.#appendWithOutcome(executor, stream, events, options),
+      upcast: (event) => (contracts === undefined ? event : contracts.upcast(event)),
+      announce: () => this.#announce(),
+    };
   }
 
   // The contract hooks. Without contracts both are a single undefined check, so the append and read paths cost
@@ -173,15 +188,16 @@ class EventStoreImpl implements EventStore {
     ownTransaction: boolean,
   ): Promise<AppendResult> {
     const record = this.#record;
-    if (record === undefined) return this.#appendChecked(executor, stream, events, options);
-    return record(() => this.#appendChecked(executor, stream, events, options));
+    if (record === undefined) return this.#appendChecked(executor, stream, events, options, ownTransaction);
+    return record(() => this.#appendChecked(executor, stream, events, options, ownTransaction));
   }
 
   #appendChecked(
     executor: SqlExecutor,
     stream: string,
     events: readonly NewEvent[],
-    options?: AppendOptions,
+    options: AppendOptions | undefined,
+    ownTransaction: boolean,
   ): Promise<AppendResult> {
     const contracts = this.contracts;
     if (contracts === undefined)
@@ -237,6 +253,21 @@ class EventStoreImpl implements EventStore {
         this.#keyCache.drop(error.subjects);
       }
     }
+  }
+
+  /**
+   * `#append` for command handling: also what was sent (as validated) and when it was recorded. Only for stores
+   * without personal fields (`handle` takes the transactional path for the others, which seals and reveals).
+   */
+  async #appendWithOutcome(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<{ outcome: AppendOutcome; events: readonly NewEvent[] }> {
+    const valid = this.contracts === undefined ? events : await this.contracts.validate(events);
+    const outcome = await appendWithOutcome(executor, this.#q, stream, valid, options, this.#limits);
+    return { outcome, events: valid };
   }
 
   /** Decrypts personal fields (or erases them for forgotten subjects), then upcasts. */
@@ -343,6 +374,11 @@ class EventStoreImpl implements EventStore {
     if (typeof fn !== 'function') {
       return Promise.reject(new InvalidArgumentError('transaction takes a function (tx) => Promise.'));
     }
+    return this.#transaction((tx) => fn(tx));
+  }
+
+  /** A transaction with its bound object and its executor; announces after a commit that appended. */
+  #transaction<T>(fn: (tx: EventStoreTransaction, executor: SqlExecutor) => Promise<T>): Promise<T> {
     let appended = false;
     return this.#db
       .transaction((executor) =>
@@ -350,6 +386,7 @@ class EventStoreImpl implements EventStore {
           this.#bind(executor, () => {
             appended = true;
           }),
+          executor,
         ),
       )
       .then((result) => {
@@ -423,7 +460,12 @@ class EventStoreImpl implements EventStore {
     options: HandleOptions<S, StoredEvent>,
   ): Promise<HandleResult<S, StoredEvent>> {
     this.#open();
-    return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    // Personal fields are sealed on append and revealed on read inside a transaction of the store's own.
+    if (this.#personal !== undefined)
+      return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    return retryCommand(stream, decide, options, (attempt) =>
+      handleDirectOnce(this.#commands, stream, decide, options, attempt),
+    );
   }
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {

@@ -4,7 +4,7 @@
  */
 
 import { CommandConflictError, describeValue, InvalidArgumentError, isEventlaneError } from '../errors.js';
-import type { NewEvent, StoredEvent } from '../events/envelope.js';
+import type { NewEvent } from '../events/envelope.js';
 import type { AppendResult } from './append.js';
 import { DEFAULT_READ_STREAM_LIMIT, type ReadStreamOptions } from './read.js';
 import { readSnapshot, writeSnapshot, type SnapshotOptions } from './snapshots.js';
@@ -27,10 +27,10 @@ export interface CommandContext<Tx> {
  * The decision: given the current state, the events to append (none when there is nothing to do). It may throw to
  * refuse the command: nothing is written. It may run more than once (once per attempt), so keep effects out of it.
  */
-export type Decide<S, Tx> = (
+export type Decide<S, Tx, N extends NewEvent<string, unknown> = NewEvent> = (
   state: S,
   context: CommandContext<Tx>,
-) => readonly NewEvent[] | Promise<readonly NewEvent[]>;
+) => readonly N[] | Promise<readonly N[]>;
 
 export interface HandleOptions<S, E> {
   /** Folds one event into the state: pure, synchronous, returns the next state. */
@@ -137,55 +137,97 @@ export function checkHandleOptions(decide: unknown, options: unknown): number {
   return retries;
 }
 
-/** Folds the stream's events after `from` into `state`, a page at a time. */
-async function foldStream<S, E>(
-  tx: CommandTransaction<E>,
-  stream: string,
-  state: S,
-  from: number,
-  evolve: (state: S, event: E) => S,
-): Promise<{ state: S; version: number }> {
-  let version = from;
-  for (;;) {
-    const page = await tx.readStream(stream, { from: version + 1, limit: DEFAULT_READ_STREAM_LIMIT });
-    for (const event of page) state = evolve(state, event);
-    if (page.length > 0) version = (page[page.length - 1] as StoredEvent<string, unknown>).streamPosition;
-    if (page.length < DEFAULT_READ_STREAM_LIMIT) return { state, version };
-  }
+/** The snapshot a command starts from (when one is kept and found) and the first page of events after it. */
+export interface CommandRead<E> {
+  snapshot: { state: unknown; version: number } | undefined;
+  events: E[];
 }
 
 /**
- * One attempt of a command inside `tx`: read, fold, decide, append with the version read, fold the new events, and
- * take a snapshot when one is due. Throws ExpectedVersionConflictError when another writer appended first.
+ * Where one attempt of a command reads and writes: a transaction the caller (or the retry loop) opened, or the
+ * store itself, which reads outside a transaction and opens one only when the decision or a snapshot needs it.
  */
-export async function handleOnce<S, E, Tx extends CommandTransaction<E>>(
-  tx: Tx,
-  schemaQ: string,
+export interface CommandUnit<E, Tx> {
+  /** What the decision gets as `context.tx`. */
+  readonly tx: Tx;
+  /** The newest snapshot of the fold (when `snapshots` is given) and the first `limit` events after it. */
+  load(stream: string, snapshots: SnapshotOptions | undefined, limit: number): Promise<CommandRead<E>>;
+  /** The next page of the stream, from position `from`. */
+  readStream(stream: string, from: number, limit: number): Promise<E[]>;
+  /**
+   * Appends `events` expecting `expectedVersion`; resolves to the result and the events as stored. `withSnapshot`:
+   * a snapshot follows, which must commit with the events (its state is checked for JSON only after the fold).
+   */
+  append(
+    stream: string,
+    events: readonly NewEvent[],
+    expectedVersion: number,
+    withSnapshot: boolean,
+  ): Promise<{ result: AppendResult; stored: E[] }>;
+  writeSnapshot(stream: string, snapshots: SnapshotOptions, version: number, state: unknown): Promise<void>;
+}
+
+/**
+ * One attempt of a command: read (from a snapshot when one is kept), fold, decide, append with the version read,
+ * fold the new events, and take a snapshot when one is due. Throws ExpectedVersionConflictError when another writer
+ * appended first.
+ */
+export async function handleOnce<S, E extends { streamPosition: number }, Tx>(
+  unit: CommandUnit<E, Tx>,
   stream: string,
   decide: Decide<S, Tx>,
   options: HandleOptions<S, E>,
   attempt: number,
 ): Promise<HandleResult<S, E>> {
   const { evolve, snapshots } = options;
-  const snapshot =
-    snapshots === undefined ? undefined : await readSnapshot<S>(tx, schemaQ, stream, snapshots);
-  const start = snapshot ?? { state: options.initialState(), version: 0 };
-  const read = await foldStream(tx, stream, start.state, start.version, evolve);
-  const events = await decide(read.state, { stream, version: read.version, tx, attempt });
+  const limit = DEFAULT_READ_STREAM_LIMIT;
+  const first = await unit.load(stream, snapshots, limit);
+  const start = (first.snapshot as { state: S; version: number } | undefined) ?? {
+    state: options.initialState(),
+    version: 0,
+  };
+  let state = start.state;
+  let version = start.version;
+  for (let page = first.events; ; page = await unit.readStream(stream, version + 1, limit)) {
+    for (const event of page) state = evolve(state, event);
+    if (page.length > 0) version = page[page.length - 1]!.streamPosition;
+    if (page.length < limit) break;
+  }
+  const events = await decide(state, { stream, version, tx: unit.tx, attempt });
   if (!Array.isArray(events)) {
     bad(`the decision must return an array of events (empty for none), got ${describeValue(events)}.`);
   }
-  if (events.length === 0) {
-    return { state: read.state, version: read.version, events: [], result: undefined, attempts: attempt };
-  }
-  const result = await tx.append(stream, events, { expectedVersion: read.version });
-  const stored = await tx.readStream(stream, { from: read.version + 1, limit: events.length });
-  let state = read.state;
+  if (events.length === 0) return { state, version, events: [], result: undefined, attempts: attempt };
+  const due = snapshots !== undefined && version + events.length - start.version >= snapshots.every;
+  const { result, stored } = await unit.append(stream, events, version, due);
   for (const event of stored) state = evolve(state, event);
-  if (snapshots !== undefined && result.streamVersion - start.version >= snapshots.every) {
-    await writeSnapshot(tx, schemaQ, stream, snapshots, result.streamVersion, state);
-  }
+  // A duplicate (these very events were stored before) leaves the stream where it was: no snapshot of it.
+  if (due && !result.duplicate) await unit.writeSnapshot(stream, snapshots, result.streamVersion, state);
   return { state, version: result.streamVersion, events: stored, result, attempts: attempt };
+}
+
+/** An attempt's unit inside a transaction object: every read and write goes through `tx`. */
+export function transactionUnit<E, Tx extends CommandTransaction<E>>(
+  tx: Tx,
+  schemaQ: string,
+): CommandUnit<E, Tx> {
+  return {
+    tx,
+    async load(stream, snapshots, limit) {
+      const snapshot =
+        snapshots === undefined ? undefined : await readSnapshot(tx, schemaQ, stream, snapshots);
+      const events = await tx.readStream(stream, { from: (snapshot?.version ?? 0) + 1, limit });
+      return { snapshot, events };
+    },
+    readStream: (stream, from, limit) => tx.readStream(stream, { from, limit }),
+    async append(stream, events, expectedVersion) {
+      const result = await tx.append(stream, events, { expectedVersion });
+      const stored = await tx.readStream(stream, { from: result.positions[0]!, limit: events.length });
+      return { result, stored };
+    },
+    writeSnapshot: (stream, snapshots, version, state) =>
+      writeSnapshot(tx, schemaQ, stream, snapshots, version, state),
+  };
 }
 
 /** Full jitter: a random wait up to RETRY_BASE_MS × 2^retry, capped. */
@@ -194,20 +236,19 @@ function retryDelay(retry: number): number {
 }
 
 /**
- * Runs `handleOnce` in a new transaction per attempt (`transaction`), retrying after a concurrency conflict up to
- * `maxRetries` times. Any other error (the decision refusing, bad events) ends the command at once.
+ * Runs `attemptOnce` per attempt, retrying after a concurrency conflict up to `maxRetries` times with jittered
+ * waits. Any other error (the decision refusing, bad events) ends the command at once.
  */
-export async function handleCommand<S, E, Tx extends CommandTransaction<E>>(
-  transaction: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>,
-  schemaQ: string,
+export async function retryCommand<S, E, Tx>(
   stream: string,
   decide: Decide<S, Tx>,
   options: HandleOptions<S, E>,
+  attemptOnce: (attempt: number) => Promise<HandleResult<S, E>>,
 ): Promise<HandleResult<S, E>> {
   const maxRetries = checkHandleOptions(decide, options);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await transaction((tx) => handleOnce(tx, schemaQ, stream, decide, options, attempt));
+      return await attemptOnce(attempt);
     } catch (error) {
       if (!isEventlaneError(error, 'EVENTLANE_CONCURRENCY')) throw error;
       if (attempt > maxRetries) throw new CommandConflictError(stream, attempt, error);
@@ -216,16 +257,29 @@ export async function handleCommand<S, E, Tx extends CommandTransaction<E>>(
   }
 }
 
+/** `handle` on any store: each attempt in a new transaction of its own (`transaction`). */
+export function handleCommand<S, E extends { streamPosition: number }, Tx extends CommandTransaction<E>>(
+  transaction: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>,
+  schemaQ: string,
+  stream: string,
+  decide: Decide<S, Tx>,
+  options: HandleOptions<S, E>,
+): Promise<HandleResult<S, E>> {
+  return retryCommand(stream, decide, options, (attempt) =>
+    transaction((tx) => handleOnce(transactionUnit<E, Tx>(tx, schemaQ), stream, decide, options, attempt)),
+  );
+}
+
 /**
  * The `handle` method of a transaction object: one attempt inside it, no retries (the caller owns the transaction).
  * `tx` is read when called, so a wrapper that replaces `append` (inline projections) is the one appended through.
  */
-export function transactionHandle<E, Tx extends CommandTransaction<E>>(
+export function transactionHandle<E extends { streamPosition: number }, Tx extends CommandTransaction<E>>(
   tx: () => Tx,
   schemaQ: string,
 ): <S>(stream: string, decide: Decide<S, Tx>, options: HandleOptions<S, E>) => Promise<HandleResult<S, E>> {
   return async (stream, decide, options) => {
     checkHandleOptions(decide, options);
-    return handleOnce(tx(), schemaQ, stream, decide, options, 1);
+    return handleOnce(transactionUnit<E, Tx>(tx(), schemaQ), stream, decide, options, 1);
   };
 }

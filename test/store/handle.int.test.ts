@@ -11,6 +11,7 @@ import {
   type NewEvent,
   type StoredEvent,
 } from '../../src/index.js';
+import { events as contracts } from '../fixtures/contracts/events.js';
 import { dropSchema, storeTargets } from '../support/stores.js';
 
 interface Counter {
@@ -78,6 +79,62 @@ for (const target of storeTargets()) {
       expect(out.events.map((e) => [e.streamPosition, e.data])).toEqual([[2, { by: 5, command: 'double' }]]);
       expect(out.attempts).toBe(1);
       expect(await fold(store, 'c-basic')).toEqual(out.state);
+    });
+
+    it('returns the new events exactly as a read gives them back: one event, several, metadata and dates', async () => {
+      const occurredAt = new Date('2024-02-29T12:34:56.789Z');
+      const one = await store.handle(
+        'c-exact',
+        () => [
+          {
+            type: 'counter.added',
+            data: { by: 2, command: 'one', skipped: undefined, nested: { b: [1, 'x'], a: null } },
+            metadata: { correlationId: 'c-1' },
+            occurredAt,
+          },
+        ],
+        counter,
+      );
+      const many = await store.handle(
+        'c-exact',
+        () => [...add(3, 'two'), ...add(4, 'three'), { type: 'counter.noted', version: 2, data: 'note' }],
+        counter,
+      );
+      const stored = await store.readStream('c-exact');
+      expect(stored).toHaveLength(4);
+      expect(one.events).toEqual(stored.slice(0, 1));
+      expect(many.events).toEqual(stored.slice(1));
+      expect(one.events[0]!.occurredAt).toEqual(occurredAt);
+      expect(one.events[0]!.data).toEqual({ by: 2, command: 'one', nested: { b: [1, 'x'], a: null } });
+      expect(Object.keys(one.events[0]!.data as object)).not.toContain('skipped');
+      expect(many.state).toEqual(await fold(store, 'c-exact'));
+    });
+
+    it('with contracts: the new events are the validated ones (unknown keys stripped), upcast like a read', async () => {
+      const typed = await target.open({ events: contracts });
+      try {
+        const paid = await typed.handle(
+          'order-h1',
+          () => [{ type: 'order.paid', version: 1, data: { orderId: 'h1', amount: 5, extra: 'dropped' } }],
+          { initialState: () => 0, evolve: (n) => n + 1 },
+        );
+        const stored = await typed.readStream('order-h1');
+        expect(paid.events).toEqual(stored);
+        expect(paid.events[0]).toMatchObject({
+          version: 2,
+          data: { orderId: 'h1', amount: 5, currency: 'EUR' },
+        });
+        await expect(
+          typed.handle('order-h1', () => [{ type: 'order.payed', data: {} }], {
+            initialState: () => 0,
+            evolve: (n) => n + 1,
+          }),
+        ).rejects.toMatchObject({ code: 'EVENTLANE_UNDECLARED_EVENT' });
+        expect(await typed.streamVersion('order-h1')).toBe(1);
+      } finally {
+        await typed.close();
+        if (target.name === 'pg') await dropSchema(typed.schema);
+      }
     });
 
     it('writes nothing when the decision returns no events, or throws', async () => {
