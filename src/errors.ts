@@ -16,3 +16,4 @@ export * from './errors/projections.js';
 export * from './errors/replay.js';
 export * from './errors/ops.js';
 export * from './errors/commands.js';
+export * from './errors/retention.js';

@@ -99,6 +99,12 @@ export {
   ReplayPreviewMismatchError,
   ReplayJobNotFoundError,
   ReplayJobStateError,
+  ArchiveBoundError,
+  ArchiveHeldBackError,
+  ArchiveTargetError,
+  ArchiveSegmentError,
+  StreamArchivedError,
+  ArchiveUnsupportedError,
   UnauthorizedError,
   NotFoundError,
   InvalidConfigError,
@@ -191,4 +197,7 @@ export type {
   EffectSummary,
 } from './replay/types.js';
 export { TokenBucket, AdaptiveRate } from './replay/throttle.js';
+export { archive } from './retention/archive.js';
+export type { ArchiveOptions, ArchiveProgress, ArchiveResult } from './retention/archive.js';
+export type { ArchiveHolder } from './errors.js';
 export type { Clock, AdaptiveLimits, Observation } from './replay/throttle.js';

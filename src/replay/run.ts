@@ -173,6 +173,7 @@ export class JobRun {
         limit: this.#pageLimit(),
       },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
+      this.env.store.logArchive,
     );
   }
 

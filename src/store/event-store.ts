@@ -30,6 +30,8 @@ import {
   type ReadStreamOptions,
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
+import type { LogArchive } from './log-archive.js';
+import { createLogArchive } from '../retention/read-through.js';
 import {
   handleCommand,
   transactionHandle,
@@ -100,6 +102,7 @@ export async function createEventStore(options: EventStoreOptions = {}): Promise
       maxAppendBytes: options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES,
     },
     contracts,
+    options.archive?.dir,
   );
   if (options.migrate !== false) {
     try {
@@ -119,16 +122,24 @@ class EventStoreImpl implements EventStore {
   readonly #q: string;
   readonly #limits: AppendLimits;
   readonly contracts: ContractRegistry | undefined;
+  readonly logArchive: LogArchive;
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
   #notifyAgain = false;
 
-  constructor(db: Driver, schema: string, limits: AppendLimits, contracts: ContractRegistry | undefined) {
+  constructor(
+    db: Driver,
+    schema: string,
+    limits: AppendLimits,
+    contracts: ContractRegistry | undefined,
+    archiveDir: string | undefined,
+  ) {
     this.#db = db;
     this.schema = schema;
     this.driver = db.kind;
     this.#q = quoteIdent(schema);
+    this.logArchive = createLogArchive(db, this.#q, archiveDir);
     this.#limits = limits;
     this.contracts = contracts;
   }
@@ -210,7 +221,8 @@ class EventStoreImpl implements EventStore {
         const appended = this.#append(executor, stream, events, options);
         return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
-      readStream: (stream, options) => this.#upcastAll(readStream(executor, q, stream, options)),
+      readStream: (stream, options) =>
+        this.#upcastAll(readStream(executor, q, stream, options, this.logArchive)),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
       handle: transactionHandle(() => tx, q),
     };
@@ -299,7 +311,7 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return this.#upcastAll(readStream(this.#db, this.#q, stream, options));
+    return this.#upcastAll(readStream(this.#db, this.#q, stream, options, this.logArchive));
   }
 
   streamVersion(stream: string): Promise<number> {
@@ -318,7 +330,7 @@ class EventStoreImpl implements EventStore {
 
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
-    const read = readLog(this.#db, this.#q, options);
+    const read = readLog(this.#db, this.#q, options, this.logArchive);
     const contracts = this.contracts;
     if (contracts === undefined) return read;
     return read.then((r) => ({ ...r, events: r.events.map((e) => contracts.upcast(e)) }));
@@ -332,6 +344,7 @@ class EventStoreImpl implements EventStore {
       this.#q,
       options,
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
+      this.logArchive,
     );
   }
 
