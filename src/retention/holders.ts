@@ -13,10 +13,6 @@ export interface HolderLimit extends ArchiveHolder {
   limit: string;
 }
 
-/** Checkpoint text as a sortable (xid8, bigint) pair in SQL. */
-const cp = (column: string): string =>
-  `split_part(${column}, ':', 1)::xid8, split_part(${column}, ':', 2)::bigint`;
-
 /** The event just before `checkpoint` in commit order, or `floor` when none is left in the table. */
 async function previous(ex: SqlExecutor, q: string, checkpoint: string, floor: string): Promise<string> {
   const p = parseCheckpoint(checkpoint);
@@ -43,13 +39,10 @@ export async function findHolders(
   const add = (kind: ArchiveHolder['kind'], name: string, checkpoint: string, limit = checkpoint): void => {
     if (compareCheckpoints(limit, bound) < 0) out.push({ kind, name, checkpoint, limit });
   };
-  // Log consumers: the earliest checkpoint over their partitions.
-  const consumers = await ex.query<{ consumer: string; checkpoint: string }>(
-    `select distinct on (consumer) consumer, checkpoint from ${q}.consumer_checkpoints
-      order by consumer, ${cp('checkpoint')}`,
-  );
-  for (const c of consumers) add('consumer', c.consumer, c.checkpoint);
-  // Every consumer, log or bus, through its order guard: the first event of the range it has not applied.
+  // Every consumer, log or bus, through its order guard: the first event of the range it has not applied. Not the
+  // log consumers' partition checkpoints: each stays at the last event of its partition, however far the reader
+  // went, so a quiet partition would hold the archive for good; and a log worker that resumes from one reads
+  // through the archive anyway.
   const f = parseCheckpoint(from);
   const b = parseCheckpoint(bound);
   const guarded = await ex.query<{ consumer: string; first: string }>(
