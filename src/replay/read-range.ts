@@ -75,7 +75,7 @@ export async function readRangePage(
 ): Promise<StoredEvent[]> {
   const rows = await ex.query<EventRow>(rangePageSql(q, r.types !== null), rangePageParams(r));
   if (rows.length === 0 && archive !== undefined) {
-    const page = await archive.read(r, r.limit);
+    const page = await archive.read(ex, r, r.limit);
     if (page !== null && page.events.length > 0) {
       return upcast === undefined ? page.events : page.events.map(upcast);
     }
@@ -102,7 +102,7 @@ export async function countRange(
   );
   const counts = new Map(rows.map((row) => [row.type, Number(row.n)]));
   if (archive !== undefined) {
-    for (const [type, n] of await archive.count(r)) counts.set(type, (counts.get(type) ?? 0) + n);
+    for (const [type, n] of await archive.count(ex, r)) counts.set(type, (counts.get(type) ?? 0) + n);
   }
   return counts;
 }

@@ -7,8 +7,13 @@
 
 import { ArchiveTargetError } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
-import type { SqlExecutor } from '../store/drivers/driver.js';
-import type { ArchivedStream, ArchivePage, ArchiveRange, LogArchive } from '../store/log-archive.js';
+import type {
+  ArchivedStream,
+  ArchiveExecutor,
+  ArchivePage,
+  ArchiveRange,
+  LogArchive,
+} from '../store/log-archive.js';
 import { compareCheckpoints, parseCheckpoint } from '../store/names.js';
 import { openSegment, type SegmentRef } from './segment.js';
 
@@ -62,29 +67,28 @@ function matcher(range: ArchiveRange): (e: StoredEvent) => boolean {
  * The archive of the store in `schemaQ`. `dir` overrides the directory recorded by the archive runs (for a host
  * that mounts the archive elsewhere).
  */
-export function createLogArchive(executor: SqlExecutor, schemaQ: string, dir?: string): LogArchive {
-  return new LogArchiveImpl(executor, schemaQ, dir);
+export function createLogArchive(schemaQ: string, dir?: string): LogArchive {
+  return new LogArchiveImpl(schemaQ, dir);
 }
 
 class LogArchiveImpl implements LogArchive {
   readonly #cache = new Map<string, StoredEvent[]>();
 
   constructor(
-    readonly executor: SqlExecutor,
     readonly q: string,
     readonly dirOverride: string | undefined,
   ) {}
 
-  async #state(): Promise<{ dir: string | null; deleted: string }> {
-    const [row] = await this.executor.query<{ dir: string | null; deleted: string }>(
+  async #state(ex: ArchiveExecutor): Promise<{ dir: string | null; deleted: string }> {
+    const [row] = await ex.query<{ dir: string | null; deleted: string }>(
       `select dir, deleted_tx::text || ':' || deleted_gp as deleted from ${this.q}.archive_state`,
     );
     return { dir: row?.dir ?? null, deleted: row?.deleted ?? '0:0' };
   }
 
-  async #dir(): Promise<string> {
+  async #dir(ex: ArchiveExecutor): Promise<string> {
     if (this.dirOverride !== undefined) return this.dirOverride;
-    const { dir } = await this.#state();
+    const { dir } = await this.#state(ex);
     if (dir === null) {
       throw new ArchiveTargetError(
         'This store has archived events but no archive directory is recorded. Pass `archive: { dir }` to ' +
@@ -94,10 +98,14 @@ class LogArchiveImpl implements LogArchive {
     return dir;
   }
 
-  async #segmentsAfter(after: string, to: string | null): Promise<ReturnType<typeof toRef>[]> {
+  async #segmentsAfter(
+    ex: ArchiveExecutor,
+    after: string,
+    to: string | null,
+  ): Promise<ReturnType<typeof toRef>[]> {
     const a = parseCheckpoint(after);
     const t = to === null ? null : parseCheckpoint(to);
-    const rows = await this.executor.query<SegmentRow>(
+    const rows = await ex.query<SegmentRow>(
       `select ${SEGMENT_COLUMNS} from ${this.q}.archive_segments
         where state in ('verified', 'deleted') and (last_tx, last_gp) > ($1::text::xid8, $2::bigint)
           and ($3::text is null or (first_tx, first_gp) <= ($3::text::xid8, $4::bigint))
@@ -126,10 +134,10 @@ class LogArchiveImpl implements LogArchive {
     return events;
   }
 
-  async read(range: ArchiveRange, limit: number): Promise<ArchivePage | null> {
-    const segments = await this.#segmentsAfter(range.after, range.to);
+  async read(ex: ArchiveExecutor, range: ArchiveRange, limit: number): Promise<ArchivePage | null> {
+    const segments = await this.#segmentsAfter(ex, range.after, range.to);
     if (segments.length === 0) return null;
-    const dir = await this.#dir();
+    const dir = await this.#dir(ex);
     const matches = matcher(range);
     const out: StoredEvent[] = [];
     for (const ref of segments) {
@@ -147,12 +155,12 @@ class LogArchiveImpl implements LogArchive {
     return { events: out, checkpoint: segments[segments.length - 1]!.last };
   }
 
-  async count(range: ArchiveRange): Promise<Map<string, number>> {
+  async count(ex: ArchiveExecutor, range: ArchiveRange): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    const { deleted } = await this.#state();
+    const { deleted } = await this.#state(ex);
     if (compareCheckpoints(deleted, range.after) <= 0) return counts;
     const end = range.to !== null && compareCheckpoints(range.to, deleted) < 0 ? range.to : deleted;
-    const segments = await this.#segmentsAfter(range.after, end);
+    const segments = await this.#segmentsAfter(ex, range.after, end);
     if (segments.length === 0) return counts;
     const add = (type: string, n: number): void => {
       if (range.types === null || range.types.includes(type)) counts.set(type, (counts.get(type) ?? 0) + n);
@@ -165,7 +173,7 @@ class LogArchiveImpl implements LogArchive {
         for (const [type, n] of Object.entries(ref.typeCounts)) add(type, n);
         continue;
       }
-      dir ??= await this.#dir();
+      dir ??= await this.#dir(ex);
       const events = await this.#open(dir, ref);
       for (let i = firstAfter(events, range.after); i < events.length; i++) {
         const e = events[i]!;
@@ -176,8 +184,8 @@ class LogArchiveImpl implements LogArchive {
     return counts;
   }
 
-  async stream(stream: string): Promise<ArchivedStream | null> {
-    const [row] = await this.executor.query<{ through: string; files: string[] }>(
+  async stream(ex: ArchiveExecutor, stream: string): Promise<ArchivedStream | null> {
+    const [row] = await ex.query<{ through: string; files: string[] }>(
       `select s.archived_through::text as through, array_agg(g.file order by g.seq) as files
          from ${this.q}.archived_streams s
          join ${this.q}.archive_segments g on g.seq between s.first_seq and s.last_seq
@@ -188,15 +196,15 @@ class LogArchiveImpl implements LogArchive {
     return row === undefined ? null : { archivedThrough: Number(row.through), segments: row.files };
   }
 
-  async readStream(stream: string, from: number, to: number): Promise<StoredEvent[]> {
-    const rows = await this.executor.query<SegmentRow>(
+  async readStream(ex: ArchiveExecutor, stream: string, from: number, to: number): Promise<StoredEvent[]> {
+    const rows = await ex.query<SegmentRow>(
       `select ${SEGMENT_COLUMNS} from ${this.q}.archive_segments g
          join ${this.q}.archived_streams s on g.seq between s.first_seq and s.last_seq
         where s.stream = $1 order by g.seq`,
       [stream],
     );
     if (rows.length === 0) return [];
-    const dir = await this.#dir();
+    const dir = await this.#dir(ex);
     const out: StoredEvent[] = [];
     for (const ref of rows.map(toRef)) {
       for (const e of await this.#open(dir, ref)) {
@@ -206,8 +214,8 @@ class LogArchiveImpl implements LogArchive {
     return out.sort((a, b) => a.streamPosition - b.streamPosition);
   }
 
-  async end(): Promise<string | null> {
-    const [row] = await this.executor.query<{ last: string }>(
+  async end(ex: ArchiveExecutor): Promise<string | null> {
+    const [row] = await ex.query<{ last: string }>(
       `select last_tx::text || ':' || last_gp as last from ${this.q}.archive_segments
         where state in ('verified', 'deleted') order by seq desc limit 1`,
     );

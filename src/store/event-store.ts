@@ -139,7 +139,7 @@ class EventStoreImpl implements EventStore {
     this.schema = schema;
     this.driver = db.kind;
     this.#q = quoteIdent(schema);
-    this.logArchive = createLogArchive(db, this.#q, archiveDir);
+    this.logArchive = createLogArchive(this.#q, archiveDir);
     this.#limits = limits;
     this.contracts = contracts;
   }

@@ -147,7 +147,12 @@ async function foldStream<S, E>(
 ): Promise<{ state: S; version: number }> {
   let version = from;
   for (;;) {
-    const page = await tx.readStream(stream, { from: version + 1, limit: DEFAULT_READ_STREAM_LIMIT });
+    // A command folds the whole history: events moved to the archive are read through.
+    const page = await tx.readStream(stream, {
+      from: version + 1,
+      limit: DEFAULT_READ_STREAM_LIMIT,
+      archived: 'read',
+    });
     for (const event of page) state = evolve(state, event);
     if (page.length > 0) version = (page[page.length - 1] as StoredEvent<string, unknown>).streamPosition;
     if (page.length < DEFAULT_READ_STREAM_LIMIT) return { state, version };

@@ -4,6 +4,13 @@
  */
 
 import type { StoredEvent } from '../events/envelope.js';
+import type { SqlExecutor } from './drivers/driver.js';
+
+/**
+ * The connection the archive's bookkeeping is read on: the caller's, so that a read inside a transaction never
+ * waits for a second connection (PGlite and a single `pg` client have one; a pool may be used up by transactions).
+ */
+export type ArchiveExecutor = Pick<SqlExecutor, 'query'>;
 
 /** A range of the log in commit order: after `after`, up to and including `to` (null: no end), filtered. */
 export interface ArchiveRange {
@@ -33,13 +40,13 @@ export interface LogArchive {
    * Up to `limit` archived events of the range, or null when no archived event lies after `range.after` (the read
    * belongs to the events table).
    */
-  read(range: ArchiveRange, limit: number): Promise<ArchivePage | null>;
+  read(ex: ArchiveExecutor, range: ArchiveRange, limit: number): Promise<ArchivePage | null>;
   /** The archived events of the range that are no longer in the events table, by type. */
-  count(range: ArchiveRange): Promise<Map<string, number>>;
+  count(ex: ArchiveExecutor, range: ArchiveRange): Promise<Map<string, number>>;
   /** Where a stream's archived events are, or null when none of its events was archived. */
-  stream(stream: string): Promise<ArchivedStream | null>;
+  stream(ex: ArchiveExecutor, stream: string): Promise<ArchivedStream | null>;
   /** The stream's archived events at positions `from` … `to`, in position order. */
-  readStream(stream: string, from: number, to: number): Promise<StoredEvent[]>;
+  readStream(ex: ArchiveExecutor, stream: string, from: number, to: number): Promise<StoredEvent[]>;
   /** The checkpoint of the last archived event, or null when nothing was archived. */
-  end(): Promise<string | null>;
+  end(ex: ArchiveExecutor): Promise<string | null>;
 }

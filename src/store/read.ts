@@ -134,18 +134,23 @@ export async function readStream(
     ? events.length === 0 || events[0]!.streamPosition > lowest
     : events.length < limit && (events.length === 0 || events[events.length - 1]!.streamPosition > 1);
   if (!missing || archive === undefined) return events;
-  const where = await archive.stream(stream);
+  const where = await archive.stream(executor, stream);
   if (where === null || where.archivedThrough < lowest) return events;
   if (forward && events.length === 0 && bound > where.archivedThrough) return events;
   if (archived === 'error') throw new StreamArchivedError(stream, where.archivedThrough, where.segments);
   if (forward) {
-    const old = await archive.readStream(stream, lowest, Math.min(where.archivedThrough, lowest + limit - 1));
+    const old = await archive.readStream(
+      executor,
+      stream,
+      lowest,
+      Math.min(where.archivedThrough, lowest + limit - 1),
+    );
     const rest = events.filter((e) => e.streamPosition > where.archivedThrough);
     return [...old, ...rest].slice(0, limit);
   }
   const top = Math.min(bound, where.archivedThrough);
   const hot = events.filter((e) => e.streamPosition > where.archivedThrough);
-  const old = await archive.readStream(stream, Math.max(1, top - (limit - hot.length) + 1), top);
+  const old = await archive.readStream(executor, stream, Math.max(1, top - (limit - hot.length) + 1), top);
   return [...hot, ...old.reverse()].slice(0, limit);
 }
 
@@ -175,7 +180,7 @@ export async function readLog(
     types: filter === undefined || filter.types.length === 0 ? null : filter.types,
     streamPrefix: filter === undefined || filter.streamPrefix === '' ? null : filter.streamPrefix,
   };
-  const page = await archive.read(range, limit);
+  const page = await archive.read(executor, range, limit);
   if (page === null) return hot;
   if (page.events.length > 0) return page;
   // A filtered read found nothing more in the archive: go on in the table after the archive's end.
@@ -235,7 +240,7 @@ export async function* iterateLog(
       order by tx_order desc, global_position desc limit 1`,
   );
   // Every event may have been archived: the archive's end is then the end.
-  const archived = archive === undefined ? null : await archive.end();
+  const archived = archive === undefined ? null : await archive.end(executor);
   if (!end && archived === null) return;
   const hotEnd = end ? formatCheckpoint(end.tx_order_text, end.position_text) : LOG_START;
   const target = archived !== null && compareCheckpoints(archived, hotEnd) > 0 ? archived : hotEnd;

@@ -87,6 +87,12 @@ describe.skipIf(!pgAvailable())('archive and read-through', () => {
     expect(await store.readStream(stream, { from: hotFrom })).toEqual(
       history.filter((e) => e.streamPosition >= hotFrom),
     );
+    // Command handling folds the whole history, archived part included.
+    const { state } = await store.handle(stream, () => [], {
+      initialState: () => 0,
+      evolve: (n: number) => n + 1,
+    });
+    expect(state).toBe(history.length);
     // A second run with the same bound has nothing more to do.
     expect(await archive(store, { before: half, to: dir })).toMatchObject({ exported: 0, deleted: 0 });
   });
