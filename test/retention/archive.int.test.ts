@@ -10,6 +10,7 @@ import {
   ErrorCodes,
   type EventStore,
 } from '../../src/index.js';
+import { runCli } from '../../src/cli/program.js';
 import { SERVICES } from '../support/services.js';
 import { pgAvailable } from '../support/stores.js';
 import { scaled } from '../support/time.js';
@@ -167,6 +168,22 @@ describe.skipIf(!pgAvailable())('archive and read-through', () => {
     await settle(store);
     const head = (await store.head()).checkpoint;
 
+    // The command refuses with exit code 5 and names the consumer.
+    let stderr = '';
+    const code = await runCli(
+      ['node', 'eventlane', 'archive', '--before', head, '--to', dir, '--strict', '--schema', store.schema],
+      {
+        out: () => undefined,
+        err: (t) => (stderr += t),
+        env: { DATABASE_URL: SERVICES.postgres.url },
+        cwd: dir,
+        exitCode: 0,
+      },
+    );
+    process.exitCode = undefined;
+    expect(code).toBe(5);
+    expect(stderr).toContain('consumer seen');
+    expect(stderr).toContain('hint:');
     const strict = await rejection(archive(store, { before: head, to: dir, strict: true }));
     expect(strict.code).toBe(ErrorCodes.ARCHIVE_HELD_BACK);
     expect(strict.message).toContain('consumer seen');
