@@ -29,11 +29,11 @@ function arg(args: string[], name: string, fallback: number): number {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
-const DDL = (table: string) => `create table ${table} (
+export const DDL = (table: string) => `create table ${table} (
   stream text primary key, n integer not null, last_type text not null, status text not null)`;
 
 /** The page's fold per stream, then one multi-row upsert adding to the stored counts. Shared by both sides. */
-async function upsertPage(
+export async function upsertPage(
   query: (text: string, params?: readonly unknown[]) => Promise<unknown[]>,
   table: string,
   events: readonly StoredEvent[],
@@ -57,7 +57,7 @@ async function upsertPage(
   );
 }
 
-async function writeLog(store: EventStore, total: number, streams: number): Promise<number> {
+export async function writeLog(store: EventStore, total: number, streams: number): Promise<number> {
   const perCall = 100;
   let next = 0;
   const started = performance.now();
@@ -78,7 +78,7 @@ async function writeLog(store: EventStore, total: number, streams: number): Prom
   return (performance.now() - started) / 1000;
 }
 
-async function sumCounts(store: EventStore, table: string): Promise<number> {
+export async function sumCounts(store: EventStore, table: string): Promise<number> {
   const [row] = await store.executor.query<{ s: string | null }>(`select sum(n)::text as s from ${table}`);
   return Number(row?.s ?? 0);
 }

@@ -18,3 +18,4 @@ export * from './errors/ops.js';
 export * from './errors/commands.js';
 export * from './errors/tracing.js';
 export * from './errors/retention.js';
+export * from './errors/archive.js';

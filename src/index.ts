@@ -102,6 +102,12 @@ export {
   ReplayPreviewMismatchError,
   ReplayJobNotFoundError,
   ReplayJobStateError,
+  ArchiveBoundError,
+  ArchiveHeldBackError,
+  ArchiveTargetError,
+  ArchiveSegmentError,
+  StreamArchivedError,
+  ArchiveUnsupportedError,
   UnauthorizedError,
   NotFoundError,
   InvalidConfigError,
@@ -205,6 +211,9 @@ export type {
   EffectSummary,
 } from './replay/types.js';
 export { TokenBucket, AdaptiveRate } from './replay/throttle.js';
+export { archive } from './retention/archive.js';
+export type { ArchiveOptions, ArchiveProgress, ArchiveResult } from './retention/archive.js';
+export type { ArchiveHolder } from './errors.js';
 export type { Clock, AdaptiveLimits, Observation } from './replay/throttle.js';
 export { listClosedStreams, streamClosedAt, STREAM_CLOSED_TYPE, CLOSES_STREAM } from './retention/closing.js';
 export type { ClosedStream, ListClosedStreamsOptions } from './retention/closing.js';

@@ -67,7 +67,7 @@ export async function openStore(options: CommonOptions, config?: EventlaneConfig
 export async function requireMigrated(store: EventStore): Promise<void> {
   const [row] = await store.executor.query<{ present: boolean }>(
     `select to_regclass($1) is not null as present`,
-    [`${quoteIdent(store.schema)}.audit_log`],
+    [`${quoteIdent(store.schema)}.archive_state`],
   );
   if (!row?.present) {
     throw new MigrationError(
@@ -144,6 +144,15 @@ const HINTS: Partial<Record<string, string>> = {
   [ErrorCodes.REPLAY_RANGE]:
     'A bound is a checkpoint (1234:56) or an ISO time; --from must come before --to.',
   [ErrorCodes.REPLAY_MODE]: 'See docs/replay.md for which kinds fit projections and reactors.',
+  [ErrorCodes.ARCHIVE_BOUND]:
+    '--before is an ISO time in the past or a checkpoint (1234:56) a reader has reached.',
+  [ErrorCodes.ARCHIVE_HELD_BACK]:
+    '`eventlane status` shows where consumers and relays stand; archive again once they passed, or without --strict.',
+  [ErrorCodes.ARCHIVE_TARGET]: 'See docs/retention.md: one writable directory per store.',
+  [ErrorCodes.ARCHIVE_SEGMENT]:
+    'Restore the named segment from a backup of the archive directory (docs/retention.md).',
+  [ErrorCodes.STREAM_ARCHIVED]: "Read it with readStream(stream, { archived: 'read' }).",
+  [ErrorCodes.ARCHIVE_UNSUPPORTED]: 'Archive by --before alone.',
 };
 
 const EXIT_BY_CODE: Partial<Record<string, number>> = {
@@ -159,6 +168,8 @@ const EXIT_BY_CODE: Partial<Record<string, number>> = {
   [ErrorCodes.STREAM_CLOSED]: EXIT_CODES.CONFLICT,
   [ErrorCodes.REPLAY_JOB_NOT_FOUND]: EXIT_CODES.NOT_FOUND,
   [ErrorCodes.REPLAY_JOB_STATE]: EXIT_CODES.CONFLICT,
+  [ErrorCodes.ARCHIVE_HELD_BACK]: EXIT_CODES.CONFLICT,
+  [ErrorCodes.ARCHIVE_SEGMENT]: EXIT_CODES.FOUND,
 };
 
 /**

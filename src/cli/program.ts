@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAppendCommand } from './append.js';
+import { registerArchiveCommand } from './archive.js';
 import { registerContractsCommands } from './contracts.js';
 import { cliIo, EXIT_CODES, setCliIo, type CliIo } from './io.js';
 import { registerMigrateCommand } from './migrate.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerReplayCommands(program);
   registerRetentionCommands(program);
+  registerArchiveCommand(program);
   return program;
 }
 

@@ -130,6 +130,24 @@ export const ErrorCodes = {
   PERSONAL_DATA_UNREADABLE: 'EVENTLANE_PERSONAL_DATA_UNREADABLE',
   /** An event of a contract with personal fields lacks its subject, or the subject is not a usable string. */
   PERSONAL_SUBJECT: 'EVENTLANE_PERSONAL_SUBJECT',
+  /** An archive run's bound cannot be used: a time in the future, a checkpoint past the readable head, not a bound. */
+  ARCHIVE_BOUND: 'EVENTLANE_ARCHIVE_BOUND',
+  /**
+   * An archive run would delete events that a consumer, relay, projection version, replay job or parked event still
+   * needs; `details.holders` names each one and where it stands.
+   */
+  ARCHIVE_HELD_BACK: 'EVENTLANE_ARCHIVE_HELD_BACK',
+  /**
+   * The archive directory cannot be used: not writable, holding another store's manifest, or not the directory this
+   * store archives to.
+   */
+  ARCHIVE_TARGET: 'EVENTLANE_ARCHIVE_TARGET',
+  /** An archive segment is missing, unreadable, or does not match its checksum or event count; `details.segment` names it. */
+  ARCHIVE_SEGMENT: 'EVENTLANE_ARCHIVE_SEGMENT',
+  /** A stream's earlier events live in the archive: read them with `archived: 'read'`. */
+  STREAM_ARCHIVED: 'EVENTLANE_STREAM_ARCHIVED',
+  /** A retention option that this version of eventlane does not support yet. */
+  ARCHIVE_UNSUPPORTED: 'EVENTLANE_ARCHIVE_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,6 +1,8 @@
+import { encodeCloudEvent } from '../bus/cloudevents.js';
 import { partitionOf } from '../bus/partition.js';
 import type { BusMessage } from '../bus/types.js';
 import type { EventStore } from '../store/event-store.js';
+import { readLog } from '../store/read.js';
 import { readLogWire } from './read-wire.js';
 import type { Settings } from './relay-options.js';
 import { wireMessage } from './relay-parking.js';
@@ -31,6 +33,20 @@ export async function readPage(
   const page = await readLogWire(store.executor, q, after, batchSize, source, (events) =>
     store.reveal(events, 'mark'),
   );
+  if (page.events.length === 0 && store.logArchive !== undefined) {
+    // Nothing from the table: a relay that stands before archived events (a new one, say) reads them through.
+    const archived = await readLog(store.executor, q, { after, limit: batchSize }, store.logArchive);
+    if (archived.events.length > 0) {
+      const events = await store.reveal(archived.events, 'mark');
+      return {
+        messages: events.map((event) => {
+          const partition = partitionOf(event.stream, partitions);
+          return { event, partition, payload: encodeCloudEvent(event, { source, partition }) };
+        }),
+        checkpoint: archived.checkpoint,
+      };
+    }
+  }
   return {
     messages: page.events.map((wire) => wireMessage(wire, partitions, false)),
     checkpoint: page.checkpoint,

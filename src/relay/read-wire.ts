@@ -4,6 +4,7 @@ import type { EventMetadata, StoredEvent } from '../events/envelope.js';
 import type { JsonValue } from '../events/json.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { formatCheckpoint, parseCheckpoint } from '../store/names.js';
+import { notArchivedSql } from '../store/read.js';
 import {
   MAX_TRACEPARENT_LENGTH,
   MAX_TRACESTATE_LENGTH,
@@ -63,6 +64,7 @@ const WIRE_SQL = (q: string): string => `${wireColumns('$4')}
     from ${q}.events e
    where (e.tx_order, e.global_position) > ($1::text::xid8, $2::bigint)
      and e.tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
+     and ${notArchivedSql(q)}
    -- Qualified on purpose: a bare "tx_order" here would sort by a text output column of the same name.
    order by e.tx_order, e.global_position
    limit $3`;

@@ -39,7 +39,7 @@ export async function planReplay(
   spec: ReplaySpec,
   options: { threshold: number; effectsLimit: number; pageSize: number },
 ): Promise<ReplayPlan> {
-  const counts = await countRange(store.executor, q, { ...spec, after: spec.from });
+  const counts = await countRange(store.executor, q, { ...spec, after: spec.from }, store.logArchive);
   const events = [...counts.values()].reduce((a, b) => a + b, 0);
   let effects: Record<string, EffectSummary> | null = null;
   let evaluated = 0;
@@ -95,6 +95,7 @@ async function evaluateEffects(
       },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
       (events) => store.reveal(events, 'mark'),
+      store.logArchive,
     );
     if (page.length === 0) break;
     await dryRun(store.executor, q, def, page, effects);

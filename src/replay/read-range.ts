@@ -1,7 +1,8 @@
 import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
-import { parseCheckpoint } from '../store/names.js';
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from '../store/read.js';
+import type { LogArchive } from '../store/log-archive.js';
+import { compareCheckpoints, parseCheckpoint as parse } from '../store/names.js';
+import { EVENT_COLUMNS, notArchivedSql, toStoredEvent, type EventRow } from '../store/read.js';
 
 /** Which events of the log a replay covers: after `after`, up to and including `to` (null: no end), filtered. */
 export interface RangeQuery {
@@ -23,8 +24,8 @@ const RANGE_WHERE = `(e.tx_order, e.global_position) > ($1::text::xid8, $2::bigi
         and ($5::text is null or left(e.stream, length($5::text)) = $5::text)`;
 
 function rangeParams(r: Omit<RangeQuery, 'limit' | 'types'>): unknown[] {
-  const after = parseCheckpoint(r.after);
-  const to = r.to === null ? null : parseCheckpoint(r.to);
+  const after = parse(r.after);
+  const to = r.to === null ? null : parse(r.to);
   return [
     after.txOrder.toString(),
     after.globalPosition.toString(),
@@ -40,7 +41,7 @@ function rangeParams(r: Omit<RangeQuery, 'limit' | 'types'>): unknown[] {
  * costs index entries of that type only, however many events of other types lie between them.
  */
 export function rangePageSql(q: string, filtered: boolean): string {
-  const readable = 'e.tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))';
+  const readable = `e.tx_order < (select pg_snapshot_xmin(pg_current_snapshot())) and ${notArchivedSql(q)}`;
   if (!filtered) {
     return `select ${EVENT_COLUMNS} from ${q}.events e
       where ${RANGE_WHERE} and ${readable}
@@ -61,18 +62,33 @@ export function rangePageParams(r: RangeQuery): unknown[] {
   return params;
 }
 
-/** Reads one page of the range in commit order; only events a log reader may see now (see readLog). */
+/**
+ * Reads one page of the range in commit order; only events a log reader may see now (see readLog). A range that
+ * starts before the first event left in the events table is read from the archive (`archive`) first.
+ */
 export async function readRangePage(
   ex: Pick<SqlExecutor, 'query'>,
   q: string,
   r: RangeQuery,
   upcast?: (event: StoredEvent) => StoredEvent,
   reveal?: (events: StoredEvent[]) => Promise<StoredEvent[]>,
+  archive?: LogArchive,
 ): Promise<StoredEvent[]> {
   const rows = await ex.query<EventRow>(rangePageSql(q, r.types !== null), rangePageParams(r));
   // Personal fields are decrypted (or erased for forgotten subjects) before upcasting, as on every read.
-  const events = reveal === undefined ? rows.map(toStoredEvent) : await reveal(rows.map(toStoredEvent));
-  return upcast === undefined ? events : events.map(upcast);
+  const finish = async (read: StoredEvent[]): Promise<StoredEvent[]> => {
+    const events = reveal === undefined ? read : await reveal(read);
+    return upcast === undefined ? events : events.map(upcast);
+  };
+  if (rows.length === 0 && archive !== undefined) {
+    const page = await archive.read(ex, r, r.limit);
+    if (page !== null && page.events.length > 0) return finish(page.events);
+    // The rest of the archive holds nothing of the range: go on in the table after its end.
+    if (page !== null && (r.to === null || compareCheckpoints(page.checkpoint, r.to) < 0)) {
+      return readRangePage(ex, q, { ...r, after: page.checkpoint }, upcast, reveal, archive);
+    }
+  }
+  return finish(rows.map(toStoredEvent));
 }
 
 /** Events in the range by type (committed ones, whether readable yet or not). */
@@ -80,6 +96,7 @@ export async function countRange(
   ex: Pick<SqlExecutor, 'query'>,
   q: string,
   r: Omit<RangeQuery, 'limit'>,
+  archive?: LogArchive,
 ): Promise<Map<string, number>> {
   const rows = await ex.query<{ type: string; n: string }>(
     `select e.type, count(*)::text as n from ${q}.events e
@@ -87,5 +104,9 @@ export async function countRange(
       group by e.type order by e.type`,
     [...rangeParams(r), r.types],
   );
-  return new Map(rows.map((row) => [row.type, Number(row.n)]));
+  const counts = new Map(rows.map((row) => [row.type, Number(row.n)]));
+  if (archive !== undefined) {
+    for (const [type, n] of await archive.count(ex, r)) counts.set(type, (counts.get(type) ?? 0) + n);
+  }
+  return counts;
 }

@@ -82,7 +82,7 @@ export async function runRebuildPass(env: RebuildRunEnv, def: ProjectionDefiniti
       concurrency: 1,
       adaptive: false,
     };
-    const counts = await countRange(db, q, { ...spec, after: spec.from });
+    const counts = await countRange(db, q, { ...spec, after: spec.from }, env.store.logArchive);
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     job = await insertJob(db, q, uuidv7(), spec, total);
   }

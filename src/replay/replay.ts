@@ -198,7 +198,12 @@ class ReplayImpl implements Replay {
       throw new ReplayPreviewMismatchError('it is not a token plan() hands out');
     }
     const spec = await this.#spec(options, plannedEnd);
-    const counts = await countRange(this.#store.executor, this.#q, { ...spec, after: spec.from });
+    const counts = await countRange(
+      this.#store.executor,
+      this.#q,
+      { ...spec, after: spec.from },
+      this.#store.logArchive,
+    );
     const events = [...counts.values()].reduce((a, b) => a + b, 0);
     if (token !== undefined && !tokenMatches(token, spec)) {
       throw new ReplayPreviewMismatchError(

@@ -174,6 +174,7 @@ export class JobRun {
       },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
       (events) => this.env.store.reveal(events, 'mark'),
+      this.env.store.logArchive,
     );
   }
 

@@ -10,6 +10,7 @@ import type { SqlExecutor } from './drivers/driver.js';
 import type { Decide, HandleOptions, HandleResult } from './handle.js';
 import type { StoreHealth } from './health.js';
 import type { MigrationResult } from './migrate.js';
+import type { LogArchive } from './log-archive.js';
 import type { IterateLogOptions, LogHead, ReadLogOptions, ReadLogResult, ReadStreamOptions } from './read.js';
 
 /**
@@ -146,6 +147,8 @@ export interface EventStore<
   close(): Promise<void>;
   /** @internal The database port, for eventlane's own components. */
   readonly executor: SqlExecutor;
+  /** @internal Archived history (read-through), for eventlane's own readers of the log. */
+  readonly logArchive?: LogArchive;
   /** The declared contracts (`events`), or undefined when none were given. Upcasts events from a bus. */
   readonly contracts: ContractRegistry | undefined;
   /**

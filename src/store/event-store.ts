@@ -55,6 +55,8 @@ import {
   type ReadStreamOptions,
 } from './read.js';
 import { sqlStatement } from './sql-template.js';
+import type { LogArchive } from './log-archive.js';
+import { createLogArchive } from '../retention/read-through.js';
 import {
   handleCommand,
   retryCommand,
@@ -128,6 +130,7 @@ export async function createEventStore(options: EventStoreOptions = {}): Promise
       maxAppendBytes: options.maxAppendBytes ?? DEFAULT_MAX_APPEND_BYTES,
     },
     contracts,
+    options.archive?.dir,
   );
   if (options.migrate !== false) {
     try {
@@ -151,6 +154,7 @@ class EventStoreImpl implements EventStore {
   readonly #keyCache = new SubjectKeyCache();
   /** What `handle` needs of the store (see handle-direct.ts). */
   readonly #commands: DirectCommandStore;
+  readonly logArchive: LogArchive;
   #closed = false;
   readonly #commitListeners = new Set<() => void>();
   #notifying = false;
@@ -159,11 +163,18 @@ class EventStoreImpl implements EventStore {
   /** Set by registerMetrics; undefined keeps the append path free of timers and counters. */
   #record: AppendRecorder | undefined;
 
-  constructor(db: Driver, schema: string, limits: AppendLimits, contracts: ContractRegistry | undefined) {
+  constructor(
+    db: Driver,
+    schema: string,
+    limits: AppendLimits,
+    contracts: ContractRegistry | undefined,
+    archiveDir: string | undefined,
+  ) {
     this.#db = db;
     this.schema = schema;
     this.driver = db.kind;
     this.#q = quoteIdent(schema);
+    this.logArchive = createLogArchive(this.#q, archiveDir);
     this.#limits = limits;
     this.contracts = contracts;
     this.#personal = personalTypes(contracts?.list());
@@ -175,6 +186,7 @@ class EventStoreImpl implements EventStore {
         this.#appendWithOutcome(executor, stream, events, options),
       upcast: (event) => (contracts === undefined ? event : contracts.upcast(event)),
       announce: () => this.#announce(),
+      archive: this.logArchive,
     };
   }
 
@@ -347,7 +359,7 @@ class EventStoreImpl implements EventStore {
         return afterAppend === undefined ? appended : appended.then((r) => afterAppend().then(() => r));
       },
       readStream: (stream, options) =>
-        readStream(executor, q, stream, options).then((events) =>
+        readStream(executor, q, stream, options, this.logArchive).then((events) =>
           this.#finish(executor, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
         ),
       streamVersion: (stream) => readStreamVersion(executor, q, stream),
@@ -444,7 +456,7 @@ class EventStoreImpl implements EventStore {
 
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
     this.#open();
-    return readStream(this.#db, this.#q, stream, options).then((events) =>
+    return readStream(this.#db, this.#q, stream, options, this.logArchive).then((events) =>
       this.#finish(this.#db, events, options?.unreadable === 'mark' ? 'mark' : 'throw'),
     );
   }
@@ -471,7 +483,7 @@ class EventStoreImpl implements EventStore {
   readLog(options?: ReadLogOptions): Promise<ReadLogResult> {
     this.#open();
     const mode = options?.unreadable === 'mark' ? 'mark' : 'throw';
-    return readLog(this.#db, this.#q, options).then(async (r) => ({
+    return readLog(this.#db, this.#q, options, this.logArchive).then(async (r) => ({
       ...r,
       events: await this.#finish(this.#db, r.events, mode),
     }));
@@ -479,7 +491,13 @@ class EventStoreImpl implements EventStore {
 
   iterateLog(options?: IterateLogOptions): AsyncIterable<StoredEvent> {
     this.#open();
-    return iterateLog(this.#db, this.#q, options, (events) => this.#finish(this.#db, events, 'throw'));
+    return iterateLog(
+      this.#db,
+      this.#q,
+      options,
+      (events) => this.#finish(this.#db, events, 'throw'),
+      this.logArchive,
+    );
   }
 
   closeStream(stream: string, options?: CloseStreamOptions): Promise<CloseStreamResult> {

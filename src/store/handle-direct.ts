@@ -24,6 +24,7 @@ import {
   type HandleOptions,
   type HandleResult,
 } from './handle.js';
+import type { LogArchive } from './log-archive.js';
 import { readStream } from './read.js';
 import { writeSnapshot } from './snapshots.js';
 
@@ -45,6 +46,8 @@ export interface DirectCommandStore {
   upcast(event: StoredEvent): StoredEvent;
   /** Wakes relays and workers after a commit that appended. */
   announce(): void;
+  /** Where archived events are read from: a command folds the whole history, archived events included. */
+  readonly archive?: LogArchive;
 }
 
 interface Opened {
@@ -207,14 +210,42 @@ function directUnit(
     tx: lazyTransactionObject(lazy),
     async load(stream, snapshots, limit) {
       if (snapshots === undefined) {
-        const events = await readStream(store.executor, schemaQ, stream, { from: 1, limit });
+        const events = await readStream(
+          store.executor,
+          schemaQ,
+          stream,
+          { from: 1, limit, archived: 'read' },
+          store.archive,
+        );
         return { snapshot: undefined, events: events.map((e) => store.upcast(e)) };
       }
       const read = await loadWithSnapshot(store.executor, schemaQ, stream, snapshots, limit);
+      const from = (read.snapshot?.version ?? 0) + 1;
+      const first = read.rows[0];
+      if (
+        (first !== undefined && Number(first.stream_position) !== from) ||
+        (first === undefined && read.snapshot === undefined)
+      ) {
+        // The events after the snapshot begin in the archive (or all of them are there): read them through.
+        const events = await readStream(
+          store.executor,
+          schemaQ,
+          stream,
+          { from, limit, archived: 'read' },
+          store.archive,
+        );
+        return { snapshot: read.snapshot, events: events.map((e) => store.upcast(e)) };
+      }
       return { snapshot: read.snapshot, events: upcastAll(read.rows) };
     },
     async readStream(stream, from, limit) {
-      const events = await readStream(await executor(), schemaQ, stream, { from, limit });
+      const events = await readStream(
+        await executor(),
+        schemaQ,
+        stream,
+        { from, limit, archived: 'read' },
+        store.archive,
+      );
       return events.map((e) => store.upcast(e));
     },
     async append(stream, events, expectedVersion, withSnapshot) {

@@ -216,10 +216,15 @@ export function transactionUnit<E, Tx extends CommandTransaction<E>>(
     async load(stream, snapshots, limit) {
       const snapshot =
         snapshots === undefined ? undefined : await readSnapshot(tx, schemaQ, stream, snapshots);
-      const events = await tx.readStream(stream, { from: (snapshot?.version ?? 0) + 1, limit });
+      // A command folds the whole history: events moved to the archive are read through.
+      const events = await tx.readStream(stream, {
+        from: (snapshot?.version ?? 0) + 1,
+        limit,
+        archived: 'read',
+      });
       return { snapshot, events };
     },
-    readStream: (stream, from, limit) => tx.readStream(stream, { from, limit }),
+    readStream: (stream, from, limit) => tx.readStream(stream, { from, limit, archived: 'read' }),
     async append(stream, events, expectedVersion) {
       const result = await tx.append(stream, events, { expectedVersion });
       const stored = await tx.readStream(stream, { from: result.positions[0]!, limit: events.length });

@@ -9,6 +9,7 @@ import m0005 from './sql/0005_relay_parking.js';
 import m0006 from './sql/0006_replay_jobs.js';
 import m0007 from './sql/0007_audit.js';
 import m0008 from './sql/0008_snapshots.js';
+import m0009 from './sql/0009_archive.js';
 import m0010 from './sql/0010_closing_and_keys.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
@@ -21,8 +22,9 @@ export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = 
   { id: 6, name: '0006_replay_jobs', sql: m0006 },
   { id: 7, name: '0007_audit', sql: m0007 },
   { id: 8, name: '0008_snapshots', sql: m0008 },
-  // 9 is the archive's migration. Ids need not be contiguous: each known id not yet recorded in the migrations
-  // table is applied, in id order, so a gap (or a 9 that arrives after 10) is fine.
+  { id: 9, name: '0009_archive', sql: m0009 },
+  // Ids need not be contiguous, nor arrive in order: each known id not yet recorded in the migrations table is
+  // applied, in id order.
   { id: 10, name: '0010_closing_and_keys', sql: m0010 },
 ];
 

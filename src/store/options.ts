@@ -63,6 +63,12 @@ export interface EventStoreOptions {
    * @defaultValue 'reject'
    */
   undeclaredEvents?: UndeclaredEventsPolicy;
+  /**
+   * Where this host finds the archive segments (`eventlane archive --to <dir>`). Reads that start before the first
+   * event left in the events table read through the segments there.
+   * @defaultValue the directory the last archive run recorded in the database
+   */
+  archive?: { dir: string };
 }
 
 const OPTION_KEYS = new Set([
@@ -79,6 +85,7 @@ const OPTION_KEYS = new Set([
   'migrate',
   'events',
   'undeclaredEvents',
+  'archive',
 ]);
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_APPEND_BYTES = 64 * 1024 * 1024;
@@ -131,6 +138,19 @@ export function checkEventStoreOptions(options: EventStoreOptions): void {
     throw new InvalidArgumentError(
       'statementTimeoutMs applies to the pool eventlane opens for `url`; set statement_timeout on your own pool, ' +
         'client or PGlite instead.',
+    );
+  }
+  const archive = options.archive;
+  if (
+    archive !== undefined &&
+    (typeof archive !== 'object' ||
+      archive === null ||
+      typeof archive.dir !== 'string' ||
+      archive.dir === '' ||
+      Object.keys(archive).some((k) => k !== 'dir'))
+  ) {
+    throw new InvalidArgumentError(
+      `archive must be { dir: '<archive directory>' }, got ${describeValue(archive)}.`,
     );
   }
   const size = options.poolSize;

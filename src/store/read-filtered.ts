@@ -95,6 +95,8 @@ export async function readFilteredLog(
         order by tx_order, global_position
         limit $3)
      select page.*, head.head_tx, head.head_position from head left join page on true
+      where not exists (select 1 from ${schemaQ}.archive_state a
+                         where (a.deleted_tx, a.deleted_gp) > ($1::text::xid8, $2::bigint))
       order by page.sort_tx_order, page.global_position`,
     params,
   );

@@ -1,9 +1,16 @@
-import { describeValue, InvalidArgumentError } from '../errors.js';
+import { describeValue, InvalidArgumentError, StreamArchivedError } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
 import { checkStreamName } from '../events/names.js';
 import type { SqlExecutor } from './drivers/driver.js';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
-import { compareCheckpoints, formatCheckpoint, LOG_START, parseCheckpoint } from './names.js';
+import {
+  compareCheckpoints,
+  formatCheckpoint,
+  LOG_START,
+  parseCheckpoint,
+  type LogPosition,
+} from './names.js';
+import type { LogArchive } from './log-archive.js';
 import { checkLogFilter, readFilteredLog, type LogFilter } from './read-filtered.js';
 
 export interface ReadStreamOptions {
@@ -22,6 +29,12 @@ export interface ReadStreamOptions {
   limit?: number;
   /** @internal As for ReadLogOptions: `'mark'` hands an undecryptable event to its consumer, which parks it. */
   unreadable?: 'throw' | 'mark';
+  /**
+   * When the stream's earlier events were archived (`eventlane archive`): `'error'` throws a StreamArchivedError
+   * saying where they live; `'read'` reads them from the archive segments, then the events table.
+   * @defaultValue 'error'
+   */
+  archived?: 'error' | 'read';
 }
 
 /** readStream's default `limit`: bounds the memory of one call; longer streams are read in pages with `from`. */
@@ -64,6 +77,17 @@ export interface LogHead {
 
 export { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
 
+/**
+ * The condition every read of the events table in commit order adds (`$1`, `$2`: the reader's position): true
+ * unless the reader stands before the end of what an archive run deleted. Checked in the same statement, with the
+ * same snapshot, as the rows it reads, so a reader behind the archive gets nothing from the table (and goes to the
+ * archive) rather than the events after a deleted stretch.
+ */
+export function notArchivedSql(schemaQ: string): string {
+  return `not exists (select 1 from ${schemaQ}.archive_state a
+                       where (a.deleted_tx, a.deleted_gp) > ($1::text::xid8, $2::bigint))`;
+}
+
 function checkLimit(limit: unknown, name: string, max: number): number | undefined {
   if (limit === undefined) return undefined;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > max) {
@@ -80,6 +104,7 @@ export async function readStream(
   schemaQ: string,
   stream: string,
   options: ReadStreamOptions = {},
+  archive?: LogArchive,
 ): Promise<StoredEvent[]> {
   checkStreamName(stream);
   const direction = options.direction ?? 'forward';
@@ -87,6 +112,10 @@ export async function readStream(
     throw new InvalidArgumentError(
       `direction must be 'forward' or 'backward', got ${describeValue(direction)}.`,
     );
+  }
+  const archived = options.archived ?? 'error';
+  if (archived !== 'error' && archived !== 'read') {
+    throw new InvalidArgumentError(`archived must be 'error' or 'read', got ${describeValue(archived)}.`);
   }
   const limit = checkLimit(options.limit, 'limit', MAX_READ_STREAM_LIMIT) ?? DEFAULT_READ_STREAM_LIMIT;
   const from = options.from;
@@ -104,7 +133,32 @@ export async function readStream(
       limit $3`,
     [stream, bound, limit],
   );
-  return rows.map(toStoredEvent);
+  const events = rows.map(toStoredEvent);
+  // Positions have no holes, so events missing before the first one read (forward) or after the last one read
+  // (backward, a short page) can only have been archived: only then is the archive asked.
+  const lowest = Math.max(1, forward ? bound : 1);
+  const missing = forward
+    ? events.length === 0 || events[0]!.streamPosition > lowest
+    : events.length < limit && (events.length === 0 || events[events.length - 1]!.streamPosition > 1);
+  if (!missing || archive === undefined) return events;
+  const where = await archive.stream(executor, stream);
+  if (where === null || where.archivedThrough < lowest) return events;
+  if (forward && events.length === 0 && bound > where.archivedThrough) return events;
+  if (archived === 'error') throw new StreamArchivedError(stream, where.archivedThrough, where.segments);
+  if (forward) {
+    const old = await archive.readStream(
+      executor,
+      stream,
+      lowest,
+      Math.min(where.archivedThrough, lowest + limit - 1),
+    );
+    const rest = events.filter((e) => e.streamPosition > where.archivedThrough);
+    return [...old, ...rest].slice(0, limit);
+  }
+  const top = Math.min(bound, where.archivedThrough);
+  const hot = events.filter((e) => e.streamPosition > where.archivedThrough);
+  const old = await archive.readStream(executor, stream, Math.max(1, top - (limit - hot.length) + 1), top);
+  return [...hot, ...old.reverse()].slice(0, limit);
 }
 
 /**
@@ -115,16 +169,43 @@ export async function readLog(
   executor: SqlExecutor,
   schemaQ: string,
   options: ReadLogOptions = {},
+  archive?: LogArchive,
 ): Promise<ReadLogResult> {
   const after = options.after ?? LOG_START;
   const position = parseCheckpoint(after);
   const limit = checkLimit(options.limit, 'limit', MAX_READ_LOG_LIMIT) ?? 1000;
   const filter = checkLogFilter(options);
-  if (filter !== undefined) return readFilteredLog(executor, schemaQ, after, position, limit, filter);
+  const hot =
+    filter !== undefined
+      ? await readFilteredLog(executor, schemaQ, after, position, limit, filter)
+      : await readHotLog(executor, schemaQ, after, position, limit);
+  // Nothing from the table and no step forward: the reader may stand before what was archived.
+  if (hot.events.length > 0 || hot.checkpoint !== after || archive === undefined) return hot;
+  const range = {
+    after,
+    to: null,
+    types: filter === undefined || filter.types.length === 0 ? null : filter.types,
+    streamPrefix: filter === undefined || filter.streamPrefix === '' ? null : filter.streamPrefix,
+  };
+  const page = await archive.read(executor, range, limit);
+  if (page === null) return hot;
+  if (page.events.length > 0) return page;
+  // A filtered read found nothing more in the archive: go on in the table after the archive's end.
+  return readLog(executor, schemaQ, { ...options, after: page.checkpoint }, archive);
+}
+
+async function readHotLog(
+  executor: SqlExecutor,
+  schemaQ: string,
+  after: string,
+  position: LogPosition,
+  limit: number,
+): Promise<ReadLogResult> {
   const rows = await executor.query<EventRow>(
     `select ${EVENT_COLUMNS} from ${schemaQ}.events
       where (tx_order, global_position) > ($1::text::xid8, $2::bigint)
         and tx_order < (select pg_snapshot_xmin(pg_current_snapshot()))
+        and ${notArchivedSql(schemaQ)}
       order by tx_order, global_position
       limit $3`,
     [position.txOrder.toString(), position.globalPosition.toString(), limit],
@@ -150,6 +231,7 @@ export async function* iterateLog(
   schemaQ: string,
   options: IterateLogOptions = {},
   finish?: (events: StoredEvent[]) => Promise<StoredEvent[]>,
+  archive?: LogArchive,
 ): AsyncGenerator<StoredEvent, void, undefined> {
   const pageSize = checkLimit(options.pageSize, 'pageSize', MAX_READ_LOG_LIMIT) ?? 1000;
   let after = options.after ?? LOG_START;
@@ -164,11 +246,14 @@ export async function* iterateLog(
     `select tx_order::text as tx_order_text, global_position::text as position_text from ${schemaQ}.events
       order by tx_order desc, global_position desc limit 1`,
   );
-  if (!end) return;
-  const target = formatCheckpoint(end.tx_order_text, end.position_text);
+  // Every event may have been archived: the archive's end is then the end.
+  const archived = archive === undefined ? null : await archive.end(executor);
+  if (!end && archived === null) return;
+  const hotEnd = end ? formatCheckpoint(end.tx_order_text, end.position_text) : LOG_START;
+  const target = archived !== null && compareCheckpoints(archived, hotEnd) > 0 ? archived : hotEnd;
   let pause = 1;
   while (compareCheckpoints(after, target) < 0) {
-    const page = await readLog(executor, schemaQ, { after, limit: pageSize, ...filter });
+    const page = await readLog(executor, schemaQ, { after, limit: pageSize, ...filter }, archive);
     const events = finish === undefined ? page.events : await finish(page.events);
     for (const event of events) yield event;
     after = page.checkpoint;

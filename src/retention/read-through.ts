@@ -1,0 +1,224 @@
+/**
+ * Read-through: the store's LogArchive. Reads of the log, of replay ranges and of streams that start before the
+ * first event left in the events table continue here, in the archive segments, with the same events readLog
+ * returned before they were archived. Each segment is checked (SHA-256, count, range) when it is opened; the last
+ * two opened stay in memory, so a reader paging through a segment opens it once.
+ */
+
+import { ArchiveTargetError } from '../errors.js';
+import type { StoredEvent } from '../events/envelope.js';
+import type {
+  ArchivedStream,
+  ArchiveExecutor,
+  ArchivePage,
+  ArchiveRange,
+  LogArchive,
+} from '../store/log-archive.js';
+import { compareCheckpoints, parseCheckpoint } from '../store/names.js';
+import { openSegment, type SegmentRef } from './segment.js';
+
+/** Segments kept decoded in memory per store (each up to `segmentBytes` of JSON, 16 MiB by default). */
+const CACHED_SEGMENTS = 2;
+
+interface SegmentRow {
+  seq: number;
+  file: string;
+  first: string;
+  last: string;
+  events: string;
+  sha256: string;
+  type_counts: Record<string, number>;
+}
+
+const SEGMENT_COLUMNS = `seq, file, first_tx::text || ':' || first_gp as first, last_tx::text || ':' || last_gp as last,
+  events::text as events, sha256, type_counts`;
+
+function toRef(row: SegmentRow): SegmentRef & { typeCounts: Record<string, number> } {
+  return {
+    seq: Number(row.seq),
+    file: row.file,
+    first: row.first,
+    last: row.last,
+    events: Number(row.events),
+    sha256: row.sha256,
+    typeCounts: row.type_counts,
+  };
+}
+
+/** The first index in `events` (commit order) whose checkpoint is after `after`. */
+function firstAfter(events: readonly StoredEvent[], after: string): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareCheckpoints(events[mid]!.checkpoint, after) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function matcher(range: ArchiveRange): (e: StoredEvent) => boolean {
+  const types = range.types === null ? null : new Set(range.types);
+  const prefix = range.streamPrefix;
+  return (e) => (types === null || types.has(e.type)) && (prefix === null || e.stream.startsWith(prefix));
+}
+
+/**
+ * The archive of the store in `schemaQ`. `dir` overrides the directory recorded by the archive runs (for a host
+ * that mounts the archive elsewhere).
+ */
+export function createLogArchive(schemaQ: string, dir?: string): LogArchive {
+  return new LogArchiveImpl(schemaQ, dir);
+}
+
+class LogArchiveImpl implements LogArchive {
+  readonly #cache = new Map<string, StoredEvent[]>();
+
+  constructor(
+    readonly q: string,
+    readonly dirOverride: string | undefined,
+  ) {}
+
+  async #state(ex: ArchiveExecutor): Promise<{ dir: string | null; deleted: string }> {
+    const [row] = await ex.query<{ dir: string | null; deleted: string }>(
+      `select dir, deleted_tx::text || ':' || deleted_gp as deleted from ${this.q}.archive_state`,
+    );
+    return { dir: row?.dir ?? null, deleted: row?.deleted ?? '0:0' };
+  }
+
+  async #dir(ex: ArchiveExecutor): Promise<string> {
+    if (this.dirOverride !== undefined) return this.dirOverride;
+    const { dir } = await this.#state(ex);
+    if (dir === null) {
+      throw new ArchiveTargetError(
+        'This store has archived events but no archive directory is recorded. Pass `archive: { dir }` to ' +
+          'createEventStore.',
+      );
+    }
+    return dir;
+  }
+
+  async #segmentsAfter(
+    ex: ArchiveExecutor,
+    after: string,
+    to: string | null,
+  ): Promise<ReturnType<typeof toRef>[]> {
+    const a = parseCheckpoint(after);
+    const t = to === null ? null : parseCheckpoint(to);
+    const rows = await ex.query<SegmentRow>(
+      `select ${SEGMENT_COLUMNS} from ${this.q}.archive_segments
+        where state in ('verified', 'deleted') and (last_tx, last_gp) > ($1::text::xid8, $2::bigint)
+          and ($3::text is null or (first_tx, first_gp) <= ($3::text::xid8, $4::bigint))
+        order by seq`,
+      [
+        a.txOrder.toString(),
+        a.globalPosition.toString(),
+        t?.txOrder.toString() ?? null,
+        t?.globalPosition.toString() ?? null,
+      ],
+    );
+    return rows.map(toRef);
+  }
+
+  async #open(dir: string, ref: SegmentRef): Promise<StoredEvent[]> {
+    const key = `${dir}\u0000${ref.file}\u0000${ref.sha256}`;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached;
+    }
+    const events = await openSegment(dir, ref);
+    this.#cache.set(key, events);
+    while (this.#cache.size > CACHED_SEGMENTS) this.#cache.delete(this.#cache.keys().next().value!);
+    return events;
+  }
+
+  async read(ex: ArchiveExecutor, range: ArchiveRange, limit: number): Promise<ArchivePage | null> {
+    const segments = await this.#segmentsAfter(ex, range.after, range.to);
+    if (segments.length === 0) return null;
+    const dir = await this.#dir(ex);
+    const matches = matcher(range);
+    const out: StoredEvent[] = [];
+    for (const ref of segments) {
+      const events = await this.#open(dir, ref);
+      for (let i = firstAfter(events, range.after); i < events.length; i++) {
+        const e = events[i]!;
+        if (range.to !== null && compareCheckpoints(e.checkpoint, range.to) > 0) {
+          return { events: out, checkpoint: out.length > 0 ? out[out.length - 1]!.checkpoint : range.to };
+        }
+        if (!matches(e)) continue;
+        out.push({ ...e });
+        if (out.length === limit) return { events: out, checkpoint: e.checkpoint };
+      }
+    }
+    return { events: out, checkpoint: segments[segments.length - 1]!.last };
+  }
+
+  async count(ex: ArchiveExecutor, range: ArchiveRange): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    const { deleted } = await this.#state(ex);
+    if (compareCheckpoints(deleted, range.after) <= 0) return counts;
+    const end = range.to !== null && compareCheckpoints(range.to, deleted) < 0 ? range.to : deleted;
+    const segments = await this.#segmentsAfter(ex, range.after, end);
+    if (segments.length === 0) return counts;
+    const add = (type: string, n: number): void => {
+      if (range.types === null || range.types.includes(type)) counts.set(type, (counts.get(type) ?? 0) + n);
+    };
+    let dir: string | undefined;
+    const matches = matcher(range);
+    for (const ref of segments) {
+      const whole = compareCheckpoints(ref.first, range.after) > 0 && compareCheckpoints(ref.last, end) <= 0;
+      if (whole && range.streamPrefix === null) {
+        for (const [type, n] of Object.entries(ref.typeCounts)) add(type, n);
+        continue;
+      }
+      dir ??= await this.#dir(ex);
+      const events = await this.#open(dir, ref);
+      for (let i = firstAfter(events, range.after); i < events.length; i++) {
+        const e = events[i]!;
+        if (compareCheckpoints(e.checkpoint, end) > 0) break;
+        if (matches(e)) add(e.type, 1);
+      }
+    }
+    return counts;
+  }
+
+  async stream(ex: ArchiveExecutor, stream: string): Promise<ArchivedStream | null> {
+    const [row] = await ex.query<{ through: string; files: string[] }>(
+      `select s.archived_through::text as through, array_agg(g.file order by g.seq) as files
+         from ${this.q}.archived_streams s
+         join ${this.q}.archive_segments g on g.seq between s.first_seq and s.last_seq
+        where s.stream = $1
+        group by s.archived_through`,
+      [stream],
+    );
+    return row === undefined ? null : { archivedThrough: Number(row.through), segments: row.files };
+  }
+
+  async readStream(ex: ArchiveExecutor, stream: string, from: number, to: number): Promise<StoredEvent[]> {
+    const rows = await ex.query<SegmentRow>(
+      `select ${SEGMENT_COLUMNS} from ${this.q}.archive_segments g
+         join ${this.q}.archived_streams s on g.seq between s.first_seq and s.last_seq
+        where s.stream = $1 order by g.seq`,
+      [stream],
+    );
+    if (rows.length === 0) return [];
+    const dir = await this.#dir(ex);
+    const out: StoredEvent[] = [];
+    for (const ref of rows.map(toRef)) {
+      for (const e of await this.#open(dir, ref)) {
+        if (e.stream === stream && e.streamPosition >= from && e.streamPosition <= to) out.push({ ...e });
+      }
+    }
+    return out.sort((a, b) => a.streamPosition - b.streamPosition);
+  }
+
+  async end(ex: ArchiveExecutor): Promise<string | null> {
+    const [row] = await ex.query<{ last: string }>(
+      `select last_tx::text || ':' || last_gp as last from ${this.q}.archive_segments
+        where state in ('verified', 'deleted') order by seq desc limit 1`,
+    );
+    return row?.last ?? null;
+  }
+}
