@@ -1,7 +1,8 @@
 /**
  * A three-node NATS JetStream cluster on loopback ports, started from the machine's `nats-server` for one test file:
  * cluster routes between the nodes, JetStream on each with its own storage directory. Nodes can be killed with
- * SIGKILL and restarted on the same ports and storage, as a crashed server would come back.
+ * SIGKILL and restarted on the same ports and storage, as a crashed server would come back. Used by the tests and
+ * by the benchmarks (so it does not depend on the test runner).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { kill9, reap, track } from './processes.js';
 import { scaled } from './time.js';
 
 export interface NatsNode {
@@ -41,6 +41,16 @@ export function natsServerAvailable(): boolean {
   return spawnSync(NATS_SERVER, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** Sends `signal` and resolves once the process has exited (SIGKILL after 5 s when the signal was softer). */
+async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  proc.kill(signal);
+  const timer = signal === 'SIGKILL' ? undefined : setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -62,7 +72,9 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`NATS cluster: timed out waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
+      throw new Error(
+        `NATS cluster: timed out waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -103,7 +115,7 @@ export async function startNatsCluster(name = 'el'): Promise<NatsCluster> {
   };
 
   const launch = (node: NatsNode): void => {
-    const proc = track(spawn(NATS_SERVER, ['-c', configOf(node)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const proc = spawn(NATS_SERVER, ['-c', configOf(node)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let tail = '';
     proc.stderr?.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
     proc.once('exit', (code, signal) => {
@@ -114,6 +126,11 @@ export async function startNatsCluster(name = 'el'): Promise<NatsCluster> {
     node.proc = proc;
   };
 
+  // A test runner or bench that exits without stop() leaves no server behind.
+  const killAll = (): void => {
+    for (const n of nodes) n.proc?.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
   const urls = nodes.map((n) => n.url);
   const cluster: NatsCluster = {
     nodes,
@@ -131,7 +148,7 @@ export async function startNatsCluster(name = 'el'): Promise<NatsCluster> {
       }
     },
     async kill9(node) {
-      if (node.proc) await kill9(node.proc);
+      if (node.proc) await stopProcess(node.proc, 'SIGKILL');
       node.proc = undefined;
     },
     async restart(node) {
@@ -139,7 +156,8 @@ export async function startNatsCluster(name = 'el'): Promise<NatsCluster> {
       await until(`${node.name} to accept clients`, () => accepts(node.url), 30_000);
     },
     async stop() {
-      await Promise.all(nodes.map((n) => (n.proc ? reap(n.proc, 5000) : Promise.resolve())));
+      process.off('exit', killAll);
+      await Promise.all(nodes.map((n) => (n.proc ? stopProcess(n.proc, 'SIGTERM') : Promise.resolve())));
       rmSync(dir, { recursive: true, force: true });
     },
   };
