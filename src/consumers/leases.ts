@@ -68,13 +68,15 @@ export class LeaseManager {
        on conflict (group_name, worker_id) do update set heartbeat_at = now(), breakers = excluded.breakers`,
       [group, workerId, this.#o.consumers, JSON.stringify(this.#o.breakers?.() ?? {})],
     );
-    // Both updates lock their rows in partition order (the CTE's FOR UPDATE over a sorted scan): two workers'
+    // Both updates lock their rows in partition order (the CTE's row locks over a sorted scan): two workers'
     // statements taking rows in different orders — one renewing a lease the other takes over as expired — would
-    // otherwise deadlock when many workers tick at once.
+    // otherwise deadlock when many workers tick at once. The renewal takes NO KEY UPDATE locks, which the fence of
+    // the owner's in-flight batches (KEY SHARE, src/consumers/sql.ts) does not block: a slow batch does not delay
+    // the heartbeat. A takeover takes FOR UPDATE, which waits for those batches to commit.
     const renewed = await this.#ex.query<{ partition: number; fencing_token: string }>(
       `with mine as (
          select partition from ${q}.partition_leases where group_name = $1 and owner = $2
-          order by partition for update)
+          order by partition for no key update)
        update ${q}.partition_leases l set heartbeat_at = now() from mine
         where l.group_name = $1 and l.partition = mine.partition and l.owner = $2
        returning l.partition, l.fencing_token`,

@@ -110,9 +110,17 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
       };
       const timings: Record<string, number> = {};
       const settle = async (what: string, from: number, timeoutMs = 120_000) => {
+        let shown = 0;
         await waitFor(
           `${what}: partitions spread within one of even`,
-          () => balanced(store, [...live.keys()]),
+          async () => {
+            if (process.env.MANY_WORKERS_DEBUG && Date.now() - shown > 2000) {
+              shown = Date.now();
+              const { owners, free } = await ownership(store);
+              console.log(`${what}: ${JSON.stringify(Object.fromEntries(owners))}, ${free} free`);
+            }
+            return balanced(store, [...live.keys()]);
+          },
           timeoutMs,
           100,
         );
