@@ -101,6 +101,8 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
         PARTITIONS: String(PARTITIONS),
         LEASE_TTL_MS: String(LEASE_TTL_MS),
         CHAOS_FAIL_RATE: '0.01',
+        // Eight workers share the server's 100 connections with this test and the rest of the machine.
+        POOL_SIZE: '6',
       };
       let next = 0;
       const join = async (n: number) => {
@@ -133,8 +135,9 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
       // Awaited below; a failure before then (the test timing out) must not surface as an unhandled rejection.
       appended.catch(() => undefined);
 
-      let t = Date.now();
+      // Rebalance times count from the moment the new workers are ready (process start-up is not rebalancing).
       await join(4);
+      let t = Date.now();
       await settle('4 join (8 in all)', t);
 
       // kill -9: its leases stay until they expire, then the others take its partitions over.
@@ -161,8 +164,8 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
       expect(leaving.proc.exitCode, 'a worker leaving on SIGTERM exits 0').toBe(0);
       await settle('SIGTERM leave (6 left)', t);
 
-      t = Date.now();
       await join(2);
+      t = Date.now();
       await settle('2 join (8 in all)', t);
       await appended;
 
