@@ -10,6 +10,8 @@ const SERIAL = [
   'test/**/*.serial.test.ts',
   'test/store/gap-safety.int.test.ts',
   'test/consumers/chaos.int.test.ts',
+  // A NATS cluster and many worker processes.
+  'test/scale/**/*.test.ts',
 ];
 
 export default defineConfig({

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- relay [--json] [--events N] [--latency-seconds S] [--buses embedded,nats,rabbitmq,redis]`
+ * `npm run bench -- relay [--json] [--events N] [--latency-seconds S] [--buses embedded,nats,rabbitmq,redis,nats-r3]`
  *
  * relay-<bus>: a relay publishes N committed events (default 200,000 over 1,000 streams, appended beforehand) from
  * PostgreSQL to the bus; eventsPerSec counts from start until its checkpoint reaches the end of the log.
@@ -9,6 +9,8 @@
  * mean (a large spread says the machine's load changed under the measurement).
  * latency-<bus>: appends single events at a steady 1,000 events/s for S seconds (default 10) with a relay running
  * and a subscriber on the bus; p50Ms/p99Ms from the append's commit to the subscriber's handler.
+ * relay-nats-r3: the relay to an R3 stream (file storage) on a three-node NATS cluster started for the run from the
+ * machine's nats-server, with vsR1 = that rate over the same relay to an R1 stream on the same cluster.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -18,6 +20,7 @@ import pg from 'pg';
 import { encodeCloudEvent } from '../src/bus/cloudevents.js';
 import { embeddedBus } from '../src/bus/embedded/index.js';
 import { natsBus } from '../src/bus/nats/index.js';
+import { natsServerAvailable, startNatsCluster } from '../test/support/nats-cluster.js';
 import { partitionOf } from '../src/bus/partition.js';
 import { rabbitmqBus } from '../src/bus/rabbitmq/index.js';
 import { redisBus } from '../src/bus/redis/index.js';
@@ -250,6 +253,43 @@ async function throughput(
   });
 }
 
+/**
+ * `relay-nats-r3`: the relay to a stream replicated on three clustered NATS nodes (R3: a publish is acknowledged once
+ * a majority stored it), against the same relay to an R1 stream on the same cluster in the same run (`vsR1`).
+ */
+async function clusterThroughput(store: EventStore, events: number, reporter: Reporter): Promise<void> {
+  if (!natsServerAvailable()) {
+    process.stderr.write('  relay-nats-r3 skipped: no nats-server binary on this machine\n');
+    return;
+  }
+  process.stderr.write('  starting a three-node NATS cluster…\n');
+  const cluster = await startNatsCluster('bench');
+  try {
+    const rate: Record<number, number> = {};
+    for (const replicas of [1, 3]) {
+      const id = `${runId}r${replicas}`;
+      const bus = natsBus({ servers: cluster.urls, stream: id, subjectPrefix: id, replicas });
+      const relay = createRelay(store, { bus, name: `bench-r${replicas}`, batchSize: BATCH, registry: null });
+      const t0 = performance.now();
+      await relay.start();
+      await relay.caughtUp(600_000);
+      rate[replicas] = events / ((performance.now() - t0) / 1000);
+      await relay.stop();
+      await bus.close();
+    }
+    reporter.add({
+      scenario: 'relay-nats-r3',
+      events,
+      eventsPerSec: Math.round(rate[3]!),
+      r1EventsPerSec: Math.round(rate[1]!),
+      vsR1: round(rate[3]! / rate[1]!),
+      rssMb: rssMb(),
+    });
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function latency(name: BusName, seconds: number, reporter: Reporter): Promise<void> {
   const store = await createEventStore({
     url: PG,
@@ -320,7 +360,8 @@ async function latency(name: BusName, seconds: number, reporter: Reporter): Prom
 export async function run(args: string[], reporter: Reporter): Promise<void> {
   const events = Number(arg(args, 'events', '200000'));
   const seconds = Number(arg(args, 'latency-seconds', '10'));
-  const buses = arg(args, 'buses', 'embedded,nats,rabbitmq,redis').split(',') as BusName[];
+  const asked = arg(args, 'buses', 'embedded,nats,rabbitmq,redis,nats-r3').split(',');
+  const buses = asked.filter((b) => b !== 'nats-r3') as BusName[];
   const store = await createEventStore({
     url: PG,
     schema: `bench_relay_${Date.now().toString(36)}`,
@@ -347,6 +388,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
       after = page.checkpoint;
     }
     for (const name of buses) await throughput(store, name, payloads, reporter);
+    if (asked.includes('nats-r3')) await clusterThroughput(store, payloads.length, reporter);
   } finally {
     const c = new pg.Client({ connectionString: PG });
     await c.connect();

@@ -69,9 +69,18 @@ export class LeaseManager {
        on conflict (group_name, worker_id) do update set heartbeat_at = now(), breakers = excluded.breakers`,
       [group, workerId, this.#o.consumers, JSON.stringify(this.#o.breakers?.() ?? {})],
     );
+    // Both updates lock their rows in partition order (the CTE's row locks over a sorted scan): two workers'
+    // statements taking rows in different orders — one renewing a lease the other takes over as expired — would
+    // otherwise deadlock when many workers tick at once. The renewal takes NO KEY UPDATE locks, which the fence of
+    // the owner's in-flight batches (KEY SHARE, src/consumers/sql.ts) does not block: a slow batch does not delay
+    // the heartbeat. A takeover takes FOR UPDATE, which waits for those batches to commit.
     const renewed = await this.#ex.query<{ partition: number; fencing_token: string }>(
-      `update ${q}.partition_leases set heartbeat_at = now() where group_name = $1 and owner = $2
-       returning partition, fencing_token`,
+      `with mine as (
+         select partition from ${q}.partition_leases where group_name = $1 and owner = $2
+          order by partition for no key update)
+       update ${q}.partition_leases l set heartbeat_at = now() from mine
+        where l.group_name = $1 and l.partition = mine.partition and l.owner = $2
+       returning l.partition, l.fencing_token`,
       [group, workerId],
     );
     const still = new Map(renewed.map((r) => [r.partition, Number(r.fencing_token)]));
@@ -95,11 +104,15 @@ export class LeaseManager {
     const acquired = new Map<number, number>();
     if (wanted.length > 0) {
       const rows = await this.#ex.query<{ partition: number; fencing_token: string }>(
-        `update ${q}.partition_leases
-            set owner = $2, fencing_token = fencing_token + 1, heartbeat_at = now(), acquired_at = now()
-          where group_name = $1 and partition = any($3::int[])
-            and (owner is null or owner = $2 or heartbeat_at < now() - $4::float8 * interval '1 millisecond')
-          returning partition, fencing_token`,
+        `with free as (
+           select partition from ${q}.partition_leases
+            where group_name = $1 and partition = any($3::int[])
+              and (owner is null or owner = $2 or heartbeat_at < now() - $4::float8 * interval '1 millisecond')
+            order by partition for update)
+         update ${q}.partition_leases l
+            set owner = $2, fencing_token = l.fencing_token + 1, heartbeat_at = now(), acquired_at = now()
+           from free where l.group_name = $1 and l.partition = free.partition
+          returning l.partition, l.fencing_token`,
         [group, workerId, wanted, leaseTtlMs],
       );
       for (const r of rows) {

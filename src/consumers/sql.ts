@@ -188,7 +188,9 @@ export async function loadActiveFailures(
 /**
  * The fence and the order guard's positions (projections: at the start of the transaction): the streams' guard
  * rows are made to exist first (ensurePositions), then the fence and the rows are locked in one round trip. Both
- * row locks are held until commit.
+ * row locks are held until commit. The fence is a KEY SHARE lock: it blocks a takeover (which locks the lease FOR
+ * UPDATE, src/consumers/leases.ts) until the batch commits, but not the owner's own heartbeat, which must not wait
+ * for a slow batch or the lease would look expired to the other workers.
  */
 export async function fenceAndLoadPositions(
   ex: Queryable,
@@ -200,7 +202,7 @@ export async function fenceAndLoadPositions(
   await ensurePositions(ex, q, consumer, streams);
   const [row] = await ex.query<{ fenced: number; positions: [string, string | number][] | null }>(
     `select (select count(*) from (select 1 from ${q}.partition_leases
-               where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for share) f)::int as fenced,
+               where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for key share) f)::int as fenced,
             (select json_agg(json_build_array(p.stream, p.position)) from (
                select stream, position from ${q}.consumer_streams
                 where consumer = $5 and stream = any($6::text[]) order by stream for update) p) as positions`,
@@ -228,7 +230,7 @@ export async function saveProgress(
 ): Promise<void> {
   const fence = p.lease
     ? `select 1 from ${q}.partition_leases
-        where group_name = $7 and partition = $2 and owner = $8 and fencing_token = $9 for share`
+        where group_name = $7 and partition = $2 and owner = $8 and fencing_token = $9 for key share`
     : 'select 1';
   const [row] = await ex.query<{ fenced: number }>(
     `with fence as (${fence}),

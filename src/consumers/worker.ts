@@ -231,7 +231,12 @@ class WorkerImpl implements ConsumerWorker {
       // background so this worker keeps renewing its other leases meanwhile; a blocked heartbeat would let them expire.
       for (const p of changes.lost) this.#stopInBackground(p, false);
       for (const p of changes.handOver) this.#stopInBackground(p, true);
-      for (const [p, token] of changes.acquired) await this.#startPartition(p, token);
+      // All at once: started one after another (two queries per lane), a worker taking 16 partitions held its next
+      // heartbeat for seconds on a busy database, long enough for its leases to look expired to the others.
+      const started = await Promise.allSettled(
+        [...changes.acquired].map(([p, token]) => this.#startPartition(p, token)),
+      );
+      for (const r of started) if (r.status === 'rejected') this.#o.onError(r.reason as Error);
       if (this.#bus) {
         await this.#bus.resubscribe(this.partitions());
         const acquired = [...changes.acquired.keys()];

@@ -1,6 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createRelay } from '../../src/index.js';
@@ -11,84 +8,17 @@ import type { EventStore } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
 import { SERVICES } from '../support/services.js';
 import { dropSchema, pgAvailable } from '../support/stores.js';
-import { kill9, reap, track } from '../support/processes.js';
+import { kill9, reap } from '../support/processes.js';
 import { scaled } from '../support/time.js';
 import { openPgStore, sleep, waitFor } from './helpers.js';
+import { startEndpoint } from './fixtures/endpoint.js';
+import { spawnWorker as spawnScript, type Child } from './fixtures/spawn-worker.js';
 
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 20_000);
 const STREAMS = 300;
 const WORKER = fileURLToPath(new URL('./fixtures/chaos-worker.ts', import.meta.url));
-
-/** An idempotent HTTP API, like a payment provider: it counts calls per idempotency key and applies each key once. */
-function startEndpoint(): Promise<{
-  server: Server;
-  url: string;
-  calls: Map<string, number>;
-  firstOrder: Map<string, number[]>;
-}> {
-  const calls = new Map<string, number>();
-  const firstOrder = new Map<string, number[]>();
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const key = String(req.headers['idempotency-key']);
-      const n = (calls.get(key) ?? 0) + 1;
-      calls.set(key, n);
-      if (n === 1) {
-        const { stream, position } = JSON.parse(body) as { stream: string; position: number };
-        const list = firstOrder.get(stream) ?? [];
-        list.push(position);
-        firstOrder.set(stream, list);
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ applied: n === 1 }));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        server,
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`,
-        calls,
-        firstOrder,
-      }),
-    ),
-  );
-}
-
-interface Child {
-  proc: ChildProcess;
-  id: string;
-}
-
-function spawnWorker(env: Record<string, string>, id: string, signal: AbortSignal): Promise<Child> {
-  signal.throwIfAborted();
-  // Tracked: killed and reaped after the test, whatever its outcome (test/support/processes.ts).
-  const proc = track(
-    spawn(process.execPath, ['--import', 'tsx', WORKER], {
-      env: { ...process.env, ...env, WORKER_ID: id },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[child ${id}] ${d.toString()}`));
-  return new Promise((resolve, reject) => {
-    // A worker that never gets ready (database or broker unreachable, machine starved) fails the test, not hangs it.
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`worker ${id} was not ready within ${scaled(60_000)} ms`));
-    }, scaled(60_000));
-    proc.stdout.once('data', () => {
-      clearTimeout(timer);
-      if (process.env.CHAOS_DEBUG) console.log(`worker ${id} ready (pid ${proc.pid})`);
-      resolve({ proc, id });
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${id} exited with ${code} before it was ready`));
-    });
-  });
-}
+const spawnWorker = (env: Record<string, string>, id: string, signal: AbortSignal): Promise<Child> =>
+  spawnScript(WORKER, env, id, signal);
 
 async function appendAll(
   store: EventStore,
