@@ -43,10 +43,16 @@ export class BusIntake {
   async resubscribe(owned: readonly number[]): Promise<void> {
     const key = owned.join(',');
     if (key === this.#subscribed) return;
-    for (const sub of this.#subscriptions.values()) await sub.close();
+    // Until every subscription below stands, nothing counts as subscribed: a broker that times out (a cluster
+    // electing a leader) fails this tick, and the next tick tries again instead of leaving partitions unheard.
+    this.#subscribed = '';
+    for (const sub of this.#subscriptions.values())
+      await sub.close().catch((e: unknown) => this.#c.onError(e as Error));
     this.#subscriptions.clear();
-    this.#subscribed = key;
-    if (owned.length === 0) return;
+    if (owned.length === 0) {
+      this.#subscribed = key;
+      return;
+    }
     for (const [index, consumer] of this.#c.consumers.entries()) {
       const sub = await this.#c.bus.subscribe({
         consumer,
@@ -60,6 +66,7 @@ export class BusIntake {
       });
       this.#subscriptions.set(consumer, sub);
     }
+    this.#subscribed = key;
   }
 
   /** Waits for running scans and closes the subscriptions (unacknowledged deliveries go back to the bus). */

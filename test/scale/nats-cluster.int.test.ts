@@ -113,6 +113,10 @@ describe.skipIf(!pgAvailable() || !natsServerAvailable())('a NATS JetStream clus
         CHAOS_FAIL_RATE: '0.01',
         // No worker dies here: a lease long enough that a starved machine does not hand partitions over mid-effect.
         LEASE_TTL_MS: '10000',
+        // Redelivery only for what a failover left unacknowledged, not for deliveries waiting their turn in a lane.
+        NATS_ACK_WAIT_MS: '30000',
+        // A connection for each of the 16 partitions' two lanes, plus the intake's.
+        POOL_SIZE: '24',
       };
       children.push(
         ...(await Promise.all([

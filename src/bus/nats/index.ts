@@ -308,7 +308,9 @@ export function natsBus(options: NatsBusOptions): Bus {
       const consumer = checkName(subscribeOptions.consumer, 'consumer', /^[A-Za-z0-9_-]{1,100}$/);
       const perPartition = subscribeOptions.maxInFlight ?? maxInFlight;
       const stops: (() => Promise<void>)[] = [];
-      for (const p of subscribeOptions.partitions) {
+      const onReject = subscribeOptions.onReject;
+      const dlq = deadLetter ? `${deadLetterSubject}.${consumer}` : undefined;
+      const consumePartition = async (p: number): Promise<() => Promise<void>> => {
         if (!Number.isInteger(p) || p < 0 || p >= partitions) {
           throw new InvalidArgumentError(
             `Partition ${String(p)} does not exist: this store has partitions 0 to ${partitions - 1}.`,
@@ -331,51 +333,68 @@ export function natsBus(options: NatsBusOptions): Bus {
           // It exists with other settings: bring it to these (filter and durable name stay).
           await jsm.consumers.update(streamName, durable, config);
         }
-        const c = await js.consumers.get(streamName, durable);
-        const messages = await c.consume({ max_messages: perPartition });
-        const onReject = subscribeOptions.onReject;
-        const dlq = deadLetter ? `${deadLetterSubject}.${consumer}` : undefined;
+        const open = async () =>
+          (await js.consumers.get(streamName, durable)).consume({ max_messages: perPartition });
+        let messages = await open();
+        let closing = false;
+        const take = (m: JsMsg): void => {
+          const decoded = intake(m.data, { consumer, partition: p, onReject, deadLetter: dlq });
+          if ('rejection' in decoded) {
+            // Set aside without holding up the loop: later messages of the partition go on meanwhile.
+            void setAside(js, m, dlq, decoded.rejection.reason, decoded.rejection.error.message, consumer, p);
+            return;
+          }
+          const delivery: Delivery = {
+            event: decoded.event,
+            partition: p,
+            attempt: m.info.deliveryCount,
+            ack: () => {
+              m.ack();
+              return Promise.resolve();
+            },
+            nack: (delayMs = 0) => {
+              m.nak(delayMs > 0 ? delayMs : undefined);
+              return Promise.resolve();
+            },
+          };
+          // Handlers are called in delivery order and may overlap up to max_ack_pending.
+          try {
+            subscribeOptions.onMessage(delivery).catch(() => m.nak());
+          } catch {
+            m.nak();
+          }
+        };
         const loop = (async () => {
-          for await (const m of messages) {
-            const decoded = intake(m.data, { consumer, partition: p, onReject, deadLetter: dlq });
-            if ('rejection' in decoded) {
-              // Set aside without holding up the loop: later messages of the partition go on meanwhile.
-              void setAside(
-                js,
-                m,
-                dlq,
-                decoded.rejection.reason,
-                decoded.rejection.error.message,
-                consumer,
-                p,
-              );
-              continue;
-            }
-            const delivery: Delivery = {
-              event: decoded.event,
-              partition: p,
-              attempt: m.info.deliveryCount,
-              ack: () => {
-                m.ack();
-                return Promise.resolve();
-              },
-              nack: (delayMs = 0) => {
-                m.nak(delayMs > 0 ? delayMs : undefined);
-                return Promise.resolve();
-              },
-            };
-            // Handlers are called in delivery order and may overlap up to max_ack_pending.
+          for (;;) {
             try {
-              subscribeOptions.onMessage(delivery).catch(() => m.nak());
+              for await (const m of messages) take(m);
             } catch {
-              m.nak();
+              // The pull ended with an error; consumed again below.
+            }
+            if (closing) return;
+            // The messages ended without close() (a consumer whose leader moved in a cluster failover, say):
+            // consume again after a pause, for as long as the subscription stands.
+            await new Promise((r) => setTimeout(r, 1000));
+            if (closing) return;
+            try {
+              messages = await open();
+            } catch {
+              // Not yet (no leader, no connection): the next round tries again.
             }
           }
         })();
-        stops.push(async () => {
+        return async () => {
+          closing = true;
           await messages.close().catch(() => undefined);
           await loop.catch(() => undefined);
-        });
+        };
+      };
+      try {
+        for (const p of subscribeOptions.partitions) stops.push(await consumePartition(p));
+      } catch (error) {
+        // Nothing half-subscribed stays behind: the caller sees the error and subscribes again.
+        await Promise.all(stops.map((s) => s()));
+        throw error;
       }
       const sub: Subscription = {
         close: async () => {
