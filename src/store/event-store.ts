@@ -1,32 +1,21 @@
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import { describeValue, InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import { createContractRegistry, type ContractRegistry } from '../contracts/registry.js';
 import type { AnyEventContract, EventsOf, NewEventsOf } from '../contracts/types.js';
 import {
   appendToStream,
   appendWithOutcome,
-  SubjectKeyChanged,
   type AppendLimits,
   type AppendOptions,
   type AppendOutcome,
   type AppendResult,
 } from './append.js';
-import { closeStream, type CloseStreamOptions, type CloseStreamResult } from './close-stream.js';
-import {
-  deleteSubjectKey,
-  loadOrCreateKeys,
-  MAX_SUBJECT_LENGTH,
-  personalTypes,
-  revealEvents,
-  sealEvents,
-  SubjectKeyCache,
-  subjectsOf,
-  unreadableError,
-  type SubjectKey,
-} from './personal-data.js';
+import { SealedAppends } from './sealed-append.js';
 import type { PersonalFields } from '../contracts/types.js';
+import { closeStream, type CloseStreamOptions, type CloseStreamResult } from './close-stream.js';
+import { personalTypes, revealEvents, unreadableError } from './personal-data.js';
 import { loadOpenTelemetry } from '../tracing/otel.js';
 import { appendMetrics, appendRecorder, type AppendMetrics, type AppendRecorder } from './append-metrics.js';
 import type { Driver, SqlExecutor } from './drivers/driver.js';
@@ -150,8 +139,9 @@ class EventStoreImpl implements EventStore {
   readonly #q: string;
   readonly #limits: AppendLimits;
   readonly contracts: ContractRegistry | undefined;
-  readonly #personal: Map<string, PersonalFields> | undefined;
-  readonly #keyCache = new SubjectKeyCache();
+  /** Whether some contract declares personal fields: their appends are sealed, command handling goes transactional. */
+  readonly #personal: boolean;
+  readonly #sealed: SealedAppends;
   /** What `handle` needs of the store (see handle-direct.ts). */
   readonly #commands: DirectCommandStore;
   readonly logArchive: LogArchive;
@@ -177,7 +167,14 @@ class EventStoreImpl implements EventStore {
     this.logArchive = createLogArchive(this.#q, archiveDir);
     this.#limits = limits;
     this.contracts = contracts;
-    this.#personal = personalTypes(contracts?.list());
+    const personal = personalTypes(contracts?.list());
+    this.#personal = personal !== undefined;
+    this.#sealed = new SealedAppends(
+      personal ?? new Map<string, PersonalFields>(),
+      db,
+      this.#q,
+      this.#limits,
+    );
     this.#commands = {
       schemaQ: this.#q,
       executor: db,
@@ -221,50 +218,11 @@ class EventStoreImpl implements EventStore {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const write = (valid: readonly NewEvent[]): Promise<AppendResult> =>
-      this.#personal === undefined
+      !this.#personal
         ? appendToStream(executor, this.#q, stream, valid, options, this.#limits)
-        : this.#appendSealed(executor, stream, valid, options, ownTransaction);
+        : this.#sealed.append(executor, stream, valid, options, ownTransaction);
     if (checked instanceof Promise) return checked.then(write);
     return write(checked);
-  }
-
-  /**
-   * Appends with personal fields encrypted. The subjects' keys come from memory when this store used them before:
-   * then the append is one statement, which the database refuses when a key was deleted since (a forget in any
-   * process); the keys are then read again and the events sealed anew. Keys not in memory are read or created in
-   * the append's transaction (one of its own when the caller did not open one).
-   */
-  async #appendSealed(
-    executor: SqlExecutor,
-    stream: string,
-    events: readonly NewEvent[],
-    options: AppendOptions | undefined,
-    ownTransaction: boolean,
-  ): Promise<AppendResult> {
-    const types = this.#personal!;
-    const subjects = subjectsOf(events, types);
-    if (subjects.length === 0)
-      return appendToStream(executor, this.#q, stream, events, options, this.#limits);
-    const write = (ex: SqlExecutor, keys: Map<string, SubjectKey>): Promise<AppendResult> =>
-      appendToStream(ex, this.#q, stream, sealEvents(events, types, keys), options, this.#limits, {
-        subjects,
-        keyIds: subjects.map((s) => keys.get(s)!.keyId),
-      });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const cached = this.#keyCache.get(subjects);
-        if (cached !== undefined) return await write(executor, cached);
-        const loadAndWrite = async (ex: SqlExecutor): Promise<AppendResult> => {
-          const keys = await loadOrCreateKeys(ex, this.#q, subjects);
-          this.#keyCache.put(keys);
-          return write(ex, keys);
-        };
-        return await (ownTransaction ? this.#db.transaction(loadAndWrite) : loadAndWrite(executor));
-      } catch (error) {
-        if (!(error instanceof SubjectKeyChanged) || attempt >= 2) throw error;
-        this.#keyCache.drop(error.subjects);
-      }
-    }
   }
 
   /**
@@ -473,8 +431,7 @@ class EventStoreImpl implements EventStore {
   ): Promise<HandleResult<S, StoredEvent>> {
     this.#open();
     // Personal fields are sealed on append and revealed on read inside a transaction of the store's own.
-    if (this.#personal !== undefined)
-      return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    if (this.#personal) return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
     return retryCommand(stream, decide, options, (attempt) =>
       handleDirectOnce(this.#commands, stream, decide, options, attempt),
     );
@@ -515,18 +472,9 @@ class EventStoreImpl implements EventStore {
     });
   }
 
-  async forget(subject: string): Promise<{ subject: string; forgotten: boolean }> {
+  forget(subject: string): Promise<{ subject: string; forgotten: boolean }> {
     this.#open();
-    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
-      throw new InvalidArgumentError(
-        `forget takes a subject: a non-empty string of at most ${MAX_SUBJECT_LENGTH} characters (the value of ` +
-          `the contracts' personal.subject field), got ${describeValue(subject)}.`,
-        { subject: describeValue(subject) },
-      );
-    }
-    this.#keyCache.drop([subject]);
-    const forgotten = await deleteSubjectKey(this.#db, this.#q, subject);
-    return { subject, forgotten };
+    return this.#sealed.forget(subject);
   }
 
   head(): Promise<LogHead> {

@@ -1,0 +1,87 @@
+/**
+ * The store's side of personal data: appends that encrypt personal fields under each subject's key, and forgetting
+ * a subject. The envelope and the keys table are in personal-data.ts.
+ */
+import { describeValue, InvalidArgumentError } from '../errors.js';
+import type { PersonalFields } from '../contracts/types.js';
+import type { NewEvent } from '../events/envelope.js';
+import {
+  appendToStream,
+  SubjectKeyChanged,
+  type AppendLimits,
+  type AppendOptions,
+  type AppendResult,
+} from './append.js';
+import type { Driver, SqlExecutor } from './drivers/driver.js';
+import {
+  deleteSubjectKey,
+  loadOrCreateKeys,
+  MAX_SUBJECT_LENGTH,
+  sealEvents,
+  SubjectKeyCache,
+  subjectsOf,
+  type SubjectKey,
+} from './personal-data.js';
+
+export class SealedAppends {
+  readonly #keyCache = new SubjectKeyCache();
+
+  constructor(
+    readonly types: Map<string, PersonalFields>,
+    private readonly db: Driver,
+    private readonly q: string,
+    private readonly limits: AppendLimits,
+  ) {}
+
+  /**
+   * Appends with personal fields encrypted. The subjects' keys come from memory when this store used them before:
+   * then the append is one statement, which the database refuses when a key was deleted since (a forget in any
+   * process); the keys are then read again and the events sealed anew. Keys not in memory are read or created in
+   * the append's transaction (one of its own when the caller did not open one).
+   */
+  async append(
+    executor: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions | undefined,
+    ownTransaction: boolean,
+  ): Promise<AppendResult> {
+    const types = this.types;
+    const subjects = subjectsOf(events, types);
+    if (subjects.length === 0) return appendToStream(executor, this.q, stream, events, options, this.limits);
+    const write = (ex: SqlExecutor, keys: Map<string, SubjectKey>): Promise<AppendResult> =>
+      appendToStream(ex, this.q, stream, sealEvents(events, types, keys), options, this.limits, {
+        subjects,
+        keyIds: subjects.map((s) => keys.get(s)!.keyId),
+      });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const cached = this.#keyCache.get(subjects);
+        if (cached !== undefined) return await write(executor, cached);
+        const loadAndWrite = async (ex: SqlExecutor): Promise<AppendResult> => {
+          const keys = await loadOrCreateKeys(ex, this.q, subjects);
+          this.#keyCache.put(keys);
+          return write(ex, keys);
+        };
+        return await (ownTransaction ? this.db.transaction(loadAndWrite) : loadAndWrite(executor));
+      } catch (error) {
+        if (!(error instanceof SubjectKeyChanged) || attempt >= 2) throw error;
+        this.#keyCache.drop(error.subjects);
+      }
+    }
+  }
+
+  /** Deletes the subject's key (here and in memory): its personal fields read as erased from now on. */
+  async forget(subject: string): Promise<{ subject: string; forgotten: boolean }> {
+    if (typeof subject !== 'string' || subject.trim() === '' || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new InvalidArgumentError(
+        `forget takes a subject: a non-empty string of at most ${MAX_SUBJECT_LENGTH} characters (the value of ` +
+          `the contracts' personal.subject field), got ${describeValue(subject)}.`,
+        { subject: describeValue(subject) },
+      );
+    }
+    this.#keyCache.drop([subject]);
+    const forgotten = await deleteSubjectKey(this.db, this.q, subject);
+    return { subject, forgotten };
+  }
+}
