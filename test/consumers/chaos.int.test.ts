@@ -12,6 +12,7 @@ import { kill9, reap } from '../support/processes.js';
 import { scaled } from '../support/time.js';
 import { openPgStore, sleep, waitFor } from './helpers.js';
 import { startEndpoint } from './fixtures/endpoint.js';
+import { createChaosTables, expectChaosOutcome } from './fixtures/chaos-check.js';
 import { spawnWorker as spawnScript, type Child } from './fixtures/spawn-worker.js';
 
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 20_000);
@@ -76,12 +77,7 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats', signal: AbortSignal): Prom
       : undefined;
   await relay?.start();
   const q = quoteIdent(store.schema);
-  await store.executor.query(
-    `create table ${q}.chaos_totals (stream text primary key, total bigint not null, n int not null, last int not null)`,
-  );
-  await store.executor.query(
-    `create table ${q}.chaos_violations (consumer text, stream text, expected int, got int)`,
-  );
+  await createChaosTables(store);
   const endpoint = await startEndpoint();
   const env = {
     PG_URL: SERVICES.postgres.url,
@@ -154,47 +150,10 @@ async function chaosRun(mode: 'log' | 'bus' | 'nats', signal: AbortSignal): Prom
     await Promise.all(children.map((c) => reap(c.proc, scaled(15_000))));
     for (const c of children) expect(c.proc.exitCode, `worker ${c.id} exit code after SIGTERM`).toBe(0);
 
-    // 1. The projection equals a sequential fold of the log.
-    const expected = new Map<string, { total: number; n: number; last: number }>();
-    let count = 0;
-    for await (const e of store.iterateLog()) {
-      count++;
-      const t = expected.get(e.stream) ?? { total: 0, n: 0, last: 0 };
-      t.total += (e.data as { amount: number }).amount;
-      t.n++;
-      t.last = e.streamPosition;
-      expected.set(e.stream, t);
-    }
-    expect(count).toBe(EVENTS);
-    const rows = await store.executor.query<{ stream: string; total: string; n: number; last: number }>(
-      `select * from ${q}.chaos_totals`,
-    );
-    expect(new Map(rows.map((r) => [r.stream, { total: Number(r.total), n: r.n, last: r.last }]))).toEqual(
-      expected,
-    );
-    // 2. Handlers saw each stream contiguous and increasing (checked inside the projection's transaction, and by the
-    //    order in which the endpoint first saw each stream's keys).
-    expect(await store.executor.query(`select * from ${q}.chaos_violations`)).toEqual([]);
-    for (const [stream, positions] of endpoint.firstOrder) {
-      expect(positions, stream).toEqual(Array.from({ length: expected.get(stream)!.n }, (_, i) => i + 1));
-    }
-    // 3. Each reactor effect reached the endpoint once per key: exactly the event ids, each applied once.
-    const ids = (await store.executor.query<{ id: string }>(`select id from ${q}.events`)).map(
-      (r) => `chaos_notify:${r.id}:notify`,
-    );
-    expect(new Set(endpoint.calls.keys())).toEqual(new Set(ids));
-    const repeated = [...endpoint.calls.values()].filter((n) => n > 1).length;
-    const journal = await store.executor.query<{ status: string; n: string }>(
-      `select status, count(*) as n from ${q}.effect_journal group by status`,
-    );
-    expect(journal).toEqual([{ status: 'done', n: String(EVENTS) }]);
+    const { repeated } = await expectChaosOutcome(store, endpoint, EVENTS);
     // A repeat is only possible for an effect in flight when its worker was killed (called, not yet journaled as done):
     // at most one per lane per kill. The endpoint's idempotency absorbed them.
     expect(repeated).toBeLessThanOrEqual(kills * 16);
-    const parked = await store.executor.query(
-      `select * from ${q}.parked_events where status in ('parked', 'retrying')`,
-    );
-    expect(parked).toEqual([]);
     const [failures] = await store.executor.query<{ n: string }>(
       `select count(*)::text as n from ${q}.parked_events`,
     );

@@ -9,6 +9,7 @@ import { kill9, reap } from '../support/processes.js';
 import { scaled } from '../support/time.js';
 import { openPgStore, sleep, waitFor } from '../consumers/helpers.js';
 import { startEndpoint } from '../consumers/fixtures/endpoint.js';
+import { createChaosTables, expectChaosOutcome } from '../consumers/fixtures/chaos-check.js';
 import { spawnWorker, type Child } from '../consumers/fixtures/spawn-worker.js';
 
 const EVENTS = Number(process.env.MANY_WORKERS_EVENTS ?? 30_000);
@@ -78,12 +79,7 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
     async ({ signal }) => {
       const store = await openPgStore();
       const q = quoteIdent(store.schema);
-      await store.executor.query(
-        `create table ${q}.chaos_totals (stream text primary key, total bigint not null, n int not null, last int not null)`,
-      );
-      await store.executor.query(
-        `create table ${q}.chaos_violations (consumer text, stream text, expected int, got int)`,
-      );
+      await createChaosTables(store);
       const endpoint = await startEndpoint();
       const live = new Map<string, Child>();
       const ended: Child[] = [];
@@ -188,33 +184,9 @@ describe.skipIf(!pgAvailable())('many workers: 64 partitions, 8 processes joinin
       // Takeover after a kill is bounded by the lease: it expires after LEASE_TTL_MS, the next tick takes it.
       expect(timings['kill -9: partitions taken over']).toBeLessThanOrEqual(scaled(LEASE_TTL_MS * 3));
 
-      // Nothing lost, nothing applied twice: the projection equals a sequential fold of the log (a second
-      // application would add an amount twice), and handlers saw every stream contiguous.
-      const expected = new Map<string, { total: number; n: number; last: number }>();
-      for await (const e of store.iterateLog()) {
-        const s = expected.get(e.stream) ?? { total: 0, n: 0, last: 0 };
-        s.total += (e.data as { amount: number }).amount;
-        s.n++;
-        s.last = e.streamPosition;
-        expected.set(e.stream, s);
-      }
-      expect([...expected.values()].reduce((a, s) => a + s.n, 0)).toBe(EVENTS);
-      const rows = await store.executor.query<{ stream: string; total: string; n: number; last: number }>(
-        `select * from ${q}.chaos_totals`,
-      );
-      expect(new Map(rows.map((r) => [r.stream, { total: Number(r.total), n: r.n, last: r.last }]))).toEqual(
-        expected,
-      );
-      expect(await store.executor.query(`select * from ${q}.chaos_violations`)).toEqual([]);
-      const ids = (await store.executor.query<{ id: string }>(`select id from ${q}.events`)).map(
-        (r) => `chaos_notify:${r.id}:notify`,
-      );
-      expect(new Set(endpoint.calls.keys())).toEqual(new Set(ids));
-      const journal = await store.executor.query<{ status: string; n: string }>(
-        `select status, count(*) as n from ${q}.effect_journal group by status`,
-      );
-      expect(journal).toEqual([{ status: 'done', n: String(EVENTS) }]);
-      const repeated = [...endpoint.calls.values()].filter((n) => n > 1).length;
+      // Nothing lost, nothing applied twice (the projection equals a sequential fold of the log), every stream in
+      // order, each effect journaled once with its key at the endpoint.
+      const { repeated } = await expectChaosOutcome(store, endpoint, EVENTS);
       console.log(
         `many workers: ${EVENTS} events, ${PARTITIONS} partitions; rebalance (ms): ${JSON.stringify(timings)}; ` +
           `${repeated} effect keys called twice (a killed worker's call in flight; absorbed by the endpoint)`,

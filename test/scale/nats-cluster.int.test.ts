@@ -13,6 +13,7 @@ import { scaled } from '../support/time.js';
 import { natsServerAvailable, startNatsCluster, type NatsCluster } from '../support/nats-cluster.js';
 import { openPgStore, sleep, waitFor } from '../consumers/helpers.js';
 import { startEndpoint } from '../consumers/fixtures/endpoint.js';
+import { createChaosTables, expectChaosOutcome } from '../consumers/fixtures/chaos-check.js';
 import { spawnWorker, type Child } from '../consumers/fixtures/spawn-worker.js';
 
 const EVENTS = Number(process.env.CLUSTER_EVENTS ?? 100_000);
@@ -85,12 +86,7 @@ describe.skipIf(!pgAvailable() || !natsServerAvailable())('a NATS JetStream clus
         publishTimeoutMs: 3000,
       });
       const relay = createRelay(store, { bus, name: natsStream, registry: null, batchSize: 500 });
-      await store.executor.query(
-        `create table ${q}.chaos_totals (stream text primary key, total bigint not null, n int not null, last int not null)`,
-      );
-      await store.executor.query(
-        `create table ${q}.chaos_violations (consumer text, stream text, expected int, got int)`,
-      );
+      await createChaosTables(store);
       const endpoint = await startEndpoint();
       const children: Child[] = [];
       onTestFinished(async () => {
@@ -172,35 +168,10 @@ describe.skipIf(!pgAvailable() || !natsServerAvailable())('a NATS JetStream clus
       await Promise.all(children.map((w) => reap(w.proc, scaled(15_000))));
       for (const w of children) expect(w.proc.exitCode, `worker ${w.id} exit code after SIGTERM`).toBe(0);
 
-      // Nothing lost, in order: the projection equals a sequential fold of the log.
-      const expected = new Map<string, { total: number; n: number; last: number }>();
-      for await (const e of store.iterateLog()) {
-        const t = expected.get(e.stream) ?? { total: 0, n: 0, last: 0 };
-        t.total += (e.data as { amount: number }).amount;
-        t.n++;
-        t.last = e.streamPosition;
-        expected.set(e.stream, t);
-      }
-      expect([...expected.values()].reduce((a, t) => a + t.n, 0)).toBe(EVENTS);
-      const rows = await store.executor.query<{ stream: string; total: string; n: number; last: number }>(
-        `select * from ${q}.chaos_totals`,
-      );
-      expect(new Map(rows.map((r) => [r.stream, { total: Number(r.total), n: r.n, last: r.last }]))).toEqual(
-        expected,
-      );
-      expect(await store.executor.query(`select * from ${q}.chaos_violations`)).toEqual([]);
-      // Each effect once: the endpoint saw exactly one key per event and applied each key once. A key can arrive
-      // twice when the step after the call (recording it as done) failed — on a starved machine, a pool that could
-      // not connect in time — and the retry found it still pending; the key makes that second call harmless.
-      const ids = (await store.executor.query<{ id: string }>(`select id from ${q}.events`)).map(
-        (r) => `chaos_notify:${r.id}:notify`,
-      );
-      expect(new Set(endpoint.calls.keys())).toEqual(new Set(ids));
-      const repeated = [...endpoint.calls.values()].filter((n) => n > 1).length;
-      const journal = await store.executor.query<{ status: string; n: string }>(
-        `select status, count(*) as n from ${q}.effect_journal group by status`,
-      );
-      expect(journal).toEqual([{ status: 'done', n: String(EVENTS) }]);
+      // Nothing lost, every stream in order, each effect journaled once and its key at the endpoint. A key can
+      // arrive twice when the step after the call (recording it as done) failed — on a starved machine, a pool that
+      // could not connect in time — and the retry found it still pending; the key makes that second call harmless.
+      const { repeated } = await expectChaosOutcome(store, endpoint, EVENTS);
       // The relay went on by itself: everything is on the stream once (the event id de-duplicates republishes).
       await waitFor(
         'the stream to hold every event',
