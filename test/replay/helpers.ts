@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createEventStore, type EventStore } from '../../src/index.js';
-import { quoteIdent } from '../../src/store/names.js';
+import { compareCheckpoints, formatCheckpoint, quoteIdent } from '../../src/store/names.js';
 import { SERVICES } from '../support/services.js';
 import { dropSchema, uniqueSchema } from '../support/stores.js';
 import { scaled } from '../support/time.js';
@@ -48,12 +48,18 @@ export async function appendOrders(
 
 /** Waits until a log reader sees every event appended so far (open transactions elsewhere on the server delay it). */
 export async function settle(store: EventStore): Promise<void> {
-  const [row] = await store.executor.query<{ max: string }>(
-    `select coalesce(max(global_position), 0)::text as max from ${q(store)}.events`,
+  // The head is the last event in commit order (tx_order, then global_position), which need not hold the highest
+  // global position: concurrent writers take positions in insert order but commit in xid order. Wait for that last
+  // event, not for the highest position (which a head can stay below for good).
+  const [row] = await store.executor.query<{ tx: string; gp: string }>(
+    `select tx_order::text as tx, global_position::text as gp from ${q(store)}.events
+      order by tx_order desc, global_position desc limit 1`,
   );
-  const max = BigInt(row!.max);
+  if (row === undefined) return;
+  const last = formatCheckpoint(row.tx, BigInt(row.gp));
+  const max = BigInt(row.gp);
   try {
-    await waitFor('the log head', async () => (await store.head()).globalPosition >= max);
+    await waitFor('the log head', async () => compareCheckpoints((await store.head()).checkpoint, last) >= 0);
   } catch (error) {
     // The head stops at the oldest open transaction's snapshot: name the transactions open on the server so a
     // timeout says which one held it.
