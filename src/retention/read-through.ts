@@ -192,6 +192,7 @@ class LogArchiveImpl implements LogArchive {
         where s.stream = $1
         group by s.archived_through`,
       [stream],
+      { prepare: true },
     );
     return row === undefined ? null : { archivedThrough: Number(row.through), segments: row.files };
   }

@@ -296,6 +296,9 @@ export async function appendWithOutcome(
   );
 }
 
+/** The append statement runs often with one text per schema: parsed and planned once per connection. */
+const PREPARED = { prepare: true } as const;
+
 async function insertBatch(
   executor: SqlExecutor,
   schemaQ: string,
@@ -318,11 +321,13 @@ async function insertBatch(
         ? await executor.query<AppendRow>(
             `select ${columns} from ${schemaQ}.append_events($1, $2, $3, $4::jsonb, $5, $6)`,
             [stream, mode, version, batch.json, batch.ids.length, probe],
+            PREPARED,
           )
         : await executor.query<AppendRow>(
             `select ${columns}
                from ${schemaQ}.append_personal_events($1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8::uuid[])`,
             [stream, mode, version, batch.json, batch.ids.length, probe, keys.subjects, keys.keyIds],
+            PREPARED,
           );
   } catch (error) {
     const e = error as { code?: string; constraint?: string };

@@ -157,6 +157,7 @@ async function loadWithSnapshot(
           limit $4
        ) e on true`,
     [stream, snapshot.name, snapshot.version, limit],
+    { prepare: true },
   );
   const first = rows[0];
   const found =

@@ -132,6 +132,7 @@ export async function readStream(
       order by stream_position ${forward ? 'asc' : 'desc'}
       limit $3`,
     [stream, bound, limit],
+    { prepare: true },
   );
   const events = rows.map(toStoredEvent);
   // Positions have no holes, so events missing before the first one read (forward) or after the last one read
@@ -290,6 +291,7 @@ export async function readStreamVersion(
   const [row] = await executor.query<{ version: string }>(
     `select version from ${schemaQ}.streams where stream = $1`,
     [stream],
+    { prepare: true },
   );
   return row ? Number(row.version) : 0;
 }

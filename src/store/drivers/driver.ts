@@ -1,8 +1,19 @@
+/** How one statement is sent. */
+export interface QueryOptions {
+  /**
+   * Send it as a named prepared statement: PostgreSQL parses and plans it once per connection, later calls send
+   * only the parameters. For the hot statements of a fixed text (append, stream reads); executors that cannot
+   * prepare (PGlite, an ORM's connection) ignore it.
+   */
+  readonly prepare?: boolean;
+}
+
 /** The one-method database port every eventlane component writes through. */
 export interface SqlExecutor {
   query: <R extends object = Record<string, unknown>>(
     text: string,
     params?: readonly unknown[],
+    options?: QueryOptions,
   ) => Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec: (script: string) => Promise<void>;

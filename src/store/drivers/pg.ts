@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Driver, SqlExecutor } from './driver.js';
+import type { Driver, QueryOptions, SqlExecutor } from './driver.js';
 import { connectionErrorOrSelf } from './errors.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { redactText, redactUrl } from '../../redact.js';
@@ -8,11 +9,37 @@ export { redactUrl };
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * Prepared statements are named by a hash of their text, so that every connection of every pool agrees on the
+ * name of a text without coordination. The texts eventlane prepares are a small fixed set per schema; past
+ * MAX_PREPARED_TEXTS distinct ones (many schemas in one process) further texts go unprepared rather than letting
+ * each connection's statement cache grow without bound.
+ */
+const MAX_PREPARED_TEXTS = 2000;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_PREPARED_TEXTS) {
+    name = `eventlane_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 function executorOf(client: Queryable, where: string): SqlExecutor {
   return {
-    async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
+    async query<R extends object>(
+      text: string,
+      params?: readonly unknown[],
+      options?: QueryOptions,
+    ): Promise<R[]> {
       try {
-        const result = await client.query<R>(text, params as unknown[] | undefined);
+        const name = options?.prepare === true ? statementName(text) : undefined;
+        const result =
+          name === undefined
+            ? await client.query<R>(text, params as unknown[] | undefined)
+            : await client.query<R>({ name, text, values: params as unknown[] | undefined });
         return result.rows;
       } catch (error) {
         throw connectionErrorOrSelf(error, where);
@@ -155,7 +182,7 @@ export function pgClientDriver(client: pg.Client, where: string): Driver {
   }
   return {
     kind: 'pg',
-    query: (text, params) => serialize(() => executor.query(text, params)),
+    query: (text, params, options) => serialize(() => executor.query(text, params, options)),
     exec: (script) => serialize(() => executor.exec(script)),
     transaction: (fn) => serialize(() => runTransaction(client, where, fn)),
     async listen(channel, onNotify) {
