@@ -15,6 +15,8 @@ export type {
   HandleResult,
 } from './store/handle.js';
 export type { SnapshotOptions } from './store/snapshots.js';
+export { createStateCache, StateCache } from './store/state-cache.js';
+export type { StateCacheOptions, CachedState } from './store/state-cache.js';
 export type {
   ReadStreamOptions,
   ReadLogOptions,

@@ -55,6 +55,7 @@ import {
   type HandleResult,
 } from './handle.js';
 import { handleDirectOnce, type DirectCommandStore } from './handle-direct.js';
+import { personalFieldsCacheError } from './state-cache.js';
 
 export type {
   CallerTransaction,
@@ -69,15 +70,16 @@ const NOTIFY_CHANNEL = 'eventlane_log';
 const NOTIFY_GAP_MS = 2;
 
 async function openDriver(options: EventStoreOptions): Promise<Driver> {
+  const prepare = options.preparedStatements ?? true;
   if (options.url !== undefined) {
     const pool = createPgPool(options.url, {
       max: options.poolSize ?? 10,
       statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     });
-    return pgPoolDriver(pool, redactUrl(options.url), true);
+    return pgPoolDriver(pool, redactUrl(options.url), true, prepare);
   }
-  if (options.pool !== undefined) return pgPoolDriver(options.pool, 'the caller’s pool', false);
-  if (options.client !== undefined) return pgClientDriver(options.client, 'the caller’s client');
+  if (options.pool !== undefined) return pgPoolDriver(options.pool, 'the caller’s pool', false, prepare);
+  if (options.client !== undefined) return pgClientDriver(options.client, 'the caller’s client', prepare);
   if (options.pglite !== undefined) return pgliteDriver(options.pglite, false);
   return pgliteDriver(await openPglite(options.dataDir), true);
 }
@@ -431,7 +433,10 @@ class EventStoreImpl implements EventStore {
   ): Promise<HandleResult<S, StoredEvent>> {
     this.#open();
     // Personal fields are sealed on append and revealed on read inside a transaction of the store's own.
-    if (this.#personal) return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    if (this.#personal) {
+      if (options?.cache !== undefined) return Promise.reject(personalFieldsCacheError());
+      return handleCommand((fn) => this.transaction(fn), this.#q, stream, decide, options);
+    }
     return retryCommand(stream, decide, options, (attempt) =>
       handleDirectOnce(this.#commands, stream, decide, options, attempt),
     );

@@ -19,6 +19,7 @@ import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
 import type { EventStoreTransaction } from './event-store-types.js';
 import {
   handleOnce,
+  stateCacheAttempt,
   type CommandUnit,
   type Decide,
   type HandleOptions,
@@ -278,14 +279,28 @@ export async function handleDirectOnce<S>(
 ): Promise<HandleResult<S, StoredEvent>> {
   const lazy = new LazyTransaction(store);
   const appended = { value: false };
+  const cached = stateCacheAttempt(options.cache, stream);
   let result: HandleResult<S, StoredEvent>;
   try {
-    result = await handleOnce(directUnit(store, lazy, appended), stream, decide, options, attempt);
+    result = await handleOnce(
+      cached.wrap(directUnit(store, lazy, appended)),
+      stream,
+      decide,
+      options,
+      attempt,
+    );
   } catch (error) {
+    cached.drop();
     await lazy.rollback(error);
     throw error;
   }
-  await lazy.commit();
+  try {
+    await lazy.commit();
+  } catch (error) {
+    cached.drop();
+    throw error;
+  }
+  cached.keep(result);
   if (appended.value) store.announce();
   return result;
 }

@@ -8,6 +8,7 @@ import type { NewEvent } from '../events/envelope.js';
 import type { AppendResult } from './append.js';
 import { DEFAULT_READ_STREAM_LIMIT, type ReadStreamOptions } from './read.js';
 import { readSnapshot, writeSnapshot, type SnapshotOptions } from './snapshots.js';
+import { isStateCache, type StateCache } from './state-cache.js';
 
 /** What a decision may use: where the stream stands, and the unit of work the events are appended in. */
 export interface CommandContext<Tx> {
@@ -48,6 +49,14 @@ export interface HandleOptions<S, E> {
    * it. The state must be plain JSON (it is stored as jsonb). @defaultValue none: every command folds the whole stream
    */
   snapshots?: SnapshotOptions;
+  /**
+   * Keep each handled stream's folded state in this process (`createStateCache()`, one per decider), so that the
+   * next command on the stream decides from it and appends with one statement, without reading the stream. Safe
+   * against other writers: the append expects the cached version, and a conflict drops the entry and reads again.
+   * States must be values (never changed in place). `store.handle` only, on stores without personal fields.
+   * @defaultValue none: every command reads its stream
+   */
+  cache?: StateCache<S>;
 }
 
 export interface HandleResult<S, E> {
@@ -79,7 +88,7 @@ const MAX_RETRIES_LIMIT = 1000;
 const RETRY_BASE_MS = 5;
 const RETRY_CAP_MS = 250;
 const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
-const OPTION_KEYS = new Set(['evolve', 'initialState', 'maxRetries', 'snapshots']);
+const OPTION_KEYS = new Set(['evolve', 'initialState', 'maxRetries', 'snapshots', 'cache']);
 const SNAPSHOT_KEYS = new Set(['name', 'every', 'version']);
 
 function bad(message: string): never {
@@ -134,6 +143,11 @@ export function checkHandleOptions(decide: unknown, options: unknown): number {
     wholeNumber(every, 'snapshots.every', 1, 1_000_000_000);
     wholeNumber(version, 'snapshots.version', 1, 2_147_483_647);
   }
+  if (o.cache !== undefined) {
+    if (!isStateCache(o.cache))
+      bad(`cache must be a state cache made by createStateCache(), got ${describeValue(o.cache)}.`);
+    o.cache.bind(o.evolve);
+  }
   return retries;
 }
 
@@ -141,6 +155,11 @@ export function checkHandleOptions(decide: unknown, options: unknown): number {
 export interface CommandRead<E> {
   snapshot: { state: unknown; version: number } | undefined;
   events: E[];
+  /**
+   * The version of the newest stored snapshot, when it differs from where the state starts (a state from the
+   * process cache starts later): snapshots stay due every `snapshots.every` events. @defaultValue the start
+   */
+  snapshotVersion?: number;
 }
 
 /**
@@ -198,7 +217,9 @@ export async function handleOnce<S, E extends { streamPosition: number }, Tx>(
     bad(`the decision must return an array of events (empty for none), got ${describeValue(events)}.`);
   }
   if (events.length === 0) return { state, version, events: [], result: undefined, attempts: attempt };
-  const due = snapshots !== undefined && version + events.length - start.version >= snapshots.every;
+  const due =
+    snapshots !== undefined &&
+    version + events.length - (first.snapshotVersion ?? start.version) >= snapshots.every;
   const { result, stored } = await unit.append(stream, events, version, due);
   for (const event of stored) state = evolve(state, event);
   // A duplicate (these very events were stored before) leaves the stream where it was: no snapshot of it.
@@ -232,6 +253,49 @@ export function transactionUnit<E, Tx extends CommandTransaction<E>>(
     },
     writeSnapshot: (stream, snapshots, version, state) =>
       writeSnapshot(tx, schemaQ, stream, snapshots, version, state),
+  };
+}
+
+/**
+ * One attempt's use of the state cache (`options.cache`): `wrap` makes the unit start from the cached state when the
+ * stream has one (no read), `keep` stores the state after the attempt committed, `drop` forgets the stream after an
+ * attempt that failed (a conflict means the cached state is stale). Without a cache all three do nothing.
+ */
+export function stateCacheAttempt<S>(cache: StateCache<S> | undefined, stream: string) {
+  let snapshotVersion = 0;
+  return {
+    wrap<E, Tx>(unit: CommandUnit<E, Tx>): CommandUnit<E, Tx> {
+      if (cache === undefined) return unit;
+      return {
+        ...unit,
+        async load(name, snapshots, limit) {
+          const hit = cache.get(name);
+          if (hit !== undefined) {
+            snapshotVersion = hit.snapshotVersion;
+            return {
+              snapshot: { state: hit.state, version: hit.version },
+              events: [],
+              snapshotVersion: hit.snapshotVersion,
+            };
+          }
+          const read = await unit.load(name, snapshots, limit);
+          snapshotVersion = read.snapshot?.version ?? 0;
+          return read;
+        },
+        async writeSnapshot(name, snapshots, version, state) {
+          await unit.writeSnapshot(name, snapshots, version, state);
+          snapshotVersion = version;
+        },
+      };
+    },
+    keep(result: HandleResult<S, unknown>): void {
+      // A duplicate append found these very events stored before: where the stream stands is not known here.
+      if (result.result?.duplicate === true) cache?.delete(stream);
+      else cache?.set(stream, { state: result.state, version: result.version, snapshotVersion });
+    },
+    drop(): void {
+      cache?.delete(stream);
+    },
   };
 }
 
@@ -270,9 +334,19 @@ export function handleCommand<S, E extends { streamPosition: number }, Tx extend
   decide: Decide<S, Tx>,
   options: HandleOptions<S, E>,
 ): Promise<HandleResult<S, E>> {
-  return retryCommand(stream, decide, options, (attempt) =>
-    transaction((tx) => handleOnce(transactionUnit<E, Tx>(tx, schemaQ), stream, decide, options, attempt)),
-  );
+  return retryCommand(stream, decide, options, async (attempt) => {
+    const cached = stateCacheAttempt(options.cache, stream);
+    try {
+      const result = await transaction((tx) =>
+        handleOnce(cached.wrap(transactionUnit<E, Tx>(tx, schemaQ)), stream, decide, options, attempt),
+      );
+      cached.keep(result);
+      return result;
+    } catch (error) {
+      cached.drop();
+      throw error;
+    }
+  });
 }
 
 /**
@@ -285,6 +359,12 @@ export function transactionHandle<E extends { streamPosition: number }, Tx exten
 ): <S>(stream: string, decide: Decide<S, Tx>, options: HandleOptions<S, E>) => Promise<HandleResult<S, E>> {
   return async (stream, decide, options) => {
     checkHandleOptions(decide, options);
+    if (options.cache !== undefined) {
+      bad(
+        'cache is for store.handle, not for handle inside a transaction: the state would be kept before your ' +
+          'transaction commits, and a rollback would leave it behind. Call store.handle, or leave cache out.',
+      );
+    }
     return handleOnce(transactionUnit<E, Tx>(tx(), schemaQ), stream, decide, options, 1);
   };
 }

@@ -47,6 +47,13 @@ export interface EventStoreOptions {
   /** Connections in the pool eventlane opens for `url`. @defaultValue 10 */
   poolSize?: number;
   /**
+   * Send the hot statements (append, stream reads) as named prepared statements, parsed and planned once per
+   * connection. Turn off behind a connection pooler that cannot keep prepared statements across transactions
+   * (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`). Statements on a connection
+   * you enlist (`store.enlist`) are never prepared. @defaultValue true (PostgreSQL; PGlite has nothing to save)
+   */
+  preparedStatements?: boolean;
+  /**
    * Apply pending migrations when the store is created. Turn off where a deploy step runs `store.migrate()`.
    * @defaultValue true
    */
@@ -82,6 +89,7 @@ const OPTION_KEYS = new Set([
   'maxAppendBytes',
   'statementTimeoutMs',
   'poolSize',
+  'preparedStatements',
   'migrate',
   'events',
   'undeclaredEvents',
@@ -151,6 +159,11 @@ export function checkEventStoreOptions(options: EventStoreOptions): void {
   ) {
     throw new InvalidArgumentError(
       `archive must be { dir: '<archive directory>' }, got ${describeValue(archive)}.`,
+    );
+  }
+  if (options.preparedStatements !== undefined && typeof options.preparedStatements !== 'boolean') {
+    throw new InvalidArgumentError(
+      `preparedStatements must be true or false, got ${describeValue(options.preparedStatements)}.`,
     );
   }
   const size = options.poolSize;

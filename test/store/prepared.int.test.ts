@@ -34,6 +34,40 @@ describe.skipIf(!pgAvailable())('prepared statements (PostgreSQL)', () => {
     }
   });
 
+  it('prepares nothing with preparedStatements: false, nor on a connection the caller enlists', async () => {
+    const schema = uniqueSchema();
+    const store = await createEventStore({
+      url: SERVICES.postgres.url,
+      schema,
+      poolSize: 1,
+      preparedStatements: false,
+    });
+    const client = new pg.Client({ connectionString: SERVICES.postgres.url });
+    await client.connect();
+    try {
+      await store.append('p-1', [{ type: 'x.a', data: {} }], { expectedVersion: 'no_stream' });
+      await store.readStream('p-1');
+      const [own] = await store.executor.query<{ n: number }>(
+        `select count(*)::int as n from pg_prepared_statements where name like 'eventlane_%'`,
+      );
+      expect(own!.n).toBe(0);
+      await client.query('begin');
+      await store.enlist(client).append('p-2', [{ type: 'x.a', data: {} }], { expectedVersion: 'no_stream' });
+      await client.query('commit');
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n from pg_prepared_statements where name like 'eventlane_%'`,
+      );
+      expect(rows[0]!.n).toBe(0);
+      await expect(
+        createEventStore({ url: SERVICES.postgres.url, schema, preparedStatements: 'yes' as never }),
+      ).rejects.toThrow(/preparedStatements must be true or false/);
+    } finally {
+      await client.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
   it('keeps working when the schema is dropped and migrated again under connections that prepared it', async () => {
     const schema = uniqueSchema();
     const store = await createEventStore({ url: SERVICES.postgres.url, schema, poolSize: 1 });

@@ -27,7 +27,8 @@ function statementName(text: string): string | undefined {
   return name;
 }
 
-function executorOf(client: Queryable, where: string): SqlExecutor {
+/** `prepare`: whether `{ prepare: true }` may name statements on this connection (never on a caller's own). */
+function executorOf(client: Queryable, where: string, prepare = false): SqlExecutor {
   return {
     async query<R extends object>(
       text: string,
@@ -35,7 +36,7 @@ function executorOf(client: Queryable, where: string): SqlExecutor {
       options?: QueryOptions,
     ): Promise<R[]> {
       try {
-        const name = options?.prepare === true ? statementName(text) : undefined;
+        const name = prepare && options?.prepare === true ? statementName(text) : undefined;
         const result =
           name === undefined
             ? await client.query<R>(text, params as unknown[] | undefined)
@@ -58,9 +59,10 @@ function executorOf(client: Queryable, where: string): SqlExecutor {
 async function runTransaction<T>(
   client: Queryable,
   where: string,
+  prepare: boolean,
   fn: (ex: SqlExecutor) => Promise<T>,
 ): Promise<T> {
-  const executor = executorOf(client, where);
+  const executor = executorOf(client, where, prepare);
   await executor.query('begin');
   try {
     const result = await fn(executor);
@@ -138,8 +140,8 @@ function quoteChannel(channel: string): string {
 }
 
 /** A driver on a pool; `owned` pools are ended by `close()`. */
-export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driver {
-  const executor = executorOf(pool, where);
+export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean, prepare: boolean): Driver {
+  const executor = executorOf(pool, where, prepare);
   return {
     kind: 'pg',
     query: executor.query,
@@ -153,7 +155,7 @@ export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driv
       }
       let broken: Error | undefined;
       try {
-        return await runTransaction(client, where, fn);
+        return await runTransaction(client, where, prepare, fn);
       } catch (error) {
         if ((error as { code?: string }).code === 'EVENTLANE_CONNECTION') broken = error as Error;
         throw error;
@@ -172,8 +174,8 @@ export function pgPoolDriver(pool: pg.Pool, where: string, owned: boolean): Driv
  * A driver on one client the caller owns. Transactions on a single connection cannot overlap, so they are
  * queued here; plain queries outside a transaction wait for the running one too.
  */
-export function pgClientDriver(client: pg.Client, where: string): Driver {
-  const executor = executorOf(client, where);
+export function pgClientDriver(client: pg.Client, where: string, prepare: boolean): Driver {
+  const executor = executorOf(client, where, prepare);
   let tail: Promise<unknown> = Promise.resolve();
   function serialize<T>(task: () => Promise<T>): Promise<T> {
     const run = tail.then(task, task);
@@ -184,7 +186,7 @@ export function pgClientDriver(client: pg.Client, where: string): Driver {
     kind: 'pg',
     query: (text, params, options) => serialize(() => executor.query(text, params, options)),
     exec: (script) => serialize(() => executor.exec(script)),
-    transaction: (fn) => serialize(() => runTransaction(client, where, fn)),
+    transaction: (fn) => serialize(() => runTransaction(client, where, prepare, fn)),
     async listen(channel, onNotify) {
       // The caller's single client: LISTEN on it; notifications arrive between its queries.
       const handler = (n: pg.Notification): void => {
