@@ -15,6 +15,7 @@ export type {
   HandleResult,
 } from './store/handle.js';
 export type { SnapshotOptions } from './store/snapshots.js';
+export type { QueryOptions } from './store/drivers/driver.js';
 export { createStateCache, StateCache } from './store/state-cache.js';
 export type { StateCacheOptions, CachedState } from './store/state-cache.js';
 export type {

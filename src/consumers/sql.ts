@@ -2,11 +2,19 @@
 // every value is a parameter.
 
 import { LeaseLostError } from '../errors.js';
+import type { QueryOptions } from '../store/drivers/driver.js';
 import { EVENT_COLUMNS, type EventRow } from '../store/read.js';
 
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]>;
 }
+
+/** The statements of every batch: parsed and planned once per connection (see QueryOptions). */
+const PREPARED: QueryOptions = { prepare: true };
 
 export interface LeaseRef {
   group: string;
@@ -33,6 +41,7 @@ export async function ensurePositions(
      select $1, s, 0 from unnest($2::text[]) as s order by s
      on conflict (consumer, stream) do nothing`,
     [consumer, streams],
+    PREPARED,
   );
 }
 
@@ -48,6 +57,7 @@ export async function loadPositions(
     `select stream, position from ${q}.consumer_streams where consumer = $1 and stream = any($2::text[])
       ${lock ? 'order by stream for update' : ''}`,
     [consumer, streams],
+    PREPARED,
   );
   return new Map(rows.map((r) => [r.stream, Number(r.position)]));
 }
@@ -207,6 +217,7 @@ export async function fenceAndLoadPositions(
                select stream, position from ${q}.consumer_streams
                 where consumer = $5 and stream = any($6::text[]) order by stream for update) p) as positions`,
     [lease.group, lease.partition, lease.owner, lease.token, consumer, streams],
+    PREPARED,
   );
   if (!row || row.fenced === 0) throw new LeaseLostError(lease.group, lease.partition, lease.token);
   return new Map((row.positions ?? []).map(([s, p]) => [s, Number(p)]));
@@ -256,6 +267,7 @@ export async function saveProgress(
       p.resolved,
       ...(p.lease ? [p.lease.group, p.lease.owner, p.lease.token] : []),
     ],
+    PREPARED,
   );
   if (p.lease && (!row || row.fenced === 0))
     throw new LeaseLostError(p.lease.group, p.lease.partition, p.lease.token);
@@ -264,7 +276,11 @@ export async function saveProgress(
 /** Bus mode: the events a batch of deliveries names, as the store holds them (raw rows, not upcast). */
 export async function loadEventsById(ex: Queryable, q: string, ids: readonly string[]): Promise<EventRow[]> {
   if (ids.length === 0) return [];
-  return ex.query<EventRow>(`select ${EVENT_COLUMNS} from ${q}.events where id = any($1::uuid[])`, [ids]);
+  return ex.query<EventRow>(
+    `select ${EVENT_COLUMNS} from ${q}.events where id = any($1::uuid[])`,
+    [ids],
+    PREPARED,
+  );
 }
 
 /**

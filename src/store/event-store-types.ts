@@ -6,7 +6,7 @@ import type { ContractRegistry } from '../contracts/registry.js';
 import type { NewEvent, StoredEvent } from '../events/envelope.js';
 import type { AppendOptions, AppendResult } from './append.js';
 import type { CloseStreamOptions, CloseStreamResult } from './close-stream.js';
-import type { SqlExecutor } from './drivers/driver.js';
+import type { QueryOptions, SqlExecutor } from './drivers/driver.js';
 import type { Decide, HandleOptions, HandleResult } from './handle.js';
 import type { StoreHealth } from './health.js';
 import type { MigrationResult } from './migrate.js';
@@ -30,8 +30,12 @@ export interface EventStoreTransaction<
     strings: TemplateStringsArray,
     ...values: unknown[]
   ): Promise<R[]>;
-  /** Runs a parameterised statement inside the transaction. */
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Runs a parameterised statement inside the transaction (`{ prepare: true }`: as a named prepared statement). */
+  query<R extends object = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]>;
   /** Appends events to one stream; they commit or roll back with the transaction. */
   append(stream: string, events: readonly N[], options?: AppendOptions): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<E[]>;

@@ -312,7 +312,7 @@ class EventStoreImpl implements EventStore {
         const { text, params } = sqlStatement(strings, values);
         return executor.query(text, params);
       },
-      query: (text, params) => executor.query(text, params),
+      query: (text, params, options) => executor.query(text, params, options),
       append: (stream, events, options) => {
         onAppend();
         const appended = this.#append(executor, stream, events, options, false);
