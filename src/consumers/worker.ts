@@ -196,6 +196,10 @@ class WorkerImpl implements ConsumerWorker {
       this.#abandoned = true;
       const left = [...pending, ...this.#lanes.keys()].filter((p, i, all) => all.indexOf(p) === i);
       for (const p of left) this.#leases.owned.delete(p);
+      // Lanes the drain had not reached yet are told to stop too (not awaited: their in-flight work is what is being
+      // abandoned), or they would go on polling after stop() returned.
+      for (const lanes of this.#lanes.values())
+        for (const lane of lanes) lane.stop().catch((e: unknown) => this.#o.onError(e as Error));
       this.#lanes.clear();
       this.#o.onError(
         new WorkerStateError(
