@@ -9,6 +9,9 @@ import type { PaymentGateway } from './payments.js';
 
 const ALL = [OrderCreated, OrderPaid, OrderShipped, OrderRefunded];
 
+/** A read-model table in `schema` (quoted), or unqualified (found on the search path). */
+const qualified = (schema: string | undefined, table: string) => (schema ? `${schema}.${table}` : table);
+
 /**
  * order_summary, a versioned read model: one row per order. A higher version is built blue/green beside the live
  * one (`order_summary__v2`) while readers keep using the stable name, and switches live once it has caught up.
@@ -61,8 +64,8 @@ export function orderSummary(version: 1 | 2 | 3) {
  * user_balance: what each customer has paid and been refunded. `withRefunds: false` is the release with the bug
  * (refunds ignored); the fix handles them, and a backfill re-applies the refunds of the past.
  */
-export function userBalance(schema: string, withRefunds: boolean) {
-  const table = `${schema}.user_balance`;
+export function userBalance(schema: string | undefined, withRefunds: boolean) {
+  const table = qualified(schema, 'user_balance');
   return defineProjection({
     name: 'user_balance',
     events: [OrderPaid, OrderRefunded],
@@ -87,8 +90,8 @@ export function userBalance(schema: string, withRefunds: boolean) {
 }
 
 /** order_search: full-text search over orders (a PostgreSQL tsvector with a GIN index). */
-export function orderSearch(schema: string) {
-  const table = `${schema}.order_search`;
+export function orderSearch(schema: string | undefined) {
+  const table = qualified(schema, 'order_search');
   // The right-hand `body` is the row's value before the update.
   const addWords = `update ${table} set body = body || ' ' || $2, doc = to_tsvector('simple', body || ' ' || $2)
                      where order_id = $1`;
@@ -114,11 +117,13 @@ export function orderSearch(schema: string) {
 }
 
 /** The read-model tables of the handler-only projections (the versioned order_summary creates its own). */
-export function readModelTables(schema: string): string {
+export function readModelTables(schema?: string): string {
   return `
-    create table ${schema}.user_balance (customer_id text primary key, paid numeric not null, refunded numeric not null);
-    create table ${schema}.order_search (order_id text primary key, body text not null, doc tsvector not null);
-    create index order_search_doc on ${schema}.order_search using gin (doc);`;
+    create table ${qualified(schema, 'user_balance')} (customer_id text primary key, paid numeric not null,
+      refunded numeric not null);
+    create table ${qualified(schema, 'order_search')} (order_id text primary key, body text not null,
+      doc tsvector not null);
+    create index order_search_doc on ${qualified(schema, 'order_search')} using gin (doc);`;
 }
 
 /** receipt-mailer: a receipt per paid order through the mail service, keyed by the effect journal's key. */

@@ -42,11 +42,8 @@ let worker: Worker = await rt.deploy({ summary: 1, balanceWithRefunds: false }, 
 const lag = sampleLag(async () => {
   const health = await worker.health();
   const relay = await rt.relay.stats();
-  if (process.env.DEMO_LAG_DEBUG) console.error(health.map((h) => `${h.consumer}:${h.eventsBehind}/${h.applied}`).join(' '));
-  return {
-    eventsBehind: Math.max(0, ...health.map((h) => h.eventsBehind)),
-    unpublished: relay.backlogEvents,
-  };
+  const slowest = health.reduce((a, b) => (b.eventsBehind > a.eventsBehind ? b : a));
+  return { eventsBehind: slowest.eventsBehind, slowest: slowest.consumer, unpublished: relay.backlogEvents };
 });
 let crash: Promise<void> | undefined;
 const bar = progress('placing orders', config.orders, 'orders');
@@ -60,7 +57,9 @@ const load = await placeOrders(store, rm, {
       // worker-a dies mid-run: its lanes in flight are abandoned, its leases left to expire. worker-b takes over.
       crash = (async () => {
         // (Once it holds its partitions: a stop racing the first lease round leaves lanes running; see the report.)
-        await waitFor('worker-a to hold every partition', () => Promise.resolve(worker.partitions().length === 16));
+        await waitFor('worker-a to hold its partitions', () =>
+          Promise.resolve(worker.partitions().length > 0),
+        );
         await worker.stop();
         worker = await rt.deploy({ summary: 1, balanceWithRefunds: false }, 'worker-b');
       })();

@@ -52,14 +52,16 @@ export interface LagSample {
   t: number;
   /** The most events any consumer was behind the head. */
   eventsBehind: number;
+  /** The consumer that was furthest behind. */
+  slowest: string;
   /** Committed events the relay had not published yet. */
   unpublished: number;
 }
 
 /** Samples lag every `everyMs` until stopped; prints a line per second when not on a terminal. */
 export function sampleLag(
-  read: () => Promise<{ eventsBehind: number; unpublished: number }>,
-  everyMs = 250,
+  read: () => Promise<Omit<LagSample, 't'>>,
+  everyMs = 500,
 ): { stop(): Promise<LagSample[]> } {
   const samples: LagSample[] = [];
   const t0 = Date.now();
@@ -73,7 +75,9 @@ export function sampleLag(
         samples.push({ t, ...s });
         if (!tty && t - printed >= 1) {
           printed = t;
-          say(`    lag at ${t.toFixed(1)} s: ${s.eventsBehind} events behind, ${s.unpublished} unpublished`);
+          say(
+            `    lag at ${t.toFixed(1)} s: ${s.eventsBehind} events behind (${s.slowest}), ${s.unpublished} unpublished`,
+          );
         }
       } catch {
         // a sample taken while a worker is being replaced: skip it
