@@ -3,7 +3,11 @@ import type { Worker } from '../../src/index.js';
 import type { MailService } from './mail-service.js';
 import type { Runtime } from './runtime.js';
 
-export async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  done: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms`);
@@ -13,14 +17,19 @@ export async function waitFor(what: string, done: () => Promise<boolean>, timeou
 
 /** Until every consumer stands at the head with nothing retrying or parked, and the relay has published all. */
 export async function waitCaughtUp(rt: Runtime, worker: Worker, what: string): Promise<void> {
-  await waitFor(what, async () => {
-    const health = await worker.health();
-    const relay = await rt.relay.stats();
-    return (
-      relay.backlogEvents === 0 &&
-      health.every((h) => h.eventsBehind === 0 && h.retrying === 0 && h.parked === 0)
-    );
-  });
+  await waitFor(
+    what,
+    async () => {
+      const health = await worker.health();
+      const relay = await rt.relay.stats();
+      return (
+        relay.backlogEvents === 0 &&
+        health.every((h) => h.eventsBehind === 0 && h.retrying === 0 && h.parked === 0)
+      );
+      // The reactors calling out are the slowest to catch up on the embedded store (one connection for all).
+    },
+    300_000,
+  );
 }
 
 async function count(rt: Runtime, sql: string): Promise<number> {

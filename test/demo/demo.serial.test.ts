@@ -22,9 +22,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function runDemo(
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; summary: DemoSummary }> {
+async function runDemo(env: Record<string, string>): Promise<{ code: number | null; summary: DemoSummary }> {
   const dir = await mkdtemp(join(tmpdir(), 'eventlane-demo-test-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'summary.json');
@@ -42,12 +40,12 @@ async function runDemo(
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await exited(child);
-  if (child.exitCode !== 0) console.error(out.slice(-4000));
+  expect(child.exitCode, `the demo failed:\n${out.slice(-4000)}`).toBe(0);
   const line = out.split('\n').find((l) => l.startsWith('DEMO-SUMMARY '));
   const fromFile: DemoSummary = JSON.parse(await readFile(file, 'utf8'));
   // The line on stdout and the --json file say the same.
   expect(line && JSON.parse(line.slice('DEMO-SUMMARY '.length))).toEqual(fromFile);
-  return { code: child.exitCode, out, summary: fromFile };
+  return { code: child.exitCode, summary: fromFile };
 }
 
 function expectTheStory(s: DemoSummary): void {
