@@ -56,7 +56,7 @@ const load = await placeOrders(store, rm, {
     if (placed === Math.floor(config.orders * 0.4) && crash === undefined) {
       // worker-a dies mid-run: its lanes in flight are abandoned, its leases left to expire. worker-b takes over.
       crash = (async () => {
-        // (Once it holds its partitions: a stop racing the first lease round leaves lanes running; see the report.)
+        // Once it holds its partitions, so that the crash interrupts work rather than its start.
         await waitFor('worker-a to hold its partitions', () =>
           Promise.resolve(worker.partitions().length > 0),
         );
