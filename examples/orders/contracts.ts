@@ -27,4 +27,13 @@ export const OrderShipped = defineEvent({
   versions: { 1: z.object({ carrier: z.string() }) },
 });
 
-export const events = [OrderCreated, OrderPaid, OrderShipped];
+export const OrderRefunded = defineEvent({
+  type: 'order.refunded',
+  owner: 'payments',
+  producers: ['orders-service'],
+  versions: {
+    1: z.object({ customerId: z.string(), amount: z.number().positive(), reason: z.string() }),
+  },
+});
+
+export const events = [OrderCreated, OrderPaid, OrderShipped, OrderRefunded];

@@ -1,135 +1,208 @@
 /**
- * The eventlane demo, on the embedded store (no server): an orders service writes its state and its events in
- * one transaction; a worker applies them to two read models and a receipt mailer, in order per order and once.
+ * The eventlane demo: an orders service under load, its read models and reactors, and what operators do with them.
  *
- * npm run demo                              (embedded, in memory)
- * DATABASE_URL=postgres://… npm run demo    (a PostgreSQL server, schema "orders_demo")
+ * npm run demo                                   embedded store (PGlite, in memory): nothing to install
+ * npm run demo -- --serve                        then keep the dashboard running (Ctrl-C stops it)
+ * npm run demo -- --json summary.json            also write the summary as JSON
+ * DATABASE_URL=postgres://… [NATS_URL=nats://…] npm run demo
+ *                                                PostgreSQL (schema DEMO_SCHEMA, default orders_demo, reset on
+ *                                                each run); with NATS_URL the worker consumes through NATS JetStream
  */
-import {
-  createEventStore,
-  createWorker,
-  isEventlaneError,
-  type EventStoreTransaction,
-} from '../../src/index.js';
-import { events, OrderCreated, OrderPaid, OrderShipped } from './contracts.js';
-import { Mailer, orderSummary, receiptMailer, userBalance } from './consumers.js';
+import { randomBytes } from 'node:crypto';
+import { rm as removeDir, writeFile } from 'node:fs/promises';
+import { type Worker } from '../../src/index.js';
+import { startOpsServer } from '../../src/ops/index.js';
+import { quoteIdent } from '../../src/store/names.js';
+import { placeOrders } from './load.js';
+import { startMailService } from './mail-service.js';
+import { PaymentGateway } from './payments.js';
+import { startRuntime, type Runtime } from './runtime.js';
+import { createTables, openStore, readConfig } from './setup.js';
+import { redriveParked } from './operator.js';
+import { afterTheLoad } from './story.js';
+import { elapsed, lagLine, progress, sampleLag, say, type DemoSummary } from './summary.js';
+import { countRows, waitCaughtUp, waitFor } from './checks.js';
 
-const url = process.env.DATABASE_URL;
-const store = await createEventStore(url ? { url, schema: 'orders_demo', events } : { events });
-const say = (line = '') => console.log(line);
+const config = readConfig(process.argv.slice(2), process.env);
+const started = Date.now();
+const store = await openStore(config);
+const rm = quoteIdent(config.schema);
+await createTables(store, rm);
+const mail = await startMailService({ loseEvery: 40 });
+const gateway = new PaymentGateway(15, ['mallory']);
+const rt: Runtime = await startRuntime(store, config, rm, mail.url, gateway);
 say(
-  `eventlane demo on ${store.driver === 'pglite' ? 'the embedded store (PGlite, in memory)' : 'PostgreSQL'}\n`,
+  `eventlane demo on ${store.driver === 'pglite' ? 'the embedded store (PGlite, in memory)' : `PostgreSQL (schema ${config.schema})`}` +
+    `, consumers reading ${rt.transport === 'nats' ? 'NATS JetStream through the relay' : 'the log'}`,
 );
+say(`mail service on ${mail.url}; ${config.writers} writers place ${config.orders} orders\n`);
 
-await store.executor.exec(`
-  drop table if exists orders, order_summary, user_balance;
-  create table orders (id text primary key, customer_id text not null, status text not null);
-  create table order_summary (order_id text primary key, customer_id text, total numeric, currency text, status text);
-  create table user_balance (customer_id text primary key, paid numeric not null);
-`);
-
-// The service: its own row and its events in one transaction.
-async function placeOrder(tx: EventStoreTransaction, id: string, customerId: string, total: number) {
-  await tx.sql`insert into orders (id, customer_id, status) values (${id}, ${customerId}, 'created')`;
-  await tx.append(id, [OrderCreated.create({ customerId, total, currency: 'EUR' })], {
-    expectedVersion: 'no_stream',
-  });
-}
-async function pay(
-  tx: EventStoreTransaction,
-  id: string,
-  customerId: string,
-  amount: number,
-  expectedVersion: number,
-) {
-  await tx.sql`update orders set status = 'paid' where id = ${id}`;
-  await tx.append(id, [OrderPaid.create({ customerId, amount })], { expectedVersion });
-}
-
-const customers = ['ann', 'bob', 'eve'];
-for (let i = 1; i <= 12; i++) {
-  const id = `order-${i}`;
-  const customer = customers[i % 3]!;
-  await store.transaction(async (tx) => {
-    await placeOrder(tx, id, customer, 10 * i);
-    if (i % 4 !== 0) await pay(tx, id, customer, 10 * i, 1);
-  });
-  if (i % 2 === 0 && i % 4 !== 0)
-    await store.append(id, [OrderShipped.create({ carrier: 'DHL' })], { expectedVersion: 2 });
-}
-// An order written by an older producer, at version 1 of order.created: read as version 2 (currency EUR).
-await store.append('order-legacy', [
-  { type: 'order.created', version: 1, data: { customerId: 'ann', total: 5 } },
-]);
-say('placed 13 orders (one of them as a version-1 event from an older producer)');
-
-// Refusals leave nothing behind.
-const refusals: [string, () => Promise<unknown>][] = [
-  ['a stale writer', () => store.transaction((tx) => pay(tx, 'order-1', 'bob', 10, 1))],
-  [
-    'an amount the contract forbids',
-    () => store.append('order-2', [OrderPaid.create({ customerId: 'eve', amount: -5 })]),
-  ],
-  [
-    'an undeclared event type',
-    // The compiler refuses it too; the store refuses it at run time, for events whose types it cannot see.
-    // @ts-expect-error order.teleported is not among the store's contracts
-    () => store.append('order-3', [{ type: 'order.teleported', data: {} }]),
-  ],
-];
-for (const [what, attempt] of refusals) {
-  const error = await attempt().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isEventlaneError(error)) throw new Error(`${what} was not refused`);
-  say(`refused ${what}: ${error.code}\n  ${error.message.split('\n').slice(0, 2).join(' ')}`);
-}
-
-// The consumers: two read models and a reactor, from the log.
-const mailer = new Mailer();
-const worker = createWorker(store, {
-  from: 'log',
-  consumers: [orderSummary, userBalance, receiptMailer(mailer)],
-  leaseTtlMs: 3000,
-  pollIntervalMs: 10,
-});
-await worker.start();
-for (let i = 0; i < 500; i++) {
+// 1. Load: concurrent writers, a worker crash half-way, lost mail responses, flaky payments, one poison payment.
+let worker: Worker = await rt.deploy({ summary: 1, balanceWithRefunds: false }, 'worker-a', true);
+const lag = sampleLag(async () => {
   const health = await worker.health();
-  if (health.every((h) => h.eventsBehind === 0)) break;
-  await new Promise((r) => setTimeout(r, 20));
+  const relay = await rt.relay.stats();
+  const slowest = health.reduce((a, b) => (b.eventsBehind > a.eventsBehind ? b : a));
+  return { eventsBehind: slowest.eventsBehind, slowest: slowest.consumer, unpublished: relay.backlogEvents };
+});
+let crash: Promise<void> | undefined;
+const bar = progress('placing orders', config.orders, 'orders');
+const load = await placeOrders(store, rm, {
+  orders: config.orders,
+  writers: config.writers,
+  poisonCustomer: 'mallory',
+  onOrder: (placed) => {
+    bar.update(placed);
+    if (placed === Math.floor(config.orders * 0.4) && crash === undefined) {
+      // worker-a dies mid-run: its lanes in flight are abandoned, its leases left to expire. worker-b takes over.
+      crash = (async () => {
+        // Once it holds its partitions, so that the crash interrupts work rather than its start.
+        await waitFor('worker-a to hold its partitions', () =>
+          Promise.resolve(worker.partitions().length > 0),
+        );
+        await worker.stop();
+        worker = await rt.deploy({ summary: 1, balanceWithRefunds: false }, 'worker-b');
+      })();
+    }
+  },
+});
+bar.stop();
+await crash;
+say(
+  `placed ${load.placed} orders in ${elapsed()}: ${load.paid} paid, ${load.shipped} shipped, ${load.refunded} refunded, ` +
+    `${load.legacyV1} written as order.created v1 by an older producer`,
+);
+say('worker-a crashed at 40 % of the orders; worker-b took its partitions over when the leases expired');
+
+// 2. The poison payment is parked; the operator fixes the gateway and retries it through the admin API.
+const parked = await redriveParked(rt, worker, load.poisonOrder);
+await waitCaughtUp(rt, worker, 'every consumer caught up');
+const samples = await lag.stop();
+say(`lag over time (most events behind, per second): ${lagLine(samples)}`);
+
+const figures = await countRows(rt, mail);
+say(
+  `events appended ${figures.appended}, published by the relay ${figures.published}; ` +
+    `order_summary ${figures.orderSummary} rows, user_balance ${figures.userBalance}, order_search ${figures.orderSearch} ` +
+    `(${figures.searchHitsDhl} match "dhl")`,
+);
+const ms = mail.stats();
+say(
+  `receipts: ${ms.sent} sent for ${figures.paidOrders} paid orders (${figures.ordersWithoutReceipt} without, ` +
+    `${ms.ordersReceiptedTwice} twice); ${ms.lostResponses} responses lost and ${ms.repeats} repeats ignored by key`,
+);
+const health = await worker.health();
+const duplicates = health.reduce((n, h) => n + h.duplicates, 0);
+
+// 3. What operators do next: fix and backfill, rebuild blue/green, dry-run a reactor, archive.
+const story = await afterTheLoad(rt, worker, mail, figures);
+worker = story.worker;
+
+const checks: [string, boolean][] = [
+  ['every appended event published', figures.published >= figures.appended],
+  ['one order_summary row per order', figures.orderSummary === load.placed],
+  ['order_summary matches the orders table', figures.summaryMismatches === 0],
+  ['one order_search row per order', figures.orderSearch === load.placed],
+  ['one receipt per paid order', ms.sent === figures.paidOrders && figures.ordersWithoutReceipt === 0],
+  ['no order receipted twice', ms.ordersReceiptedTwice === 0],
+  ['one capture per paid order', gateway.captured.size === figures.paidOrders],
+  ['one refund per refunded order', gateway.refunded.size === load.refunded],
+  [
+    'the poison event was parked and redriven',
+    parked.parked === 1 && parked.redriven === 1 && parked.left === 0,
+  ],
+  ['balances right after the backfill', story.backfill.balancesWrongAfter === 0],
+  ['the bug was visible before the fix', story.backfill.balancesWrongBefore > 0],
+  ['drift check of the blue/green rebuild', story.rebuild.driftOk],
+  ['the dry run sent nothing', story.dryRun.sentDuringDryRun === 0],
+  ['the dry run would skip every receipt', story.dryRun.alreadyPerformed === story.dryRun.wouldSend],
+  ['the rebuild after the archive saw every order', story.archive.rebuildRows === load.placed],
+  ['drift check after the archive', story.archive.driftOk],
+  ['the log reads back whole through the archive', story.readBackAfterArchive === figures.appended],
+];
+const failed = checks.filter(([, ok]) => !ok).map(([name]) => name);
+const summary: DemoSummary = {
+  ok: failed.length === 0,
+  failedChecks: failed,
+  store: store.driver,
+  transport: rt.transport,
+  seconds: Math.round((Date.now() - started) / 100) / 10,
+  orders: {
+    placed: load.placed,
+    paid: load.paid,
+    shipped: load.shipped,
+    refunded: load.refunded,
+    legacyV1: load.legacyV1,
+  },
+  events: {
+    appended: figures.appended,
+    published: figures.published,
+    appliedBySummary: figures.orderSummary,
+    readBackAfterArchive: story.readBackAfterArchive,
+  },
+  readModels: {
+    orderSummary: figures.orderSummary,
+    userBalance: figures.userBalance,
+    orderSearch: figures.orderSearch,
+    searchHitsDhl: figures.searchHitsDhl,
+  },
+  receipts: {
+    paidOrders: figures.paidOrders,
+    sent: ms.sent,
+    ordersWithoutReceipt: figures.ordersWithoutReceipt,
+    ordersReceiptedTwice: ms.ordersReceiptedTwice,
+    repeatsIgnored: ms.repeats,
+    lostResponses: ms.lostResponses,
+  },
+  payments: {
+    captured: gateway.captured.size,
+    refunded: gateway.refunded.size,
+    failuresRetried: gateway.failures,
+    repeatsIgnored: gateway.repeats,
+  },
+  crash: { abandonedWorker: 'worker-a', takenOverBy: 'worker-b', duplicatesSkipped: duplicates },
+  redelivery: story.redelivery,
+  lag: {
+    maxEventsBehind: Math.max(0, ...samples.map((s) => s.eventsBehind)),
+    samples: samples.length,
+    perSecond: lagLine(samples),
+  },
+  parked: {
+    parked: parked.parked,
+    redriven: parked.redriven,
+    leftParked: parked.left,
+    streamFollowed: parked.followed,
+  },
+  backfill: story.backfill,
+  rebuild: story.rebuild,
+  dryRun: story.dryRun,
+  archive: story.archive,
+};
+say(`\n${failed.length === 0 ? 'every check passed' : `FAILED: ${failed.join('; ')}`} (${elapsed()})`);
+say(`DEMO-SUMMARY ${JSON.stringify(summary)}`);
+if (config.json !== undefined) await writeFile(config.json, `${JSON.stringify(summary, null, 2)}\n`);
+
+if (config.serve) {
+  const token = randomBytes(16).toString('hex');
+  const ops = await startOpsServer({
+    store,
+    token,
+    port: 0,
+    registries: [worker.metrics],
+    consumers: rt.consumers({ summary: 3, balanceWithRefunds: true }),
+  });
+  say(`\ndashboard: ${ops.url}/  admin token: ${token}   (Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await ops.close();
 }
 await worker.stop();
-
-say('\norder_summary (read model):');
-for (const r of await store.executor.query<Record<string, unknown>>(
-  'select * from order_summary order by length(order_id), order_id',
-)) {
-  say(
-    `  ${String(r.order_id).padEnd(13)} ${String(r.customer_id).padEnd(4)} ${String(r.total).padStart(4)} ${String(r.currency)}  ${String(r.status)}`,
-  );
-}
-say('user_balance (read model):');
-for (const r of await store.executor.query<Record<string, unknown>>(
-  'select * from user_balance order by customer_id',
-)) {
-  say(`  ${String(r.customer_id).padEnd(4)} ${String(r.paid)}`);
-}
-say(`receipts sent: ${mailer.sent.size} (mailer called ${mailer.calls} times)`);
-
-// A second worker over the same log: the reactor's order guard (and behind it the effect journal) keeps
-// receipts from repeating.
-const again = createWorker(store, { from: 'log', consumers: [receiptMailer(mailer)], leaseTtlMs: 3000 });
-await again.start();
-await new Promise((r) => setTimeout(r, 300));
-await again.stop();
-say(
-  `after a second worker ran the reactor: receipts sent ${mailer.sent.size}, mailer called ${mailer.calls} times`,
-);
-
-const head = await store.head();
-say(
-  `\nlog head: checkpoint ${head.checkpoint}; ${(await store.readLog({ limit: 1000 })).events.length} events in commit order`,
-);
+await rt.close();
+await mail.close();
 await store.close();
+await removeDir(story.archiveDir, { recursive: true, force: true });
+// Exit explicitly: lanes of the crashed worker-a that its abandoning stop() never told to stop keep sleeping in
+// this process (a real crash would have ended them with the process).
+process.exit(failed.length === 0 ? 0 : 1);
