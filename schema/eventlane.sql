@@ -15,9 +15,11 @@ create table :SCHEMA:.archive_segments (
   created_at timestamp with time zone not null default now(),
   verified_at timestamp with time zone,
   deleted_at timestamp with time zone,
+  scope text not null default 'log'::text,
   constraint archive_segments_events_check CHECK ((events >= 1)),
   constraint archive_segments_file_key UNIQUE (file),
   constraint archive_segments_pkey PRIMARY KEY (seq),
+  constraint archive_segments_scope_check CHECK ((scope = ANY (ARRAY['log'::text, 'closed-streams'::text]))),
   constraint archive_segments_seq_check CHECK ((seq >= 1)),
   constraint archive_segments_state_check CHECK ((state = ANY (ARRAY['exported'::text, 'verified'::text, 'deleted'::text])))
 );

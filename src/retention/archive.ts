@@ -20,7 +20,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint, quoteIdent } from '../store/names.js';
-import { readLog } from '../store/read.js';
+import { readExportPage, type SegmentScope } from './export-source.js';
 import { findHolders, lowestLimit } from './holders.js';
 import { killPoint } from './kill-points.js';
 import { takeArchiveLease, type ArchiveLease } from './lease.js';
@@ -68,6 +68,7 @@ export interface ArchiveResult {
 
 interface SegmentRow extends SegmentRef {
   state: 'exported' | 'verified' | 'deleted';
+  scope: SegmentScope;
 }
 
 interface Ctx {
@@ -88,9 +89,10 @@ async function segmentRows(ex: SqlExecutor, q: string): Promise<SegmentRow[]> {
     events: string;
     sha256: string;
     state: SegmentRow['state'];
+    scope: SegmentScope;
   }>(
     `select seq, file, first_tx::text || ':' || first_gp as first, last_tx::text || ':' || last_gp as last,
-            events::text as events, sha256, state
+            events::text as events, sha256, state, scope
        from ${q}.archive_segments order by seq`,
   );
   return rows.map((r) => ({ ...r, seq: Number(r.seq), events: Number(r.events) }));
@@ -145,7 +147,23 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   }
   rows = await segmentRows(ex, q);
   await writeManifest(ex, q, o.dir, ctx.store);
-  let end = rows[rows.length - 1]?.last ?? LOG_START;
+  const scope: SegmentScope = o.closedStreamsOnly ? 'closed-streams' : 'log';
+  let deleted = 0;
+  // What a run exports is read from the table, so the segments it could overlap must have left it first: a
+  // closed-streams run needs every earlier segment deleted, a log run every earlier closed-streams segment.
+  const blocks = (r: SegmentRow): boolean =>
+    r.state !== 'deleted' && (scope === 'closed-streams' || r.scope === 'closed-streams');
+  if (rows.some(blocks)) {
+    deleted += await deleteVerified(ctx);
+    rows = await segmentRows(ex, q);
+    const pending = rows.filter(blocks);
+    if (pending.length > 0) {
+      const holders = await findHolders(ex, q, logEnd(rows), pending[pending.length - 1]!.last);
+      throw new ArchiveHeldBackError(requested, LOG_START, holders);
+    }
+  }
+  // The events table holds nothing at or before the end of the log segments.
+  let end = logEnd(rows);
   const heldBy = await findHolders(ex, q, end, requested);
   const bound = lowestLimit(requested, heldBy, end);
   const wantsMore = compareCheckpoints(requested, end) > 0;
@@ -160,7 +178,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   let bytes = 0;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const file = await exportSegment(ctx, seq, batch, lines);
+    const file = await exportSegment(ctx, seq, batch, lines, scope);
     written.push(file);
     exported += batch.length;
     end = batch[batch.length - 1]!.checkpoint;
@@ -170,23 +188,23 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     bytes = 0;
   };
   for (let after = end; compareCheckpoints(after, bound) < 0;) {
-    const page = await readLog(ex, q, { after, limit: 5000 });
-    if (page.events.length === 0) break;
-    for (const e of page.events) {
-      if (compareCheckpoints(e.checkpoint, bound) > 0) break;
+    const page = await readExportPage(ex, q, scope, after, bound, 5000);
+    if (page.length === 0) break;
+    for (const e of page) {
       const line = encodeEvent(e);
       lines.push(line);
       batch.push(e);
       bytes += Buffer.byteLength(line) + 1;
       if (bytes >= o.segmentBytes) await flush();
     }
-    after = page.checkpoint;
+    after = page[page.length - 1]!.checkpoint;
   }
   await flush();
-  const deleted = await deleteVerified(ctx);
+  deleted += await deleteVerified(ctx);
   const [total] = await ex.query<{ n: string; last: string | null }>(
     `select coalesce(sum(events), 0)::text as n,
-            (select last_tx::text || ':' || last_gp from ${q}.archive_segments order by seq desc limit 1) as last
+            (select last_tx::text || ':' || last_gp from ${q}.archive_segments
+              order by last_tx desc, last_gp desc limit 1) as last
        from ${q}.archive_segments`,
   );
   return {
@@ -203,8 +221,21 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   };
 }
 
+/** The end of the last segment that holds every event of its range (LOG_START when there is none). */
+function logEnd(rows: readonly SegmentRow[]): string {
+  let end = LOG_START;
+  for (const r of rows) if (r.scope === 'log' && compareCheckpoints(r.last, end) > 0) end = r.last;
+  return end;
+}
+
 /** Writes one segment, records it, reads it back, and marks it verified. */
-async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines: string[]): Promise<string> {
+async function exportSegment(
+  ctx: Ctx,
+  seq: number,
+  events: StoredEvent[],
+  lines: string[],
+  scope: SegmentScope,
+): Promise<string> {
   const { ex, q, o } = ctx;
   const first = events[0]!.checkpoint;
   const last = events[events.length - 1]!.checkpoint;
@@ -217,8 +248,8 @@ async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines
   const l = parseCheckpoint(last);
   await ex.query(
     `insert into ${q}.archive_segments
-       (seq, file, first_tx, first_gp, last_tx, last_gp, events, bytes, sha256, type_counts, state)
-     values ($1, $2, $3::text::xid8, $4, $5::text::xid8, $6, $7, $8, $9, $10::jsonb, 'exported')`,
+       (seq, file, first_tx, first_gp, last_tx, last_gp, events, bytes, sha256, type_counts, state, scope)
+     values ($1, $2, $3::text::xid8, $4, $5::text::xid8, $6, $7, $8, $9, $10::jsonb, 'exported', $11)`,
     [
       seq,
       file,
@@ -230,6 +261,7 @@ async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines
       bytes,
       sha256,
       JSON.stringify(types),
+      scope,
     ],
   );
   o.onProgress({ step: 'exported', segment: file, events: events.length });
@@ -260,12 +292,16 @@ async function rollBackFrom(ctx: Ctx, seq: number): Promise<void> {
  */
 async function deleteVerified(ctx: Ctx): Promise<number> {
   const { ex, q, o } = ctx;
-  const pending = (await segmentRows(ex, q)).filter((s) => s.state === 'verified');
+  const rows = await segmentRows(ex, q);
+  const pending = rows.filter((s) => s.state === 'verified');
   if (pending.length === 0) return 0;
   const [state] = await ex.query<{ deleted: string }>(
     `select deleted_tx::text || ':' || deleted_gp as deleted from ${q}.archive_state`,
   );
-  const from = state?.deleted ?? LOG_START;
+  // Where the table starts for every stream: open streams' events before the deleted checkpoint may still be there.
+  const deletedTo = state?.deleted ?? LOG_START;
+  const end = logEnd(rows.filter((r) => r.state === 'deleted'));
+  const from = compareCheckpoints(end, deletedTo) < 0 ? end : deletedTo;
   const lastPending = pending[pending.length - 1]!.last;
   const limit = lowestLimit(lastPending, await findHolders(ex, q, from, lastPending), from);
   let deleted = 0;
@@ -293,14 +329,18 @@ async function deleteVerified(ctx: Ctx): Promise<number> {
 async function deleteSegmentEvents(ctx: Ctx, seg: SegmentRow, events: StoredEvent[]): Promise<number> {
   const { o } = ctx;
   const last = parseCheckpoint(seg.last);
+  // A closed-streams segment holds some streams of its range only: the others' events stay.
+  const only =
+    seg.scope === 'closed-streams' ? { first: parseCheckpoint(seg.first), streams: [] as string[] } : null;
   const through = new Map<string, number>();
   for (const e of events) through.set(e.stream, Math.max(through.get(e.stream) ?? 0, e.streamPosition));
+  if (only !== null) only.streams = [...through.keys()];
   let deleted = 0;
   let first = true;
   for (;;) {
     await ctx.lease.renew();
     // One transaction: the stream index (first batch only), a batch, and the deleted checkpoint.
-    const n = await deleteBatch(ctx, last, o.deleteBatch, first ? { seq: seg.seq, through } : null);
+    const n = await deleteBatch(ctx, last, o.deleteBatch, first ? { seq: seg.seq, through } : null, only);
     first = false;
     deleted += n;
     if (n > 0) killPoint('delete');
@@ -314,6 +354,7 @@ async function deleteBatch(
   last: { txOrder: bigint; globalPosition: bigint },
   size: number,
   streams: { seq: number; through: Map<string, number> } | null,
+  only: { first: { txOrder: bigint; globalPosition: bigint }; streams: string[] } | null,
 ): Promise<number> {
   const { q } = ctx;
   const run = async (tx: Pick<SqlExecutor, 'query'>): Promise<number> => {
@@ -330,12 +371,29 @@ async function deleteBatch(
       );
     }
     const gone = await tx.query<{ tx: string; gp: string }>(
-      `delete from ${q}.events where global_position in (
-         select global_position from ${q}.events
-          where (tx_order, global_position) <= ($1::text::xid8, $2::bigint)
-          order by tx_order, global_position limit $3)
-       returning tx_order::text as tx, global_position::text as gp`,
-      [last.txOrder.toString(), last.globalPosition.toString(), size],
+      only === null
+        ? `delete from ${q}.events where global_position in (
+             select global_position from ${q}.events
+              where (tx_order, global_position) <= ($1::text::xid8, $2::bigint)
+              order by tx_order, global_position limit $3)
+           returning tx_order::text as tx, global_position::text as gp`
+        : `delete from ${q}.events where global_position in (
+             select global_position from ${q}.events
+              where (tx_order, global_position) <= ($1::text::xid8, $2::bigint)
+                and (tx_order, global_position) >= ($4::text::xid8, $5::bigint)
+                and stream = any($6::text[])
+              order by tx_order, global_position limit $3)
+           returning tx_order::text as tx, global_position::text as gp`,
+      only === null
+        ? [last.txOrder.toString(), last.globalPosition.toString(), size]
+        : [
+            last.txOrder.toString(),
+            last.globalPosition.toString(),
+            size,
+            only.first.txOrder.toString(),
+            only.first.globalPosition.toString(),
+            only.streams,
+          ],
     );
     if (gone.length === 0) return 0;
     let max = gone[0]!;
