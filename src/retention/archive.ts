@@ -159,7 +159,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     const pending = rows.filter(blocks);
     if (pending.length > 0) {
       const holders = await findHolders(ex, q, logEnd(rows), pending[pending.length - 1]!.last);
-      throw new ArchiveHeldBackError(requested, LOG_START, holders);
+      throw new ArchiveHeldBackError(requested, LOG_START, holders.map(publicHolder));
     }
   }
   // The events table holds nothing at or before the end of the log segments.
@@ -168,7 +168,11 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   const bound = lowestLimit(requested, heldBy, end);
   const wantsMore = compareCheckpoints(requested, end) > 0;
   if (heldBy.length > 0 && (o.strict || (wantsMore && compareCheckpoints(bound, end) <= 0))) {
-    throw new ArchiveHeldBackError(requested, compareCheckpoints(bound, end) > 0 ? bound : LOG_START, heldBy);
+    throw new ArchiveHeldBackError(
+      requested,
+      compareCheckpoints(bound, end) > 0 ? bound : LOG_START,
+      heldBy.map(publicHolder),
+    );
   }
   const written: string[] = [];
   let exported = 0;
@@ -211,7 +215,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     dir: o.dir,
     requested,
     bound,
-    heldBy: heldBy.map(({ kind, name, checkpoint }) => ({ kind, name, checkpoint })),
+    heldBy: heldBy.map(publicHolder),
     segments: written,
     exported,
     deleted,
@@ -220,6 +224,12 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     archivedEvents: Number(total?.n ?? 0),
   };
 }
+
+const publicHolder = ({ kind, name, checkpoint }: ArchiveHolder): ArchiveHolder => ({
+  kind,
+  name,
+  checkpoint,
+});
 
 /** The end of the last segment that holds every event of its range (LOG_START when there is none). */
 function logEnd(rows: readonly SegmentRow[]): string {
