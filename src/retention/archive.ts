@@ -1,6 +1,7 @@
 /**
- * An archive run: moves the oldest events of the log, in commit order, from the events table to checksummed gzip
- * NDJSON segments, and leaves the store able to read them through.
+ * An archive run: moves the oldest events of the log (or, with `closedStreamsOnly`, the closed streams' events), in
+ * commit order, from the events table to checksummed gzip NDJSON segments, and leaves the store able to read them
+ * through (src/retention/read-through.ts).
  *
  * Each segment goes through three states recorded in archive_segments, and a run first finishes what an earlier
  * one left: 'exported' (the file is in place: written to a temp name, fsynced, renamed), 'verified' (read back:
@@ -60,7 +61,10 @@ export interface ArchiveResult {
   deleted: number;
   /** Segments left by an earlier, interrupted run that this run finished. */
   resumed: string[];
-  /** The archive now holds the log from its start up to this checkpoint (null: nothing archived). */
+  /**
+   * The last archived checkpoint (null: nothing archived). The archive holds the log from its start up to it, less
+   * the open streams' events that `closedStreamsOnly` runs left in the table.
+   */
   archivedThrough: string | null;
   /** Events in the archive in all. */
   archivedEvents: number;

@@ -1,8 +1,9 @@
 /**
  * Read-through: the store's LogArchive. Reads of the log, of replay ranges and of streams that start before the
  * first event left in the events table continue here, in the archive segments, with the same events readLog
- * returned before they were archived. Each segment is checked (SHA-256, count, range) when it is opened; the last
- * two opened stay in memory, so a reader paging through a segment opens it once.
+ * returned before they were archived. Where closed-streams segments left open streams' events in the table, the
+ * two are merged in commit order up to the deleted checkpoint. Each segment is checked (SHA-256, count, range) when
+ * it is opened; the last two opened stay in memory, so a reader paging through a segment opens it once.
  */
 
 import { ArchiveTargetError } from '../errors.js';
