@@ -30,7 +30,7 @@ function render(r: ArchiveResult): string {
     `Archived ${r.exported} events in ${r.segments.length} segments to ${r.dir}; deleted ${r.deleted} from the events table.`,
     r.archivedThrough === null
       ? 'The archive is empty.'
-      : `The archive holds ${r.archivedEvents} events, the log from its start to ${r.archivedThrough}.`,
+      : `The archive holds ${r.archivedEvents} events, up to ${r.archivedThrough}.`,
   ];
   if (r.resumed.length > 0) lines.push(`Finished ${r.resumed.length} segments of an interrupted run.`);
   if (r.heldBy.length > 0) {
@@ -52,7 +52,10 @@ export function registerArchiveCommand(program: Command): void {
       'archive events recorded before this ISO time, or up to this checkpoint',
     )
     .requiredOption('--to <dir>', 'the archive directory (created when missing; one per store)')
-    .option('--closed-streams-only', 'only events of closed streams (not supported yet)')
+    .option(
+      '--closed-streams-only',
+      'only closed streams, whole: those whose final event is at or before the bound (open streams stay)',
+    )
     .option('--segment-bytes <n>', 'close a segment at this many bytes of NDJSON (default 16777216)')
     .option('--strict', 'refuse when a consumer, relay, projection or replay job holds the bound back')
     .action(async (flags: ArchiveFlags) => {

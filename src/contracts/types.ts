@@ -175,7 +175,7 @@ export interface DefineEventBase<Type extends string, V extends VersionSchemas> 
   jsonSchema?: { [K in VersionKeys<V>]?: Record<string, unknown> };
   /**
    * The fields of the current version's data that hold personal data of one subject (a person): stored encrypted
-   * with that subject's key and erased everywhere by `store.forget(subject)` (docs/retention-privacy.md).
+   * with that subject's key and erased everywhere by `store.forget(subject)` (docs/retention.md#forgetting-personal-data).
    * `subject` names the field holding the subject's id; it stays in clear and cannot be one of `fields`.
    *
    * @example personal: { subject: 'userId', fields: ['email', 'name'] }

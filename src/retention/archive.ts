@@ -1,6 +1,7 @@
 /**
- * An archive run: moves the oldest events of the log, in commit order, from the events table to checksummed gzip
- * NDJSON segments, and leaves the store able to read them through.
+ * An archive run: moves the oldest events of the log (or, with `closedStreamsOnly`, the closed streams' events), in
+ * commit order, from the events table to checksummed gzip NDJSON segments, and leaves the store able to read them
+ * through (src/retention/read-through.ts).
  *
  * Each segment goes through three states recorded in archive_segments, and a run first finishes what an earlier
  * one left: 'exported' (the file is in place: written to a temp name, fsynced, renamed), 'verified' (read back:
@@ -17,29 +18,17 @@ import {
   type ArchiveHolder,
 } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
-import type { SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint, quoteIdent } from '../store/names.js';
-import { readLog } from '../store/read.js';
+import { readExportPage, type SegmentScope } from './export-source.js';
 import { findHolders, lowestLimit } from './holders.js';
 import { killPoint } from './kill-points.js';
-import { takeArchiveLease, type ArchiveLease } from './lease.js';
+import { takeArchiveLease } from './lease.js';
+import { deleteVerified } from './delete.js';
 import { checkTarget, readStoreId, removeStrays, writeManifest } from './manifest.js';
-import {
-  checkArchiveOptions,
-  resolveBound,
-  type ArchiveOptions,
-  type CheckedArchiveOptions,
-} from './options.js';
-import {
-  encodeEvent,
-  openSegment,
-  removeFile,
-  segmentFileName,
-  writeSegment,
-  type SegmentRef,
-} from './segment.js';
-import { join } from 'node:path';
+import { logEnd, rollBackFrom, segmentRows, type Ctx, type SegmentRow } from './segment-rows.js';
+import { checkArchiveOptions, resolveBound, type ArchiveOptions } from './options.js';
+import { encodeEvent, openSegment, segmentFileName, writeSegment } from './segment.js';
 
 export type { ArchiveOptions, ArchiveProgress } from './options.js';
 
@@ -60,40 +49,13 @@ export interface ArchiveResult {
   deleted: number;
   /** Segments left by an earlier, interrupted run that this run finished. */
   resumed: string[];
-  /** The archive now holds the log from its start up to this checkpoint (null: nothing archived). */
+  /**
+   * The last archived checkpoint (null: nothing archived). The archive holds the log from its start up to it, less
+   * the open streams' events that `closedStreamsOnly` runs left in the table.
+   */
   archivedThrough: string | null;
   /** Events in the archive in all. */
   archivedEvents: number;
-}
-
-interface SegmentRow extends SegmentRef {
-  state: 'exported' | 'verified' | 'deleted';
-}
-
-interface Ctx {
-  db: EventStore;
-  ex: SqlExecutor;
-  q: string;
-  o: CheckedArchiveOptions;
-  lease: ArchiveLease;
-  store: { id: string; schema: string };
-}
-
-async function segmentRows(ex: SqlExecutor, q: string): Promise<SegmentRow[]> {
-  const rows = await ex.query<{
-    seq: number;
-    file: string;
-    first: string;
-    last: string;
-    events: string;
-    sha256: string;
-    state: SegmentRow['state'];
-  }>(
-    `select seq, file, first_tx::text || ':' || first_gp as first, last_tx::text || ':' || last_gp as last,
-            events::text as events, sha256, state
-       from ${q}.archive_segments order by seq`,
-  );
-  return rows.map((r) => ({ ...r, seq: Number(r.seq), events: Number(r.events) }));
 }
 
 /** Archives the events before `options.before` to segments in `options.to` and deletes them from the events table. */
@@ -145,12 +107,32 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   }
   rows = await segmentRows(ex, q);
   await writeManifest(ex, q, o.dir, ctx.store);
-  let end = rows[rows.length - 1]?.last ?? LOG_START;
+  const scope: SegmentScope = o.closedStreamsOnly ? 'closed-streams' : 'log';
+  let deleted = 0;
+  // What a run exports is read from the table, so the segments it could overlap must have left it first: a
+  // closed-streams run needs every earlier segment deleted, a log run every earlier closed-streams segment.
+  const blocks = (r: SegmentRow): boolean =>
+    r.state !== 'deleted' && (scope === 'closed-streams' || r.scope === 'closed-streams');
+  if (rows.some(blocks)) {
+    deleted += await deleteVerified(ctx);
+    rows = await segmentRows(ex, q);
+    const pending = rows.filter(blocks);
+    if (pending.length > 0) {
+      const holders = await findHolders(ex, q, logEnd(rows), pending[pending.length - 1]!.last);
+      throw new ArchiveHeldBackError(requested, LOG_START, holders.map(publicHolder));
+    }
+  }
+  // The events table holds nothing at or before the end of the log segments.
+  let end = logEnd(rows);
   const heldBy = await findHolders(ex, q, end, requested);
   const bound = lowestLimit(requested, heldBy, end);
   const wantsMore = compareCheckpoints(requested, end) > 0;
   if (heldBy.length > 0 && (o.strict || (wantsMore && compareCheckpoints(bound, end) <= 0))) {
-    throw new ArchiveHeldBackError(requested, compareCheckpoints(bound, end) > 0 ? bound : LOG_START, heldBy);
+    throw new ArchiveHeldBackError(
+      requested,
+      compareCheckpoints(bound, end) > 0 ? bound : LOG_START,
+      heldBy.map(publicHolder),
+    );
   }
   const written: string[] = [];
   let exported = 0;
@@ -160,7 +142,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   let bytes = 0;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const file = await exportSegment(ctx, seq, batch, lines);
+    const file = await exportSegment(ctx, seq, batch, lines, scope);
     written.push(file);
     exported += batch.length;
     end = batch[batch.length - 1]!.checkpoint;
@@ -170,30 +152,30 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     bytes = 0;
   };
   for (let after = end; compareCheckpoints(after, bound) < 0;) {
-    const page = await readLog(ex, q, { after, limit: 5000 });
-    if (page.events.length === 0) break;
-    for (const e of page.events) {
-      if (compareCheckpoints(e.checkpoint, bound) > 0) break;
+    const page = await readExportPage(ex, q, scope, after, bound, 5000);
+    if (page.length === 0) break;
+    for (const e of page) {
       const line = encodeEvent(e);
       lines.push(line);
       batch.push(e);
       bytes += Buffer.byteLength(line) + 1;
       if (bytes >= o.segmentBytes) await flush();
     }
-    after = page.checkpoint;
+    after = page[page.length - 1]!.checkpoint;
   }
   await flush();
-  const deleted = await deleteVerified(ctx);
+  deleted += await deleteVerified(ctx);
   const [total] = await ex.query<{ n: string; last: string | null }>(
     `select coalesce(sum(events), 0)::text as n,
-            (select last_tx::text || ':' || last_gp from ${q}.archive_segments order by seq desc limit 1) as last
+            (select last_tx::text || ':' || last_gp from ${q}.archive_segments
+              order by last_tx desc, last_gp desc limit 1) as last
        from ${q}.archive_segments`,
   );
   return {
     dir: o.dir,
     requested,
     bound,
-    heldBy: heldBy.map(({ kind, name, checkpoint }) => ({ kind, name, checkpoint })),
+    heldBy: heldBy.map(publicHolder),
     segments: written,
     exported,
     deleted,
@@ -203,8 +185,20 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   };
 }
 
+const publicHolder = ({ kind, name, checkpoint }: ArchiveHolder): ArchiveHolder => ({
+  kind,
+  name,
+  checkpoint,
+});
+
 /** Writes one segment, records it, reads it back, and marks it verified. */
-async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines: string[]): Promise<string> {
+async function exportSegment(
+  ctx: Ctx,
+  seq: number,
+  events: StoredEvent[],
+  lines: string[],
+  scope: SegmentScope,
+): Promise<string> {
   const { ex, q, o } = ctx;
   const first = events[0]!.checkpoint;
   const last = events[events.length - 1]!.checkpoint;
@@ -217,8 +211,8 @@ async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines
   const l = parseCheckpoint(last);
   await ex.query(
     `insert into ${q}.archive_segments
-       (seq, file, first_tx, first_gp, last_tx, last_gp, events, bytes, sha256, type_counts, state)
-     values ($1, $2, $3::text::xid8, $4, $5::text::xid8, $6, $7, $8, $9, $10::jsonb, 'exported')`,
+       (seq, file, first_tx, first_gp, last_tx, last_gp, events, bytes, sha256, type_counts, state, scope)
+     values ($1, $2, $3::text::xid8, $4, $5::text::xid8, $6, $7, $8, $9, $10::jsonb, 'exported', $11)`,
     [
       seq,
       file,
@@ -230,6 +224,7 @@ async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines
       bytes,
       sha256,
       JSON.stringify(types),
+      scope,
     ],
   );
   o.onProgress({ step: 'exported', segment: file, events: events.length });
@@ -243,114 +238,4 @@ async function exportSegment(ctx: Ctx, seq: number, events: StoredEvent[], lines
   await writeManifest(ex, q, o.dir, ctx.store);
   await ctx.lease.renew();
   return file;
-}
-
-/** Drops the not-yet-deleted segments from `seq` on (their events are all still in the table) and their files. */
-async function rollBackFrom(ctx: Ctx, seq: number): Promise<void> {
-  const gone = await ctx.ex.query<{ file: string }>(
-    `delete from ${ctx.q}.archive_segments where seq >= $1 and state <> 'deleted' returning file`,
-    [seq],
-  );
-  for (const g of gone) await removeFile(join(ctx.o.dir, g.file));
-}
-
-/**
- * Deletes the events of verified segments from the table, in order, as far as every holder allows now (a
- * consumer or replay job may have appeared since the bound was chosen). Each segment is read back once more first.
- */
-async function deleteVerified(ctx: Ctx): Promise<number> {
-  const { ex, q, o } = ctx;
-  const pending = (await segmentRows(ex, q)).filter((s) => s.state === 'verified');
-  if (pending.length === 0) return 0;
-  const [state] = await ex.query<{ deleted: string }>(
-    `select deleted_tx::text || ':' || deleted_gp as deleted from ${q}.archive_state`,
-  );
-  const from = state?.deleted ?? LOG_START;
-  const lastPending = pending[pending.length - 1]!.last;
-  const limit = lowestLimit(lastPending, await findHolders(ex, q, from, lastPending), from);
-  let deleted = 0;
-  for (const seg of pending) {
-    if (compareCheckpoints(seg.last, limit) > 0) break;
-    let events: StoredEvent[];
-    try {
-      events = await openSegment(o.dir, seg);
-    } catch (error) {
-      if (error instanceof ArchiveSegmentError) await rollBackFrom(ctx, seg.seq);
-      throw error;
-    }
-    deleted += await deleteSegmentEvents(ctx, seg, events);
-    await ex.query(`update ${q}.archive_segments set state = 'deleted', deleted_at = now() where seq = $1`, [
-      seg.seq,
-    ]);
-    o.onProgress({ step: 'deleted', segment: seg.file, events: seg.events });
-    killPoint('deleted');
-    await writeManifest(ex, q, o.dir, ctx.store);
-    await ctx.lease.renew();
-  }
-  return deleted;
-}
-
-async function deleteSegmentEvents(ctx: Ctx, seg: SegmentRow, events: StoredEvent[]): Promise<number> {
-  const { o } = ctx;
-  const last = parseCheckpoint(seg.last);
-  const through = new Map<string, number>();
-  for (const e of events) through.set(e.stream, Math.max(through.get(e.stream) ?? 0, e.streamPosition));
-  let deleted = 0;
-  let first = true;
-  for (;;) {
-    await ctx.lease.renew();
-    // One transaction: the stream index (first batch only), a batch, and the deleted checkpoint.
-    const n = await deleteBatch(ctx, last, o.deleteBatch, first ? { seq: seg.seq, through } : null);
-    first = false;
-    deleted += n;
-    if (n > 0) killPoint('delete');
-    if (n < o.deleteBatch) break;
-  }
-  return deleted;
-}
-
-async function deleteBatch(
-  ctx: Ctx,
-  last: { txOrder: bigint; globalPosition: bigint },
-  size: number,
-  streams: { seq: number; through: Map<string, number> } | null,
-): Promise<number> {
-  const { q } = ctx;
-  const run = async (tx: Pick<SqlExecutor, 'query'>): Promise<number> => {
-    if (streams !== null) {
-      // Where each stream's archived events are, written before any of them leaves the table.
-      await tx.query(
-        `insert into ${q}.archived_streams as a (stream, archived_through, first_seq, last_seq)
-         select s, p, $3, $3 from unnest($1::text[], $2::bigint[]) as t(s, p)
-         on conflict (stream) do update
-           set archived_through = greatest(a.archived_through, excluded.archived_through),
-               first_seq = least(a.first_seq, excluded.first_seq),
-               last_seq = greatest(a.last_seq, excluded.last_seq)`,
-        [[...streams.through.keys()], [...streams.through.values()], streams.seq],
-      );
-    }
-    const gone = await tx.query<{ tx: string; gp: string }>(
-      `delete from ${q}.events where global_position in (
-         select global_position from ${q}.events
-          where (tx_order, global_position) <= ($1::text::xid8, $2::bigint)
-          order by tx_order, global_position limit $3)
-       returning tx_order::text as tx, global_position::text as gp`,
-      [last.txOrder.toString(), last.globalPosition.toString(), size],
-    );
-    if (gone.length === 0) return 0;
-    let max = gone[0]!;
-    for (const g of gone) {
-      const c = BigInt(g.tx) - BigInt(max.tx);
-      if (c > 0n || (c === 0n && BigInt(g.gp) > BigInt(max.gp))) max = g;
-    }
-    await tx.query(
-      `update ${q}.archive_state set deleted_tx = greatest(deleted_tx, $1::text::xid8),
-              deleted_gp = case when $1::text::xid8 > deleted_tx or ($1::text::xid8 = deleted_tx and $2::bigint > deleted_gp)
-                                then $2::bigint else deleted_gp end,
-              updated_at = now()`,
-      [max.tx, max.gp],
-    );
-    return gone.length;
-  };
-  return ctx.db.transaction((tx) => run(tx));
 }

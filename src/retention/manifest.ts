@@ -8,6 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveTargetError } from '../errors.js';
+import { compareCheckpoints } from '../store/names.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { ARCHIVE_FORMAT_VERSION, removeFile, SEGMENT_FILE, writeFileAtomic } from './segment.js';
 
@@ -24,12 +25,20 @@ export interface ManifestSegment {
   typeCounts: Record<string, number>;
   /** True once the segment's events were deleted from the events table. */
   deletedFromStore: boolean;
+  /**
+   * 'log': every event of the range; 'closed-streams': only the events of the closed streams in it (the others stay
+   * in the events table, or are in a later 'log' segment whose range covers this one's).
+   */
+  scope: 'log' | 'closed-streams';
 }
 
 export interface Manifest {
   formatVersion: number;
   store: { id: string; schema: string };
-  /** The archived range in commit order: from the start of the log to `last` (null while empty). */
+  /**
+   * The archived range in commit order: from the start of the log to `last` (null while empty); every event of it
+   * when all segments are 'log' ones, else the closed streams' events of its part past the last 'log' segment.
+   */
   range: { first: string | null; last: string | null };
   events: number;
   segments: ManifestSegment[];
@@ -116,6 +125,7 @@ interface SegmentRow {
   sha256: string;
   type_counts: Record<string, number>;
   state: string;
+  scope: 'log' | 'closed-streams';
 }
 
 /** Rewrites the manifest from the database: the segments that were checked (verified or deleted). */
@@ -127,7 +137,7 @@ export async function writeManifest(
 ): Promise<Manifest> {
   const rows = await ex.query<SegmentRow>(
     `select seq, file, first_tx::text || ':' || first_gp as first, last_tx::text || ':' || last_gp as last,
-            events::text as events, bytes::text as bytes, sha256, type_counts, state
+            events::text as events, bytes::text as bytes, sha256, type_counts, state, scope
        from ${q}.archive_segments where state in ('verified', 'deleted') order by seq`,
   );
   const segments = rows.map((r) => ({
@@ -140,11 +150,21 @@ export async function writeManifest(
     sha256: r.sha256,
     typeCounts: r.type_counts,
     deletedFromStore: r.state === 'deleted',
+    scope: r.scope,
   }));
   const manifest: Manifest = {
     formatVersion: ARCHIVE_FORMAT_VERSION,
     store,
-    range: { first: segments[0]?.first ?? null, last: segments[segments.length - 1]?.last ?? null },
+    range: {
+      first: segments.reduce<string | null>(
+        (m, g) => (m === null || compareCheckpoints(g.first, m) < 0 ? g.first : m),
+        null,
+      ),
+      last: segments.reduce<string | null>(
+        (m, g) => (m === null || compareCheckpoints(g.last, m) > 0 ? g.last : m),
+        null,
+      ),
+    },
     events: segments.reduce((n, s) => n + s.events, 0),
     segments,
     updatedAt: new Date().toISOString(),

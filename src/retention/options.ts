@@ -1,12 +1,7 @@
 /** The options of an archive run, their defaults and checks, and how `before` becomes a checkpoint. */
 
 import { resolve } from 'node:path';
-import {
-  ArchiveBoundError,
-  ArchiveUnsupportedError,
-  describeValue,
-  InvalidArgumentError,
-} from '../errors.js';
+import { ArchiveBoundError, describeValue, InvalidArgumentError } from '../errors.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from '../store/names.js';
 import { readHead } from '../store/read.js';
@@ -19,7 +14,11 @@ export interface ArchiveOptions {
   before: Date | string;
   /** The archive directory, created when missing. A store archives to one directory; its manifest names the store. */
   to: string;
-  /** Only events of closed streams: not supported yet (an ArchiveUnsupportedError). @defaultValue false */
+  /**
+   * Only the events of closed streams, whole streams: a closed stream whose final event is at or before the bound
+   * (as lowered by the holders) leaves the events table entirely; open streams, and closed streams whose final
+   * event is after the bound, stay. Reads still return the whole log in commit order. @defaultValue false
+   */
   closedStreamsOnly?: boolean;
   /**
    * A segment is closed once its NDJSON (before compression) reaches this many bytes. Smaller segments are opened
@@ -59,6 +58,7 @@ const OPTION_KEYS = new Set([
 export interface CheckedArchiveOptions {
   before: Date | string;
   dir: string;
+  closedStreamsOnly: boolean;
   segmentBytes: number;
   deleteBatch: number;
   strict: boolean;
@@ -88,16 +88,9 @@ export function checkArchiveOptions(options: ArchiveOptions): CheckedArchiveOpti
       );
     }
   }
-  if (options.closedStreamsOnly !== undefined && options.closedStreamsOnly !== false) {
-    if (options.closedStreamsOnly !== true) {
-      throw new InvalidArgumentError(
-        `closedStreamsOnly must be true or false, got ${describeValue(options.closedStreamsOnly)}.`,
-      );
-    }
-    throw new ArchiveUnsupportedError(
-      'Archiving only closed streams is not supported yet: this store has no closed streams. Archive by time or ' +
-        'checkpoint without it.',
-      { option: 'closedStreamsOnly' },
+  if (options.closedStreamsOnly !== undefined && typeof options.closedStreamsOnly !== 'boolean') {
+    throw new InvalidArgumentError(
+      `closedStreamsOnly must be true or false, got ${describeValue(options.closedStreamsOnly)}.`,
     );
   }
   const before = options.before;
@@ -122,6 +115,7 @@ export function checkArchiveOptions(options: ArchiveOptions): CheckedArchiveOpti
   return {
     before,
     dir: resolve(options.to),
+    closedStreamsOnly: options.closedStreamsOnly ?? false,
     segmentBytes: wholeNumber(options.segmentBytes, 'segmentBytes', 1024, 1024 ** 3, DEFAULT_SEGMENT_BYTES),
     deleteBatch: wholeNumber(options.deleteBatch, 'deleteBatch', 1, 100_000, DEFAULT_DELETE_BATCH),
     strict: options.strict ?? false,
@@ -134,7 +128,13 @@ export function checkArchiveOptions(options: ArchiveOptions): CheckedArchiveOpti
  * commit order) recorded at or after it; never past the readable head, so nothing still in flight is archived.
  */
 export async function resolveBound(ex: SqlExecutor, q: string, before: Date | string): Promise<string> {
-  const head = (await readHead(ex, q)).checkpoint;
+  // The table's head, or the end of the archive when its last events left the table (a closed stream archived).
+  const [archived] = await ex.query<{ last: string }>(
+    `select last_tx::text || ':' || last_gp as last from ${q}.archive_segments
+      order by last_tx desc, last_gp desc limit 1`,
+  );
+  const hot = (await readHead(ex, q)).checkpoint;
+  const head = archived !== undefined && compareCheckpoints(archived.last, hot) > 0 ? archived.last : hot;
   if (typeof before === 'string') {
     if (compareCheckpoints(before, head) > 0) {
       throw new ArchiveBoundError(

@@ -1,8 +1,9 @@
 /**
  * Read-through: the store's LogArchive. Reads of the log, of replay ranges and of streams that start before the
  * first event left in the events table continue here, in the archive segments, with the same events readLog
- * returned before they were archived. Each segment is checked (SHA-256, count, range) when it is opened; the last
- * two opened stay in memory, so a reader paging through a segment opens it once.
+ * returned before they were archived. Where closed-streams segments left open streams' events in the table, the
+ * two are merged in commit order up to the deleted checkpoint. Each segment is checked (SHA-256, count, range) when
+ * it is opened; the last two opened stay in memory, so a reader paging through a segment opens it once.
  */
 
 import { ArchiveTargetError } from '../errors.js';
@@ -14,6 +15,7 @@ import type {
   ArchiveRange,
   LogArchive,
 } from '../store/log-archive.js';
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from '../store/event-row.js';
 import { compareCheckpoints, parseCheckpoint } from '../store/names.js';
 import { openSegment, type SegmentRef } from './segment.js';
 
@@ -28,13 +30,23 @@ interface SegmentRow {
   events: string;
   sha256: string;
   type_counts: Record<string, number>;
+  state: 'verified' | 'deleted';
+  scope: 'log' | 'closed-streams';
 }
 
 const SEGMENT_COLUMNS = `seq, file, first_tx::text || ':' || first_gp as first, last_tx::text || ':' || last_gp as last,
-  events::text as events, sha256, type_counts`;
+  events::text as events, sha256, type_counts, state, scope`;
 
-function toRef(row: SegmentRow): SegmentRef & { typeCounts: Record<string, number> } {
+type Ref = SegmentRef & {
+  typeCounts: Record<string, number>;
+  state: SegmentRow['state'];
+  scope: SegmentRow['scope'];
+};
+
+function toRef(row: SegmentRow): Ref {
   return {
+    state: row.state,
+    scope: row.scope,
     seq: Number(row.seq),
     file: row.file,
     first: row.first,
@@ -61,6 +73,46 @@ function matcher(range: ArchiveRange): (e: StoredEvent) => boolean {
   const types = range.types === null ? null : new Set(range.types);
   const prefix = range.streamPrefix;
   return (e) => (types === null || types.has(e.type)) && (prefix === null || e.stream.startsWith(prefix));
+}
+
+/** The events of the range still in the events table, at or before `end`, up to `limit` (commit order). */
+async function readTableRange(
+  ex: ArchiveExecutor,
+  q: string,
+  range: ArchiveRange,
+  end: string,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const a = parseCheckpoint(range.after);
+  const b = parseCheckpoint(end);
+  const rows = await ex.query<EventRow>(
+    `select ${EVENT_COLUMNS} from ${q}.events e
+      where (e.tx_order, e.global_position) > ($1::text::xid8, $2::bigint)
+        and (e.tx_order, e.global_position) <= ($3::text::xid8, $4::bigint)
+        and ($5::text[] is null or e.type = any($5::text[]))
+        and ($6::text is null or left(e.stream, length($6::text)) = $6::text)
+      order by e.tx_order, e.global_position limit $7`,
+    [
+      a.txOrder.toString(),
+      a.globalPosition.toString(),
+      b.txOrder.toString(),
+      b.globalPosition.toString(),
+      range.types,
+      range.streamPrefix,
+      limit,
+    ],
+  );
+  return rows.map(toStoredEvent);
+}
+
+/** The checkpoints of those of `events` still in the events table. */
+async function stillInTable(ex: ArchiveExecutor, q: string, events: StoredEvent[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const rows = await ex.query<{ c: string }>(
+    `select tx_order::text || ':' || global_position as c from ${q}.events where global_position = any($1::bigint[])`,
+    [events.map((e) => e.globalPosition.toString())],
+  );
+  return new Set(rows.map((r) => r.c));
 }
 
 /**
@@ -98,11 +150,7 @@ class LogArchiveImpl implements LogArchive {
     return dir;
   }
 
-  async #segmentsAfter(
-    ex: ArchiveExecutor,
-    after: string,
-    to: string | null,
-  ): Promise<ReturnType<typeof toRef>[]> {
+  async #segmentsAfter(ex: ArchiveExecutor, after: string, to: string | null): Promise<Ref[]> {
     const a = parseCheckpoint(after);
     const t = to === null ? null : parseCheckpoint(to);
     const rows = await ex.query<SegmentRow>(
@@ -137,6 +185,8 @@ class LogArchiveImpl implements LogArchive {
   async read(ex: ArchiveExecutor, range: ArchiveRange, limit: number): Promise<ArchivePage | null> {
     const segments = await this.#segmentsAfter(ex, range.after, range.to);
     if (segments.length === 0) return null;
+    if (segments.some((g) => g.scope === 'closed-streams'))
+      return this.#readMerged(ex, range, limit, segments);
     const dir = await this.#dir(ex);
     const matches = matcher(range);
     const out: StoredEvent[] = [];
@@ -155,6 +205,55 @@ class LogArchiveImpl implements LogArchive {
     return { events: out, checkpoint: segments[segments.length - 1]!.last };
   }
 
+  /**
+   * A range where closed-streams segments left the open streams' events in the table: up to the deleted checkpoint
+   * (where the table's readers stop), the events of the segments and those still in the table, merged in commit
+   * order. Each source gives at most `limit` events; segments are opened in order of their first event, and only
+   * while they can still hold one of the first `limit`.
+   */
+  async #readMerged(
+    ex: ArchiveExecutor,
+    range: ArchiveRange,
+    limit: number,
+    segments: Ref[],
+  ): Promise<ArchivePage | null> {
+    const { deleted } = await this.#state(ex);
+    const end = range.to !== null && compareCheckpoints(range.to, deleted) < 0 ? range.to : deleted;
+    if (compareCheckpoints(range.after, end) >= 0) return null;
+    const byCheckpoint = new Map<string, StoredEvent>();
+    for (const e of await readTableRange(ex, this.q, range, end, limit)) byCheckpoint.set(e.checkpoint, e);
+    const dir = await this.#dir(ex);
+    const matches = matcher(range);
+    const ordered = segments
+      .filter((g) => compareCheckpoints(g.first, end) <= 0)
+      .sort((a, b) => compareCheckpoints(a.first, b.first));
+    let found: StoredEvent[] = [...byCheckpoint.values()];
+    for (const ref of ordered) {
+      if (found.length >= limit) {
+        found.sort((a, b) => compareCheckpoints(a.checkpoint, b.checkpoint));
+        found = found.slice(0, limit);
+        if (compareCheckpoints(ref.first, found[limit - 1]!.checkpoint) > 0) break;
+      }
+      const events = await this.#open(dir, ref);
+      let taken = 0;
+      for (let i = firstAfter(events, range.after); i < events.length && taken < limit; i++) {
+        const e = events[i]!;
+        if (compareCheckpoints(e.checkpoint, end) > 0) break;
+        if (!matches(e) || byCheckpoint.has(e.checkpoint)) continue;
+        const copy = { ...e };
+        byCheckpoint.set(e.checkpoint, copy);
+        found.push(copy);
+        taken++;
+      }
+    }
+    found.sort((a, b) => compareCheckpoints(a.checkpoint, b.checkpoint));
+    if (found.length >= limit) {
+      const page = found.slice(0, limit);
+      return { events: page, checkpoint: page[limit - 1]!.checkpoint };
+    }
+    return { events: found, checkpoint: end };
+  }
+
   async count(ex: ArchiveExecutor, range: ArchiveRange): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     const { deleted } = await this.#state(ex);
@@ -169,17 +268,21 @@ class LogArchiveImpl implements LogArchive {
     const matches = matcher(range);
     for (const ref of segments) {
       const whole = compareCheckpoints(ref.first, range.after) > 0 && compareCheckpoints(ref.last, end) <= 0;
-      if (whole && range.streamPrefix === null) {
+      if (whole && range.streamPrefix === null && ref.state === 'deleted') {
         for (const [type, n] of Object.entries(ref.typeCounts)) add(type, n);
         continue;
       }
       dir ??= await this.#dir(ex);
       const events = await this.#open(dir, ref);
+      const inRange: StoredEvent[] = [];
       for (let i = firstAfter(events, range.after); i < events.length; i++) {
         const e = events[i]!;
         if (compareCheckpoints(e.checkpoint, end) > 0) break;
-        if (matches(e)) add(e.type, 1);
+        if (matches(e)) inRange.push(e);
       }
+      // A segment whose deletion has not finished: only what already left the table counts here.
+      const kept = ref.state === 'deleted' ? new Set<string>() : await stillInTable(ex, this.q, inRange);
+      for (const e of inRange) if (!kept.has(e.checkpoint)) add(e.type, 1);
     }
     return counts;
   }
@@ -218,7 +321,7 @@ class LogArchiveImpl implements LogArchive {
   async end(ex: ArchiveExecutor): Promise<string | null> {
     const [row] = await ex.query<{ last: string }>(
       `select last_tx::text || ':' || last_gp as last from ${this.q}.archive_segments
-        where state in ('verified', 'deleted') order by seq desc limit 1`,
+        where state in ('verified', 'deleted') order by last_tx desc, last_gp desc limit 1`,
     );
     return row?.last ?? null;
   }

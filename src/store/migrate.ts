@@ -11,6 +11,8 @@ import m0007 from './sql/0007_audit.js';
 import m0008 from './sql/0008_snapshots.js';
 import m0009 from './sql/0009_archive.js';
 import m0010 from './sql/0010_closing_and_keys.js';
+import m0011 from './sql/0011_archive_scope.js';
+import m0012 from './sql/0012_personal_key_check.js';
 
 /** Numbered, immutable migrations. Append new ones; never edit a published one. Applied in id order. */
 export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = [
@@ -26,6 +28,8 @@ export const MIGRATIONS: readonly { id: number; name: string; sql: string }[] = 
   // Ids need not be contiguous, nor arrive in order: each known id not yet recorded in the migrations table is
   // applied, in id order.
   { id: 10, name: '0010_closing_and_keys', sql: m0010 },
+  { id: 11, name: '0011_archive_scope', sql: m0011 },
+  { id: 12, name: '0012_personal_key_check', sql: m0012 },
 ];
 
 export interface MigrationResult {

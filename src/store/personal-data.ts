@@ -2,7 +2,7 @@
  * Personal data (crypto-shredding): the fields a contract declares personal are stored encrypted with a data key of
  * their subject, and read back decrypted; once the subject's key is deleted (`store.forget`), they read as erased.
  *
- * Stored form of an event with personal fields (docs/retention-privacy.md):
+ * Stored form of an event with personal fields (docs/retention.md#forgetting-personal-data):
  * - each personal field present in `data` holds the string `elenc1:` + base64url(iv ‖ ciphertext ‖ tag): AES-256-GCM
  *   with a random 12-byte iv, the field's JSON text as plaintext, and `eventlane:<event id>:<field>` as additional
  *   authenticated data, so a value copied to another event or field fails authentication;

@@ -107,3 +107,67 @@ describe.skipIf(!pgAvailable())('an archive run killed at any step, then run aga
     );
   }
 });
+
+describe.skipIf(!pgAvailable())('an archive run of closed streams killed at any step, then run again', () => {
+  for (const point of ['export', 'verify', 'delete:2', 'deleted']) {
+    it(
+      `kill -9 at ${point}: the rerun completes, only closed streams left the table, nothing lost or twice`,
+      async () => {
+        const store = await openStore();
+        cleanups.push(() => closeStore(store));
+        const dir = tempDir(cleanups);
+        await fill(store, 12_000, 100, 100);
+        const closed = Array.from({ length: 50 }, (_, i) => `order-${i * 2}`);
+        for (const s of closed) await store.closeStream(s);
+        await settle(store);
+        const everything = await readAll(store);
+        const total = everything.length;
+        const closedEvents = everything.filter((e) => closed.includes(e.stream)).length;
+        expect(closedEvents).toBe(50 * 121);
+        const bound = (await store.head()).checkpoint;
+        const args = ['--before', bound, '--to', dir, '--closed-streams-only', '--segment-bytes', '262144'];
+
+        const killed = await runArchive(store, args, point);
+        expect(killed.signal, killed.err).toBe('SIGKILL');
+        const left = await hotCount(store);
+        if (point.startsWith('delete')) {
+          expect(left).toBeLessThan(total);
+          expect(left).toBeGreaterThan(total - closedEvents);
+        } else expect(left).toBe(total);
+        expect(await readAll(store)).toEqual(everything);
+
+        const rerun = await runArchive(store, args);
+        expect(rerun.code, rerun.err).toBe(0);
+        expect(JSON.parse(rerun.out)).toMatchObject({ archivedEvents: closedEvents });
+        expect(await readAll(store)).toEqual(everything);
+        expect(await hotCount(store)).toBe(total - closedEvents);
+        const [stray] = await store.executor.query<{ n: number }>(
+          `select count(*)::int as n from ${q(store)}.events where stream = any($1::text[])`,
+          [closed],
+        );
+        expect(stray!.n).toBe(0);
+        const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+        expect(manifest.events).toBe(closedEvents);
+        const files = readdirSync(dir)
+          .filter((f) => f !== 'manifest.json')
+          .sort();
+        expect(files).toEqual(manifest.segments.map((s: { file: string }) => s.file).sort());
+        for (const s of manifest.segments) {
+          expect(s).toMatchObject({ scope: 'closed-streams', deletedFromStore: true });
+          const sha = createHash('sha256')
+            .update(readFileSync(join(dir, s.file)))
+            .digest('hex');
+          expect(sha).toBe(s.sha256);
+        }
+        const again = await runArchive(store, args);
+        expect(again.code, again.err).toBe(0);
+        expect(JSON.parse(again.out)).toMatchObject({
+          exported: 0,
+          deleted: 0,
+          archivedEvents: closedEvents,
+        });
+      },
+      scaled(180_000),
+    );
+  }
+});

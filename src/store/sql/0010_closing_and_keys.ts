@@ -6,7 +6,7 @@
 // in id order, so a schema may hold 10 before 9 (see src/store/migrate.ts).
 
 /** The body of the append function (migration 1's, plus the closed-stream check), with an optional check first. */
-const appendBody = (check: string, vars: string): string => `declare
+export const appendBody = (check: string, vars: string): string => `declare
   v_version bigint;
   v_order xid8;
   v_first_id uuid;
