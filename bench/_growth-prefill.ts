@@ -54,11 +54,20 @@ async function secondaryIndexes(db: pg.Client, q: string, table: string): Promis
 const DATA_SQL = `jsonb_build_object('orderId', 'o-' || g, 'amount', g % 1000, 'currency', 'EUR',
   'lines', jsonb_build_array(jsonb_build_object('sku', 'sku-' || (g % 97), 'qty', 1 + g % 3)))`;
 
+/**
+ * A UUIDv7 as eventlane's uuidv7() makes them (src/events/ids.ts): the event's Unix milliseconds ($5 + g: one event
+ * per millisecond, ending before now, so every later append's ids sort after them) in the first 48 bits, version 7,
+ * random bits after. Ids that follow the log order keep the id index growing at its right edge, as it does in use.
+ */
+const UUIDV7_SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+  placing substring(int8send($5::bigint + g) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`;
+
 async function insertPart(
   db: pg.Client,
   q: string,
   prefix: string,
   count: number,
+  startMs: number,
   onChunk: (done: number) => void,
 ): Promise<void> {
   const streams = Math.max(1, Math.floor(count / EVENTS_PER_STREAM));
@@ -67,11 +76,11 @@ async function insertPart(
     // One statement, so one transaction: its rows share the transaction's tx_order, as one append's do.
     await db.query(
       `insert into ${q}.events (tx_order, id, stream, stream_position, type, version, data, metadata, occurred_at)
-         select pg_current_xact_id(), gen_random_uuid(), $1 || (g % $2), g / $2 + 1, 'item.added', 1, ${DATA_SQL},
-                '{}'::jsonb, now()
+         select pg_current_xact_id(), ${UUIDV7_SQL}, $1 || (g % $2), g / $2 + 1, 'item.added', 1, ${DATA_SQL},
+                '{}'::jsonb, to_timestamp(($5::bigint + g) / 1000.0)
            from generate_series($3::bigint, $4::bigint) as g
           order by g`,
-      [prefix, streams, from, to],
+      [prefix, streams, from, to, startMs],
     );
     onChunk(to + 1);
   }
@@ -101,16 +110,20 @@ export async function prefill(
     "set statement_timeout = 0; set synchronous_commit = off; set maintenance_work_mem = '512MB'",
   );
   const history = Math.max(0, size - window);
+  // The log's first event is `size` milliseconds old, its last one a millisecond old.
+  const startMs = Date.now() - size - 1;
   const indexes = await secondaryIndexes(db, q, `${q}.events`);
   for (const ix of indexes) await db.query(ix.drop);
-  await insertPart(db, q, 'h-', history, (n) => log(`history ${n}/${history}`));
+  await insertPart(db, q, 'h-', history, startMs, (n) => log(`history ${n}/${history}`));
   const {
     rows: [end],
   } = await db.query<{ tx: string; gp: string }>(
     `select tx_order::text as tx, global_position::text as gp from ${q}.events
       order by global_position desc limit 1`,
   );
-  await insertPart(db, q, 'w-', size - history, (n) => log(`window ${n}/${size - history}`));
+  await insertPart(db, q, 'w-', size - history, startMs + history, (n) =>
+    log(`window ${n}/${size - history}`),
+  );
   await db.query('begin');
   try {
     for (const ix of indexes) {
