@@ -14,9 +14,11 @@
  *   growth-read-log      `--read` events (default 500,000) appended 500 per call, then read back with readLog in
  *                        pages of 5000 from the checkpoint before them (freshly written rows, as bench/append.ts)
  * Each result has `events` (the log size), `eventsPerSec`, `vs1m` (the rate ÷ the same scenario's rate at 1M in
- * this run; absent when 1M is not among the sizes), `measured` (events the scenario handled), `rssMb` (this
- * process), `tableMb` (the events table with its indexes and TOAST), `indexMb` (its indexes) and `load1` (the machine's
- * 1-minute load average). Sizes: whole numbers with an optional k or m suffix, at least 100k and the window.
+ * this run; null when 1M is not among the sizes), `measured` (events the scenario handled), `rssMb` and `heapMb`
+ * (this process's resident set and V8 heap in use), `tableMb` (the events table with its indexes and TOAST),
+ * `indexMb` (its indexes) and `load1` (the machine's 1-minute load average).
+ * Sizes: whole numbers with an optional k or m suffix, at least 100k and at least the window. A 10M size needs
+ * ≈ 5 GB of disk while measured, 30M ≈ 14 GB (plus WAL); only one size's schema exists at a time.
  * EVENTLANE_GROWTH_KEEP=1 keeps each size's schema (growth_1m, growth_10m, …) for EXPLAIN afterwards.
  */
 import { loadavg } from 'node:os';
@@ -209,6 +211,7 @@ export async function run(args: string[], reporter: Reporter): Promise<void> {
             measured,
             ...extra,
             rssMb: rssMb(),
+            heapMb: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
             ...(await sizes(db, schema)),
             load1: round(loadavg()[0]!, 1),
           };
