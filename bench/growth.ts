@@ -38,7 +38,8 @@ import { round, rssMb, type Reporter, type ScenarioResult } from './report.js';
 
 const PARTITIONS = 16;
 
-function count(text: string, option: string): number {
+/** A count such as 500000, 500k or 10m. */
+function parseCount(text: string, option: string): number {
   const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
   const n = m
     ? Math.round(Number(m[1]) * { '': 1, k: 1e3, m: 1e6 }[m[2]!.toLowerCase() as '' | 'k' | 'm'])
@@ -46,6 +47,20 @@ function count(text: string, option: string): number {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new Error(`${option} takes whole numbers like 500000, 500k or 10m; got ${JSON.stringify(text)}.`);
   return n;
+}
+
+const OPTIONS = ['sizes', 'window', 'appends', 'read'];
+
+/** Refuses what this suite does not know, rather than running a long benchmark with an option ignored. */
+function checkArgs(args: string[]): void {
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([a-z]+)(=.*)?$/.exec(args[i]!);
+    if (!name || !OPTIONS.includes(name[1]!))
+      throw new Error(
+        `growth: unknown argument ${JSON.stringify(args[i])}; options: --${OPTIONS.join(', --')}.`,
+      );
+    if (name[2] === undefined) i++;
+  }
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -133,10 +148,10 @@ async function append(store: EventStore, tag: string, batch: number, appends: nu
   return (appends * batch) / sec;
 }
 
-async function readLog(store: EventStore, count_: number): Promise<number> {
+async function readLog(store: EventStore, events: number): Promise<number> {
   const perAppend = 500;
   const start = (await lastCheckpoint(store)) ?? LOG_START;
-  await runConcurrently(8, count_ / perAppend, (i) =>
+  await runConcurrently(8, events / perAppend, (i) =>
     store
       .append(
         `read-${i % 5000}`,
@@ -157,7 +172,7 @@ async function readLog(store: EventStore, count_: number): Promise<number> {
     after = page.checkpoint;
   }
   const sec = Number(process.hrtime.bigint() - began) / 1e9;
-  if (read !== count_) throw new Error(`read-log read ${read} of ${count_} freshly written events`);
+  if (read !== events) throw new Error(`read-log read ${read} of ${events} freshly written events`);
   return read / sec;
 }
 
@@ -171,14 +186,15 @@ async function lastCheckpoint(store: EventStore): Promise<string | null> {
 }
 
 export async function run(args: string[], reporter: Reporter): Promise<void> {
-  const window = count(option(args, 'window') ?? '1m', '--window');
-  const appends = count(option(args, 'appends') ?? '20000', '--appends');
-  const reads = count(option(args, 'read') ?? '500000', '--read');
+  checkArgs(args);
+  const window = parseCount(option(args, 'window') ?? '1m', '--window');
+  const appends = parseCount(option(args, 'appends') ?? '20000', '--appends');
+  const reads = parseCount(option(args, 'read') ?? '500000', '--read');
   if (window % 10 !== 0 || reads % 500 !== 0 || appends < 80)
     throw new Error('--window must be a multiple of 10, --read of 500, and --appends at least 80.');
   const list = (option(args, 'sizes') ?? '1m,10m')
     .split(',')
-    .map((s) => count(s, '--sizes'))
+    .map((s) => parseCount(s, '--sizes'))
     .sort((a, b) => a - b);
   for (const size of list) {
     if (size < 100_000 || size < window)
