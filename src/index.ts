@@ -110,7 +110,6 @@ export {
   ArchiveTargetError,
   ArchiveSegmentError,
   StreamArchivedError,
-  ArchiveUnsupportedError,
   UnauthorizedError,
   NotFoundError,
   InvalidConfigError,

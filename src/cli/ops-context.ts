@@ -152,7 +152,6 @@ const HINTS: Partial<Record<string, string>> = {
   [ErrorCodes.ARCHIVE_SEGMENT]:
     'Restore the named segment from a backup of the archive directory (docs/retention.md).',
   [ErrorCodes.STREAM_ARCHIVED]: "Read it with readStream(stream, { archived: 'read' }).",
-  [ErrorCodes.ARCHIVE_UNSUPPORTED]: 'Archive by --before alone.',
 };
 
 const EXIT_BY_CODE: Partial<Record<string, number>> = {

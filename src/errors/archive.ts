@@ -62,9 +62,3 @@ export class StreamArchivedError extends EventlaneError {
     );
   }
 }
-
-export class ArchiveUnsupportedError extends EventlaneError {
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(ErrorCodes.ARCHIVE_UNSUPPORTED, message, { details });
-  }
-}

@@ -146,8 +146,6 @@ export const ErrorCodes = {
   ARCHIVE_SEGMENT: 'EVENTLANE_ARCHIVE_SEGMENT',
   /** A stream's earlier events live in the archive: read them with `archived: 'read'`. */
   STREAM_ARCHIVED: 'EVENTLANE_STREAM_ARCHIVED',
-  /** A retention option that this version of eventlane does not support yet. */
-  ARCHIVE_UNSUPPORTED: 'EVENTLANE_ARCHIVE_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
