@@ -1,9 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 let lastMs = 0;
 let counter = 0;
+// Random bytes come from a pool refilled 4 KiB at a time (one call into the system's generator per 512 ids rather
+// than per id), and each id is written into one scratch buffer before it is turned into text.
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+const scratch = Buffer.alloc(16);
 
 /**
  * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit counter that keeps ids made in the same
@@ -19,7 +24,13 @@ export function uuidv7(now: number = Date.now()): string {
     lastMs += 1;
     counter = 0;
   }
-  const bytes = randomBytes(16);
+  if (poolAt + 8 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const bytes = scratch;
+  pool.copy(bytes, 8, poolAt, poolAt + 8);
+  poolAt += 8;
   const ms = lastMs;
   bytes[0] = Math.floor(ms / 2 ** 40) & 0xff;
   bytes[1] = Math.floor(ms / 2 ** 32) & 0xff;
