@@ -27,14 +27,21 @@ export interface PersonalFieldRef {
   stream: string;
   streamPosition: number;
   type: string;
+  /** The field; for fields sealed together (the current stored form), their names joined by commas. */
   field: string;
+}
+
+/** `field` is one name, or several joined by commas when the fields were sealed together. */
+function fieldNames(field: string): string {
+  const names = field.split(',');
+  return `${names.length === 1 ? 'field' : 'fields'} ${names.map((n) => JSON.stringify(n)).join(', ')}`;
 }
 
 export class PersonalDataUnreadableError extends EventlaneError {
   constructor(ref: PersonalFieldRef, why: string, cause?: unknown) {
     super(
       ErrorCodes.PERSONAL_DATA_UNREADABLE,
-      `The personal field ${JSON.stringify(ref.field)} of event ${ref.id} (${ref.type} at ` +
+      `The personal ${fieldNames(ref.field)} of event ${ref.id} (${ref.type} at ` +
         `${JSON.stringify(ref.stream)} position ${ref.streamPosition}) cannot be decrypted: ${why}. The stored ` +
         'value was changed outside eventlane or copied from another event; restore the row from a backup, or ' +
         'park or skip the event where a consumer stopped on it.',

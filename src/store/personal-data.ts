@@ -3,12 +3,17 @@
  * their subject, and read back decrypted; once the subject's key is deleted (`store.forget`), they read as erased.
  *
  * Stored form of an event with personal fields (docs/retention.md#forgetting-personal-data):
- * - each personal field present in `data` holds the string `elenc1:` + base64url(iv ‖ ciphertext ‖ tag): AES-256-GCM
- *   with a random 12-byte iv, the field's JSON text as plaintext, and `eventlane:<event id>:<field>` as additional
- *   authenticated data, so a value copied to another event or field fails authentication;
- * - `metadata["eventlane.personal"]` = `{ "subject": "<subject>", "key": "<key id>", "fields": ["<field>", …] }`
- *   (the fields encrypted, under which of the subject's keys: a subject forgotten and then given new personal data
- *   has a new key, and its older events stay erased).
+ * - the personal fields present in `data` are removed from it and sealed together:
+ *   `metadata["eventlane.personal"] = { "subject": "<subject>", "key": "<key id>", "fields": ["<field>", …],
+ *   "sealed": "elenc2:" + base64url(iv ‖ ciphertext ‖ tag) }` — AES-256-GCM with a random 12-byte iv, the JSON text
+ *   of an object holding the fields as plaintext, and `eventlane:<event id>:<fields joined by ",">` as additional
+ *   authenticated data, so a value copied to another event, or a field list edited, fails authentication. One cipher
+ *   per event: creating an AES-GCM context costs more than encrypting a field.
+ * - The first stored form (`elenc1`, still read): each personal field kept its place in `data`, holding `elenc1:` +
+ *   base64url(iv ‖ ciphertext ‖ tag) of the field's JSON text with `eventlane:<event id>:<field>` as additional
+ *   data, and the mark had no `sealed`.
+ * The key id says under which of the subject's keys: a subject forgotten and then given new personal data has a new
+ * key, and its older events stay erased.
  *
  * Read form: the fields decrypted and the marker removed; for a forgotten subject the fields are `null` and
  * `metadata.erased` lists them.
@@ -26,6 +31,7 @@ export const PERSONAL_MARK = 'eventlane.personal';
 /** The metadata key that lists the fields a forgotten subject's event reads without. */
 export const ERASED_MARK = 'erased';
 const PREFIX = 'elenc1:';
+const SEALED_PREFIX = 'elenc2:';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Longest subject (characters): subjects are ids, not documents. */
@@ -55,10 +61,6 @@ export function personalTypes(
   return map.size === 0 ? undefined : map;
 }
 
-function aad(eventId: string, field: string): Buffer {
-  return Buffer.from(`eventlane:${eventId.toLowerCase()}:${field}`);
-}
-
 // Random ivs are drawn from a pool refilled 4 KiB at a time: one randomBytes call per event and field cost more
 // than the encryption itself.
 let ivPool = Buffer.alloc(0);
@@ -72,27 +74,43 @@ function nextIv(): Buffer {
   return ivPool.subarray(ivAt - IV_BYTES, ivAt);
 }
 
-function encrypt(key: Buffer, eventId: string, field: string, plaintext: string): string {
+function seal(key: Buffer, aadText: string, plaintext: string): string {
   const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(aad(eventId, field));
+  cipher.setAAD(Buffer.from(aadText));
   const body = cipher.update(plaintext, 'utf8');
   cipher.final(); // GCM is a stream mode: final() adds no bytes.
-  return PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
 }
 
-function decrypt(key: Buffer, eventId: string, field: string, value: unknown): JsonValue {
-  if (typeof value !== 'string' || !value.startsWith(PREFIX)) throw new Error('not an eventlane envelope');
-  const raw = Buffer.from(value.slice(PREFIX.length), 'base64url');
+function open(key: Buffer, aadText: string, value: unknown, prefix: string): string {
+  if (typeof value !== 'string' || !value.startsWith(prefix)) throw new Error('not an eventlane envelope');
+  const raw = Buffer.from(value.slice(prefix.length), 'base64url');
   if (raw.length < IV_BYTES + TAG_BYTES) throw new Error('the envelope is too short');
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
-  decipher.setAAD(aad(eventId, field));
+  decipher.setAAD(Buffer.from(aadText));
   decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-  const text = Buffer.concat([
+  return Buffer.concat([
     decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)),
     decipher.final(),
   ]).toString('utf8');
-  return JSON.parse(text) as JsonValue;
+}
+
+function sealedAad(eventId: string, fields: readonly string[]): string {
+  return `eventlane:${eventId.toLowerCase()}:${fields.join(',')}`;
+}
+
+/** The fields of an event sealed in its mark (`elenc2`), by name; throws when they cannot be decrypted. */
+function openSealed(key: Buffer, eventId: string, mark: Mark): Record<string, JsonValue> {
+  const text = open(key, sealedAad(eventId, mark.fields), mark.sealed, SEALED_PREFIX);
+  const fields = JSON.parse(text) as Record<string, JsonValue>;
+  for (const f of mark.fields) if (!Object.hasOwn(fields, f)) throw new Error(`the sealed data lacks ${f}`);
+  return fields;
+}
+
+/** One field of the first stored form (`elenc1`), in place in `data`. */
+function openField(key: Buffer, eventId: string, field: string, value: unknown): JsonValue {
+  return JSON.parse(open(key, `eventlane:${eventId.toLowerCase()}:${field}`, value, PREFIX)) as JsonValue;
 }
 
 /** A subject as the append takes it: a non-empty string (a number is turned into its decimal text). */
@@ -143,12 +161,16 @@ export function sealEvents(
     const key = keys.get(subject)!;
     const id = event.id ?? uuidv7();
     const data = { ...(event.data as Record<string, unknown>) };
+    const fields: Record<string, unknown> = {};
     for (const field of present) {
-      data[field] = encrypt(key.key, id, field, toJsonText(data[field], `events[${i}].data.${field}`));
+      fields[field] = data[field];
+      delete data[field];
     }
+    const sealed =
+      SEALED_PREFIX + seal(key.key, sealedAad(id, present), toJsonText(fields, `events[${i}].data`));
     const metadata: EventMetadata = {
       ...event.metadata,
-      [PERSONAL_MARK]: { subject, key: key.keyId, fields: present },
+      [PERSONAL_MARK]: { subject, key: key.keyId, fields: present, sealed },
     };
     return { ...event, id, data, metadata };
   });
@@ -219,11 +241,13 @@ interface Mark {
   subject: string;
   key: string;
   fields: string[];
+  /** The sealed fields (`elenc2:…`); absent in the first stored form, whose fields are sealed in place. */
+  sealed?: unknown;
 }
 
 function markOf(metadata: EventMetadata): Mark | undefined {
   const mark = metadata?.[PERSONAL_MARK] as
-    { subject?: unknown; key?: unknown; fields?: unknown } | undefined;
+    { subject?: unknown; key?: unknown; fields?: unknown; sealed?: unknown } | undefined;
   if (mark === undefined || mark === null) return undefined;
   if (typeof mark.subject !== 'string' || typeof mark.key !== 'string' || !Array.isArray(mark.fields)) {
     return { subject: '', key: '', fields: [] };
@@ -232,6 +256,7 @@ function markOf(metadata: EventMetadata): Mark | undefined {
     subject: mark.subject,
     key: mark.key,
     fields: mark.fields.filter((f): f is string => typeof f === 'string'),
+    ...(mark.sealed !== undefined ? { sealed: mark.sealed } : {}),
   };
 }
 
@@ -281,21 +306,21 @@ export async function revealEvents<E extends StoredEvent>(
       metadata[ERASED_MARK] = mark.fields;
       return { ...e, data, metadata };
     }
-    for (const field of mark.fields) {
-      try {
-        data[field] = decrypt(key, e.id, field, data[field]);
-      } catch (cause) {
-        const ref = { id: e.id, stream: e.stream, streamPosition: e.streamPosition, type: e.type, field };
-        const error = new PersonalDataUnreadableError(
-          ref,
-          (cause as Error).message.includes('authenticate')
-            ? 'it fails authentication'
-            : (cause as Error).message,
-          cause,
-        );
-        if (mode === 'throw') throw error;
-        return { ...e, [UNREADABLE]: error };
-      }
+    let field = mark.fields.join(',');
+    try {
+      if (mark.sealed !== undefined) Object.assign(data, openSealed(key, e.id, mark));
+      else for (field of mark.fields) data[field] = openField(key, e.id, field, data[field]);
+    } catch (cause) {
+      const ref = { id: e.id, stream: e.stream, streamPosition: e.streamPosition, type: e.type, field };
+      const error = new PersonalDataUnreadableError(
+        ref,
+        (cause as Error).message.includes('authenticate')
+          ? 'it fails authentication'
+          : (cause as Error).message,
+        cause,
+      );
+      if (mode === 'throw') throw error;
+      return { ...e, [UNREADABLE]: error };
     }
     return { ...e, data, metadata };
   });

@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -10,6 +11,7 @@ import {
   ErrorCodes,
   isEventlaneError,
   parkedEvents,
+  PERSONAL_MARK,
   PersonalDataUnreadableError,
   type EventStore,
   type StoredEvent,
@@ -74,7 +76,7 @@ for (const target of storeTargets()) {
       const raw = await rawRows(store, 'user-u1');
       expect(raw).not.toContain('Ada');
       expect(raw).not.toContain('u1@example.com');
-      expect(raw).toContain('elenc1:');
+      expect(raw).toContain('elenc2:');
       expect(raw).toContain('"free"'); // fields not declared personal stay in clear
       const [key] = await store.executor.query<{ n: number }>(
         `select count(*)::int as n from ${quoteIdent(store.schema)}.subject_keys where subject = 'u1'`,
@@ -138,19 +140,37 @@ for (const target of storeTargets()) {
     it('a tampered ciphertext is a typed error on read, not a crash', async () => {
       await store.append('user-t1', [register('t1')]);
       await waitForHead(store, (await store.append('user-t2', [register('t2')])).checkpoint);
-      // Swap the email ciphertexts of two events of the same subject key? Different subjects: copy t2's into t1,
-      // and flip a byte of t1's name.
+      // Copy t2's sealed fields into t1 (different event, different key), edit t1's field list, truncate t2's seal.
+      const events = quoteIdent(store.schema) + '.events';
       await store.executor.query(
-        `update ${quoteIdent(store.schema)}.events t set data = jsonb_set(t.data, '{email}', s.data -> 'email')
-           from ${quoteIdent(store.schema)}.events s where t.stream = 'user-t1' and s.stream = 'user-t2'`,
+        `update ${events} t set metadata = jsonb_set(t.metadata, '{${PERSONAL_MARK},sealed}', s.metadata -> '${PERSONAL_MARK}' -> 'sealed')
+           from ${events} s where t.stream = 'user-t1' and s.stream = 'user-t2'`,
       );
       const error = await store.readStream('user-t1').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PersonalDataUnreadableError);
       expect(isEventlaneError(error, ErrorCodes.PERSONAL_DATA_UNREADABLE)).toBe(true);
-      expect((error as Error).message).toContain('"email"');
+      expect((error as Error).message).toContain('fields "email", "name"');
       expect((error as Error).message).toContain('user-t1');
+      expect((error as Error).message).toContain('fails authentication');
+      const original = await store.executor.query<{ sealed: string }>(
+        `select metadata -> '${PERSONAL_MARK}' ->> 'sealed' as sealed from ${events} where stream = 'user-t2'`,
+      );
       await store.executor.query(
-        `update ${quoteIdent(store.schema)}.events set data = jsonb_set(data, '{name}', '"elenc1:AAAA"')
+        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},fields}', '["email"]')
+          where stream = 'user-t2'`,
+      );
+      await expect(store.readStream('user-t2')).rejects.toMatchObject({
+        code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
+        message: expect.stringContaining('fails authentication'),
+      });
+      await store.executor.query(
+        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},fields}', '["email", "name"]')
+          where stream = 'user-t2'`,
+      );
+      expect((await store.readStream('user-t2'))[0]!.data).toMatchObject({ name: 'Name of t2' });
+      expect(original[0]!.sealed).toMatch(/^elenc2:/);
+      await store.executor.query(
+        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},sealed}', '"elenc2:AAAA"')
           where stream = 'user-t2'`,
       );
       await expect(store.readStream('user-t2')).rejects.toMatchObject({
@@ -160,6 +180,52 @@ for (const target of storeTargets()) {
       await expect(store.readLog({ streamPrefix: 'user-t' })).rejects.toMatchObject({
         code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
       });
+    });
+
+    it('reads events of the first stored form (each field sealed in place), and forgets them', async () => {
+      // The first stored form, written by hand as it was written before: `elenc1:` + iv ‖ ciphertext ‖ tag in each
+      // field, the field's JSON text as plaintext, `eventlane:<id>:<field>` as additional data, no `sealed`.
+      const events = quoteIdent(store.schema) + '.events';
+      await waitForHead(store, (await store.append('user-o1', [register('o1')])).checkpoint);
+      const [row] = await store.executor.query<{ id: string; key_id: string; key_hex: string }>(
+        `select e.id::text as id, k.key_id::text as key_id, encode(k.key, 'hex') as key_hex
+           from ${events} e join ${quoteIdent(store.schema)}.subject_keys k on k.subject = 'o1'
+          where e.stream = 'user-o1'`,
+      );
+      const key = Buffer.from(row!.key_hex, 'hex');
+      const sealField = (field: string, value: unknown): string => {
+        const iv = randomBytes(12);
+        const cipher = createCipheriv('aes-256-gcm', key, iv);
+        cipher.setAAD(Buffer.from(`eventlane:${row!.id}:${field}`));
+        const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+        return 'elenc1:' + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+      };
+      const mark = { subject: 'o1', key: row!.key_id, fields: ['email', 'name'] };
+      const data = {
+        userId: 'o1',
+        plan: 'free',
+        email: sealField('email', 'old@example.com'),
+        name: sealField('name', 'Old Form'),
+      };
+      await store.executor.query(
+        `update ${events} set data = $1::jsonb, metadata = jsonb_build_object('${PERSONAL_MARK}', $2::jsonb)
+          where stream = 'user-o1'`,
+        [JSON.stringify(data), JSON.stringify(mark)],
+      );
+      const [read] = await store.readStream('user-o1');
+      expect(read!.data).toEqual({ userId: 'o1', email: 'old@example.com', name: 'Old Form', plan: 'free' });
+      expect(read!.metadata).toEqual({});
+      // A field of the first form copied into the other fails authentication, naming that one field.
+      await store.executor.query(
+        `update ${events} set data = jsonb_set(data, '{name}', data -> 'email') where stream = 'user-o1'`,
+      );
+      const error = await store.readStream('user-o1').catch((e: unknown) => e);
+      expect(isEventlaneError(error, ErrorCodes.PERSONAL_DATA_UNREADABLE)).toBe(true);
+      expect((error as Error).message).toContain('field "name"');
+      await store.forget('o1');
+      const [erased] = await store.readStream('user-o1');
+      expect(erased!.data).toEqual({ userId: 'o1', email: null, name: null, plan: 'free' });
+      expect(erased!.metadata[ERASED_MARK]).toEqual(['email', 'name']);
     });
   });
 }
@@ -212,8 +278,10 @@ describe.skipIf(!storeTargets()[0]!.available)(
       });
       for (let i = 1; i <= 4; i++) await store.append(`user-w${i}`, [register(`w${i}`)]);
       await store.executor.query(
-        `update ${q}.events set data = jsonb_set(data, '{name}', to_jsonb(left(data ->> 'name', -2) || 'xx'))
-        where stream = 'user-w2'`,
+        `update ${q}.events
+            set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},sealed}',
+                                     to_jsonb(left(metadata -> '${PERSONAL_MARK}' ->> 'sealed', -2) || 'xx'))
+          where stream = 'user-w2'`,
       );
       const worker = createWorker(store, {
         from: 'log',
