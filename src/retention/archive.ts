@@ -20,7 +20,7 @@ import {
 import type { StoredEvent } from '../events/envelope.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint, quoteIdent } from '../store/names.js';
-import { readExportPage, type SegmentScope } from './export-source.js';
+import { readTableRange, type SegmentScope } from './table-range.js';
 import { findHolders, lowestLimit } from './holders.js';
 import { killPoint } from './kill-points.js';
 import { takeArchiveLease } from './lease.js';
@@ -152,7 +152,8 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     bytes = 0;
   };
   for (let after = end; compareCheckpoints(after, bound) < 0;) {
-    const page = await readExportPage(ex, q, scope, after, bound, 5000);
+    const closedStreamsOnly = scope === 'closed-streams';
+    const page = await readTableRange(ex, q, { after, until: bound, closedStreamsOnly }, 5000);
     if (page.length === 0) break;
     for (const e of page) {
       const line = encodeEvent(e);

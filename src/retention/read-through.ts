@@ -15,9 +15,9 @@ import type {
   ArchiveRange,
   LogArchive,
 } from '../store/log-archive.js';
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from '../store/event-row.js';
 import { compareCheckpoints, parseCheckpoint } from '../store/names.js';
 import { openSegment, type SegmentRef } from './segment.js';
+import { readTableRange } from './table-range.js';
 
 /** Segments kept decoded in memory per store (each up to `segmentBytes` of JSON, 16 MiB by default). */
 const CACHED_SEGMENTS = 2;
@@ -73,36 +73,6 @@ function matcher(range: ArchiveRange): (e: StoredEvent) => boolean {
   const types = range.types === null ? null : new Set(range.types);
   const prefix = range.streamPrefix;
   return (e) => (types === null || types.has(e.type)) && (prefix === null || e.stream.startsWith(prefix));
-}
-
-/** The events of the range still in the events table, at or before `end`, up to `limit` (commit order). */
-async function readTableRange(
-  ex: ArchiveExecutor,
-  q: string,
-  range: ArchiveRange,
-  end: string,
-  limit: number,
-): Promise<StoredEvent[]> {
-  const a = parseCheckpoint(range.after);
-  const b = parseCheckpoint(end);
-  const rows = await ex.query<EventRow>(
-    `select ${EVENT_COLUMNS} from ${q}.events e
-      where (e.tx_order, e.global_position) > ($1::text::xid8, $2::bigint)
-        and (e.tx_order, e.global_position) <= ($3::text::xid8, $4::bigint)
-        and ($5::text[] is null or e.type = any($5::text[]))
-        and ($6::text is null or left(e.stream, length($6::text)) = $6::text)
-      order by e.tx_order, e.global_position limit $7`,
-    [
-      a.txOrder.toString(),
-      a.globalPosition.toString(),
-      b.txOrder.toString(),
-      b.globalPosition.toString(),
-      range.types,
-      range.streamPrefix,
-      limit,
-    ],
-  );
-  return rows.map(toStoredEvent);
 }
 
 /** The checkpoints of those of `events` still in the events table. */
@@ -221,7 +191,13 @@ class LogArchiveImpl implements LogArchive {
     const end = range.to !== null && compareCheckpoints(range.to, deleted) < 0 ? range.to : deleted;
     if (compareCheckpoints(range.after, end) >= 0) return null;
     const byCheckpoint = new Map<string, StoredEvent>();
-    for (const e of await readTableRange(ex, this.q, range, end, limit)) byCheckpoint.set(e.checkpoint, e);
+    const inTable = await readTableRange(
+      ex,
+      this.q,
+      { after: range.after, until: end, types: range.types, streamPrefix: range.streamPrefix },
+      limit,
+    );
+    for (const e of inTable) byCheckpoint.set(e.checkpoint, e);
     const dir = await this.#dir(ex);
     const matches = matcher(range);
     const ordered = segments

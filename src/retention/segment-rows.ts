@@ -3,7 +3,7 @@
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, LOG_START } from '../store/names.js';
-import type { SegmentScope } from './export-source.js';
+import type { SegmentScope } from './table-range.js';
 import type { ArchiveLease } from './lease.js';
 import type { CheckedArchiveOptions } from './options.js';
 import { removeFile, type SegmentRef } from './segment.js';

@@ -50,7 +50,7 @@ export function checkLogFilter(options: LogFilter): Required<LogFilter> | undefi
 }
 
 /** `text` as a LIKE pattern that matches itself literally, followed by anything. */
-function likePrefix(text: string): string {
+export function likePrefix(text: string): string {
   return `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
