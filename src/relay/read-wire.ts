@@ -128,12 +128,12 @@ export async function readLogWire(
 ): Promise<{ events: WireEvent[]; checkpoint: string }> {
   const position = parseCheckpoint(after);
   const rows = await revealRows(
-    await db.query<WireRow>(WIRE_SQL(q), [
-      position.txOrder.toString(),
-      position.globalPosition.toString(),
-      limit,
-      source,
-    ]),
+    await db.query<WireRow>(
+      WIRE_SQL(q),
+      [position.txOrder.toString(), position.globalPosition.toString(), limit, source],
+      // Planned once per connection: the plan (the commit-order index) does not depend on the position.
+      { prepare: true },
+    ),
     reveal,
   );
   const events = rows.map((r) => {
