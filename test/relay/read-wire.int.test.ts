@@ -40,6 +40,9 @@ for (const target of storeTargets()) {
             metadata: { correlationId: 42 as unknown as string, nested: { a: [1, null, 'x'] } },
           },
           { type: 'customer.noted', data: { quote: 'he said "hi"\n\\' }, metadata: {} },
+          // Only a correlationId, but not a string: it stays in elmetadata (the SQL's shortcut must not drop it).
+          { type: 'customer.noted', data: null, metadata: { correlationId: 7 as unknown as string } },
+          { type: 'customer.noted', data: 0, metadata: { causationId: 'e-9' } },
         ]);
         // Trace context stored before append checked it (written here behind append's back): not W3C, so it
         // travels inside elmetadata on both paths; a valid tracestate beside a bad traceparent goes with it.
@@ -57,7 +60,7 @@ for (const target of storeTargets()) {
         for (let i = 0; i < 12; i++) await store.append(`s-${i % 3}`, [{ type: 'x.y', data: { i } }]);
         // Both reads see only transactions older than the oldest running one in the whole cluster (other test files
         // share it), so wait until everything appended here is readable by both.
-        const appended = 15 + 2 + 2 + 2 + 12;
+        const appended = 15 + 2 + 4 + 2 + 12;
         let events = (await store.readLog()).events;
         let wire = await readLogWire(store.executor, quoteIdent(store.schema), '0:0', 100, '/orders');
         for (let i = 0; i < 200 && (events.length < appended || wire.events.length < appended); i++) {
