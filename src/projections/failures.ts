@@ -89,12 +89,69 @@ export class MovedError extends Error {
 }
 
 /**
+ * Bookkeeping of the caller's that commits or rolls back with a page (a rebuild job's progress): one
+ * data-modifying statement returning a row (`update … returning *`, parameters from $1). When the page applies
+ * whole it travels with the version's checkpoint move, in the same round trip; when the page was applied one event
+ * at a time it runs on its own, and only if every event applied.
+ */
+export interface PageCommit {
+  text: string;
+  params: readonly unknown[];
+  /** Takes the row the statement returned (undefined when none); throwing rolls the page back. */
+  check(row: Record<string, unknown> | undefined): void;
+}
+
+/** Moves the version from `from` to a page's checkpoint (parameters from $offset+1); no row when it was moved. */
+function advanceSql(q: string, offset: number): string {
+  const p = (n: number) => `$${offset + n}`;
+  return `update ${q}.projections set checkpoint = ${p(3)}, applied = applied + ${p(4)}, updated_at = now()
+          where name = ${p(1)} and version = ${p(2)} and checkpoint = ${p(5)} returning 1`;
+}
+
+/**
+ * Locks the version row, checks it still stands at `from` and moves it past the whole page, in one statement (with
+ * the caller's `commit` statement when there is one): the first statement of a page that applies whole.
+ */
+async function advanceWhole(
+  ex: Queryable,
+  q: string,
+  def: ProjectionDefinition,
+  from: string,
+  pageCheckpoint: string,
+  count: number,
+  commit: PageCommit | undefined,
+): Promise<void> {
+  const advance = [def.name, def.version, pageCheckpoint, count, from];
+  if (commit === undefined) {
+    const rows = await ex.query(advanceSql(q, 0), advance, { prepare: true });
+    if (rows.length === 0) throw new MovedError(def);
+    return;
+  }
+  const n = commit.params.length;
+  const [row] = await ex.query<Record<string, unknown>>(
+    `with v as (${advanceSql(q, n)}), c as (${commit.text})
+     select a.n as eventlane_advanced, b.n as eventlane_saved, c.*
+       from (select count(*)::int as n from v) a cross join (select count(*)::int as n from c) b left join c on true`,
+    [...commit.params, ...advance],
+    { prepare: true },
+  );
+  if (row === undefined || row.eventlane_advanced === 0) throw new MovedError(def);
+  const saved = row.eventlane_saved === 0 ? undefined : { ...row };
+  if (saved !== undefined) {
+    delete saved.eventlane_advanced;
+    delete saved.eventlane_saved;
+  }
+  commit.check(saved);
+}
+
+/**
  * Applies one page and moves the version's checkpoint in the same transaction. The row lock and the checkpoint
  * comparison fence out a second process building the same version: its page then rolls back and it re-reads.
- * When a handler fails, the page is rolled back and applied again one event at a time, each under a savepoint
- * (the only way to find the failing event of a batch handler): the events before the failing one commit with the
- * checkpoint just before it, together with the failure record. `active` is the failure the version was stopped at;
- * it is resolved once its event applies.
+ * The version row is locked, checked and moved past the page first, in one statement; when a handler fails, the
+ * page is rolled back and applied again one event at a time, each under a savepoint (the only way to find the
+ * failing event of a batch handler): the events before the failing one commit with the checkpoint just before it,
+ * together with the failure record. `active` is the failure the version was stopped at; it is resolved once its
+ * event applies. `commit` is the caller's bookkeeping, committed with the page (see PageCommit).
  */
 export async function applyPage(
   db: Driver,
@@ -106,31 +163,35 @@ export async function applyPage(
   pageCheckpoint: string,
   active: ProjectionFailure | null,
   retry: RetryOptions,
+  commit?: PageCommit,
 ): Promise<PageOutcome> {
-  const attempt = (oneByOne: boolean) =>
+  const whole = () =>
+    db.transaction(async (ex): Promise<PageOutcome> => {
+      await advanceWhole(ex, q, def, from, pageCheckpoint, events.length, commit);
+      try {
+        await applyEvents(def, ex, tables, events);
+      } catch {
+        throw new PageFailed();
+      }
+      if (active !== null) await resolveFailures(ex, q, [active.id]);
+      return { applied: events.length, checkpoint: pageCheckpoint, failure: null, error: null };
+    });
+  const oneByOne = () =>
     db.transaction(async (ex): Promise<PageOutcome> => {
       const row = await readVersion(ex, q, def.name, def.version, 'for update');
       if (row === undefined || row.checkpoint !== from) throw new MovedError(def);
       let upTo = events.length;
       let error: Error | null = null;
-      if (!oneByOne) {
+      for (let i = 0; i < events.length; i++) {
+        await ex.query('savepoint eventlane_event');
         try {
-          await applyEvents(def, ex, tables, events);
-        } catch {
-          throw new PageFailed();
-        }
-      } else {
-        for (let i = 0; i < events.length; i++) {
-          await ex.query('savepoint eventlane_event');
-          try {
-            await applyEvents(def, ex, tables, [events[i]!]);
-            await ex.query('release savepoint eventlane_event');
-          } catch (e) {
-            await ex.query('rollback to savepoint eventlane_event');
-            error = e instanceof Error ? e : new Error(String(e));
-            upTo = i;
-            break;
-          }
+          await applyEvents(def, ex, tables, [events[i]!]);
+          await ex.query('release savepoint eventlane_event');
+        } catch (e) {
+          await ex.query('rollback to savepoint eventlane_event');
+          error = e instanceof Error ? e : new Error(String(e));
+          upTo = i;
+          break;
         }
       }
       const checkpoint =
@@ -142,7 +203,13 @@ export async function applyPage(
       );
       const failed = error === null ? null : events[upTo]!;
       if (active !== null && failed?.id !== active.eventId) await resolveFailures(ex, q, [active.id]);
-      if (failed === null || error === null) return { applied: upTo, checkpoint, failure: null, error: null };
+      if (failed === null || error === null) {
+        if (commit !== undefined) {
+          const [saved] = await ex.query(commit.text, commit.params);
+          commit.check(saved);
+        }
+        return { applied: upTo, checkpoint, failure: null, error: null };
+      }
       const text = storedErrorText(error);
       const message = text.message;
       const recorded = await recordFailure(ex, q, {
@@ -176,11 +243,11 @@ export async function applyPage(
       };
     });
   try {
-    return await attempt(false);
+    return await whole();
   } catch (error) {
     if (!(error instanceof PageFailed)) throw error;
   }
-  return attempt(true);
+  return oneByOne();
 }
 
 /**

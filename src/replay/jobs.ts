@@ -128,26 +128,25 @@ export interface PageProgress {
 }
 
 /**
- * Moves the job's checkpoint and counts, in the caller's transaction (the page's own). Returns the job's state and
- * limits as they are now (an operator may have paused it or changed its rate), or null when another run took the
- * job over: the caller must roll back.
+ * The statement that moves the job's checkpoint and counts, run in the caller's transaction (the page's own). It
+ * returns the job's row as it is now (an operator may have paused it or changed its rate), or none when another run
+ * took the job over: the caller must roll back. The heartbeat is the statement's clock, not its transaction's: it
+ * is later than any operator change the row shows.
  */
-export async function savePage(
-  ex: Queryable,
+export function savePageStatement(
   q: string,
   id: string,
   token: string,
   p: PageProgress,
-): Promise<DbReplayJob | null> {
-  const [row] = await ex.query<DbReplayJob>(
-    `update ${q}.replay_jobs
+): { text: string; params: unknown[] } {
+  return {
+    text: `update ${q}.replay_jobs
         set checkpoint = $3, done = done + $4, applied = applied + $5, skipped = skipped + $6, report = $7::jsonb,
-            total = greatest(total, done + $4), heartbeat_at = now(), updated_at = now()
+            total = greatest(total, done + $4), heartbeat_at = clock_timestamp(), updated_at = now()
       where id = $1 and run_token = $2
       returning *`,
-    [id, token, p.checkpoint, p.done, p.applied, p.skipped, JSON.stringify(p.report)],
-  );
-  return row ?? null;
+    params: [id, token, p.checkpoint, p.done, p.applied, p.skipped, JSON.stringify(p.report)],
+  };
 }
 
 /** Counts only (concurrent sub-pages commit these in their own transactions; the checkpoint moves after all). */

@@ -4,7 +4,7 @@ import type { LeaseRef } from '../consumers/sql.js';
 import { partitionOf } from '../bus/partition.js';
 import { ErrorCodes, isEventlaneError } from '../errors.js';
 import type { StoredEvent } from '../events/envelope.js';
-import type { Driver } from '../store/drivers/driver.js';
+import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints } from '../store/names.js';
 import { lagAfter } from '../projections/log.js';
@@ -18,9 +18,9 @@ import {
   type ApplyContext,
   type Tally,
 } from './apply.js';
-import { addCounts, finishRun, heartbeat, savePage, type DbReplayJob } from './jobs.js';
+import { addCounts, finishRun, heartbeat, savePageStatement, type DbReplayJob } from './jobs.js';
 import { readRangePage } from './read-range.js';
-import { applyRebuildPage, type RebuildHooks } from './rebuild.js';
+import { applyRebuildPage, type RebuildHooks, type VersionAt } from './rebuild.js';
 import { AdaptiveRate, TokenBucket, type AdaptiveLimits, type Clock } from './throttle.js';
 import { emptyReport, type ReplayReport } from './types.js';
 
@@ -58,6 +58,10 @@ export class JobRun {
   readonly #bucket: TokenBucket;
   readonly #adaptive: AdaptiveRate | null;
   #lagMeasuredAt = -Infinity;
+  /** A rebuild's version as this run's last page left it (read before the first page). */
+  #version: VersionAt | undefined;
+  /** The page read ahead (see #read), from `after`, of `limit` events. */
+  #ahead: { after: string; limit: number; page: Promise<StoredEvent[]> } | null = null;
 
   constructor(
     readonly env: RunEnv,
@@ -156,22 +160,43 @@ export class JobRun {
       // A failure of the bookkeeping itself (the database is gone): the job stays 'running' with a stale
       // heartbeat, and resumes from its checkpoint when someone resumes it.
       env.onError(error as Error);
+    } finally {
+      // No read of this run outlives it.
+      await this.#ahead?.page.catch(() => undefined);
+      this.#ahead = null;
     }
   }
 
+  /**
+   * The next page: the one read ahead when it starts at the job's checkpoint with the size in force, else a read.
+   * After a full page, the page after it is read at once, on another connection, while this one is applied.
+   */
   async #read(): Promise<StoredEvent[]> {
+    const after = this.#row.checkpoint;
+    const limit = this.#pageLimit();
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    const events =
+      ahead !== null && ahead.after === after && ahead.limit === limit
+        ? await ahead.page
+        : await this.#readPage(after, limit);
+    if (events.length === limit) {
+      const next = events[events.length - 1]!.checkpoint;
+      const page = this.#readPage(next, limit);
+      // Unused when the page fails or the run stops; its failure is then nobody's to handle.
+      page.catch(() => undefined);
+      this.#ahead = { after: next, limit, page };
+    }
+    return events;
+  }
+
+  #readPage(after: string, limit: number): Promise<StoredEvent[]> {
     const r = this.#row;
     const contracts = this.env.store.contracts;
     return readRangePage(
       this.env.db,
       this.env.q,
-      {
-        after: r.checkpoint,
-        to: r.to_checkpoint,
-        types: r.event_types,
-        streamPrefix: r.stream_prefix,
-        limit: this.#pageLimit(),
-      },
+      { after, to: r.to_checkpoint, types: r.event_types, streamPrefix: r.stream_prefix, limit },
       contracts === undefined ? undefined : (e) => contracts.upcast(e),
       (events) => this.env.store.reveal(events, 'mark'),
       this.env.store.logArchive,
@@ -235,15 +260,18 @@ export class JobRun {
       reprocess: r.reprocess,
     };
     const consumer = env.consumer;
-    const save = async (ex: Parameters<typeof savePage>[0], t: Tally): Promise<void> => {
-      const row = await savePage(ex, env.q, this.id, token, {
-        checkpoint,
-        done: events.length,
-        ...t,
-        report: draft,
-      });
-      if (row === null) throw new Fenced();
-      this.#adopt(row);
+    // The job's progress, in the page's transaction; the row it returns is adopted (a rebuild's once committed).
+    const progress = (t: Tally) =>
+      savePageStatement(env.q, this.id, token, { checkpoint, done: events.length, ...t, report: draft });
+    let saved: DbReplayJob | undefined;
+    const keep = (row: Record<string, unknown> | undefined): void => {
+      if (row === undefined) throw new Fenced();
+      saved = row as unknown as DbReplayJob;
+    };
+    const save = async (ex: SqlExecutor, t: Tally): Promise<void> => {
+      const { text, params } = progress(t);
+      keep((await ex.query(text, params))[0]);
+      this.#adopt(saved!);
     };
     if (r.kind === 'dry-run' && consumer.kind === 'reactor') {
       const handled = await dryRun(env.db, env.q, consumer, events, draft.effects);
@@ -260,10 +288,19 @@ export class JobRun {
     }
     if (consumer.kind !== 'projection') throw new Error('unreachable: a reactor in a rebuild or backfill');
     if (r.kind === 'rebuild') {
-      const t = await applyRebuildPage(env, consumer, events, draft, env.rebuild);
-      await env.db.transaction((ex) => save(ex, t));
-      env.rebuild?.onPage(t.applied);
-      return t;
+      const { tally, version } = await applyRebuildPage(
+        env,
+        consumer,
+        events,
+        draft,
+        (t) => ({ ...progress(t), check: keep }),
+        env.rebuild,
+        this.#version,
+      );
+      this.#version = version;
+      this.#adopt(saved!);
+      env.rebuild?.onPage(tally.applied);
+      return tally;
     }
     if (Object.keys(consumer.tables).length > 0) {
       return env.db.transaction(async (ex) => {
