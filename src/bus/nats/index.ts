@@ -55,7 +55,11 @@ export interface NatsBusOptions extends BusIntakeOptions {
   maxDeliver?: number;
   /** Redelivery delays after each failed attempt (ms); overrides ackWaitMs for redeliveries. @defaultValue none */
   backoffMs?: number[];
-  /** Unacknowledged deliveries in flight per partition (`max_ack_pending`). @defaultValue 256 */
+  /**
+   * Unacknowledged deliveries in flight per partition (`max_ack_pending`). A worker acknowledges a batch only after
+   * its commit, so a window of twice the worker's `batchSize` or more lets the server deliver the next batch while
+   * one is applied; keep `maxInFlight` × the time a handler takes below `ackWaitMs`. @defaultValue 1000
+   */
   maxInFlight?: number;
   /**
    * Refused messages are published to `<deadLetterSubject>.<consumer>` with headers telling why. Under the
@@ -100,7 +104,7 @@ export function natsBus(options: NatsBusOptions): Bus {
   const ackWaitMs = checkDuration(options.ackWaitMs, 'ackWaitMs', 30_000);
   const maxDeliver = checkPositiveInt(options.maxDeliver, 'maxDeliver', 10);
   const replicas = checkPositiveInt(options.replicas, 'replicas', 1);
-  const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
+  const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 1000);
   const deadLetterSubject = checkName(
     options.deadLetterSubject ?? `${prefix}.dlq`,
     'deadLetterSubject',
