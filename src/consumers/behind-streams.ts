@@ -32,8 +32,13 @@ export class BehindStreams {
     this.#lastDeliveryAt = now;
   }
 
-  /** A delivery at `position` was applied, or its stream waits on a failure or catch-up that reads the store. */
-  passed(stream: string, position: number): void {
+  /**
+   * A delivery at `position` was applied, or its stream waits on a failure or catch-up that reads the store. It is
+   * acknowledged only now, after the batch's commit: until then the bus could not send more (its in-flight window
+   * was full), so the quiet period starts here, not at the delivery (a batch can take longer than BUS_IDLE_MS).
+   */
+  passed(stream: string, position: number, now = Date.now()): void {
+    this.#lastDeliveryAt = Math.max(this.#lastDeliveryAt, now);
     const version = this.#versions.get(stream);
     if (version !== undefined && position >= version) this.#versions.delete(stream);
   }

@@ -38,6 +38,15 @@ describe('BehindStreams: what a bus-mode lane reads from the store after taking 
     expect(behind.due(t0 + 800 + 2 * BUS_IDLE_MS - 1, 0).streams).toEqual(['a', 'b']);
   });
 
+  it('a batch applied for longer than the quiet period does not make the bus look quiet', () => {
+    const behind = noted();
+    const t0 = Date.now();
+    behind.delivered(t0); // the lane's window is full: the bus sends nothing until the batch is acknowledged
+    behind.passed('other', 1, t0 + 3 * BUS_IDLE_MS); // committed and acknowledged 3 s later
+    expect(behind.due(t0 + 3 * BUS_IDLE_MS + 10, 0).streams).toEqual([]);
+    expect(behind.due(t0 + 4 * BUS_IDLE_MS, 0).streams).toEqual(['a', 'b']);
+  });
+
   it('on a bus that never falls quiet, hands over after BEHIND_MAX_WAIT_MS', () => {
     const behind = noted();
     const t0 = Date.now();

@@ -9,15 +9,10 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import {
-  connect,
-  headers as natsHeaders,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { BusError, ErrorCodes, InvalidArgumentError } from '../../errors.js';
 import { encodeCloudEvent } from '../cloudevents.js';
-import { createIntake, headerText, type BusIntakeOptions } from '../intake.js';
+import { createIntake, type BusIntakeOptions } from '../intake.js';
 import type {
   Bus,
   BusConnectOptions,
@@ -28,7 +23,9 @@ import type {
 } from '../types.js';
 import { NATS_DEFAULT_MAX_PAYLOAD, refuseOversized } from '../limits.js';
 import { checkDuration, checkName, checkPositiveInt, withTimeout } from '../options.js';
-import { parsesAsUrl, redactedError, redactText, redactUrls } from '../../redact.js';
+import { parsesAsUrl, redactText, redactUrls } from '../../redact.js';
+import { JetStreamPublisher } from './publish.js';
+import { connectError, setAside } from './failures.js';
 
 export interface NatsBusOptions extends BusIntakeOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
@@ -58,7 +55,11 @@ export interface NatsBusOptions extends BusIntakeOptions {
   maxDeliver?: number;
   /** Redelivery delays after each failed attempt (ms); overrides ackWaitMs for redeliveries. @defaultValue none */
   backoffMs?: number[];
-  /** Unacknowledged deliveries in flight per partition (`max_ack_pending`). @defaultValue 256 */
+  /**
+   * Unacknowledged deliveries in flight per partition (`max_ack_pending`). A worker acknowledges a batch only after
+   * its commit, so a window of twice the worker's `batchSize` or more lets the server deliver the next batch while
+   * one is applied; keep `maxInFlight` × the time a handler takes below `ackWaitMs`. @defaultValue 1000
+   */
   maxInFlight?: number;
   /**
    * Refused messages are published to `<deadLetterSubject>.<consumer>` with headers telling why. Under the
@@ -70,55 +71,6 @@ export interface NatsBusOptions extends BusIntakeOptions {
 }
 
 const ms = (n: number): number => n * 1_000_000; // JetStream durations are nanoseconds.
-
-/** Maps a failure to open the connection to a typed error. */
-function connectError(error: unknown, where: string): BusError {
-  const e = error as { name?: string; message?: string; code?: string };
-  const auth = e.name === 'AuthorizationError' || /authori[sz]ation|auth/i.test(e.message ?? '');
-  const message = redactText(e?.message ?? String(error));
-  return new BusError(
-    auth ? ErrorCodes.BUS_AUTHENTICATION : ErrorCodes.BUS_UNREACHABLE,
-    'nats',
-    auth
-      ? `NATS at ${where} refused the credentials (${message}). Check user, pass, token or creds.`
-      : `Cannot connect to NATS at ${where} (${message}). ` +
-          'Check that the server runs with JetStream enabled (-js) and that the URL is right.',
-    { cause: redactedError(error) },
-  );
-}
-
-/** Copies a refused message to the dead-letter subject (when on), then acknowledges it. */
-async function setAside(
-  js: JetStreamClient,
-  m: JsMsg,
-  dlq: string | undefined,
-  reason: string,
-  error: string,
-  consumer: string,
-  partition: number,
-): Promise<void> {
-  try {
-    if (dlq) {
-      const h = natsHeaders();
-      h.set('Eventlane-Reject-Reason', reason);
-      h.set('Eventlane-Reject-Error', headerText(error));
-      h.set('Eventlane-Consumer', consumer);
-      h.set('Eventlane-Partition', String(partition));
-      h.set('Eventlane-Original-Subject', m.subject);
-      h.set('Eventlane-Original-Sequence', String(m.seq));
-      // The id makes a copy made twice (a redelivery after a lost ack) one message within the duplicate window.
-      await js.publish(dlq, m.data, { headers: h, msgID: `dlq-${consumer}-${m.info.stream}-${m.seq}` });
-    }
-    m.ack();
-  } catch {
-    // No copy, no ack: the message comes back after a while and is refused again, never lost silently.
-    try {
-      m.nak(1000);
-    } catch {
-      // The connection is gone: the server redelivers after ack wait.
-    }
-  }
-}
 
 /**
  * NATS JetStream: one stream, one subject per partition, the event id as `Nats-Msg-Id` (server-side
@@ -152,7 +104,7 @@ export function natsBus(options: NatsBusOptions): Bus {
   const ackWaitMs = checkDuration(options.ackWaitMs, 'ackWaitMs', 30_000);
   const maxDeliver = checkPositiveInt(options.maxDeliver, 'maxDeliver', 10);
   const replicas = checkPositiveInt(options.replicas, 'replicas', 1);
-  const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 256);
+  const maxInFlight = checkPositiveInt(options.maxInFlight, 'maxInFlight', 1000);
   const deadLetterSubject = checkName(
     options.deadLetterSubject ?? `${prefix}.dlq`,
     'deadLetterSubject',
@@ -182,6 +134,7 @@ export function natsBus(options: NatsBusOptions): Bus {
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let jsm: JetStreamManager | undefined;
+  let publisher: JetStreamPublisher | undefined;
   let partitions = 0;
   let closed = false;
   const subscriptions = new Set<Subscription>();
@@ -279,18 +232,23 @@ export function natsBus(options: NatsBusOptions): Bus {
     },
 
     async publish(messages: readonly BusMessage[]): Promise<void> {
-      const { js } = await usable();
+      await usable();
       // The client refuses an oversized publish at once but would fail the whole batch: name the event instead.
       refuseOversized('nats', messages, maxMessageBytes());
+      if (!publisher?.serves(nc)) {
+        publisher?.close();
+        publisher = new JetStreamPublisher(nc!, options.connection?.inboxPrefix);
+      }
       // Pipelined: every publish goes out at once on the one connection (so per-subject order is the send order),
       // then all acknowledgements are awaited. A duplicate ack (same Nats-Msg-Id within the window) is a success.
-      const acks = messages.map((m) =>
-        js.publish(subject(m.partition), m.payload ?? encodeCloudEvent(m.event, { partition: m.partition }), {
-          msgID: m.event.id,
-          timeout: publishTimeoutMs,
-        }),
+      const results = await publisher.publishAll(
+        messages.map((m) => ({
+          subject: subject(m.partition),
+          data: m.payload ?? encodeCloudEvent(m.event, { partition: m.partition }),
+          msgId: m.event.id,
+        })),
+        publishTimeoutMs,
       );
-      const results = await Promise.allSettled(acks);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {
         throw new BusError(
@@ -408,6 +366,7 @@ export function natsBus(options: NatsBusOptions): Bus {
 
     async close(): Promise<void> {
       closed = true;
+      publisher?.close();
       for (const s of [...subscriptions]) await s.close();
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
     },
