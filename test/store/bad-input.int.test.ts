@@ -146,6 +146,12 @@ const cases: Case[] = [
     message: /data\.items\[1\]\.p is NaN/,
   },
   {
+    name: 'NaN under a key that is not a name',
+    call: (s) => s.append('o-1', [{ type: 'x.a', data: { ok: 1, 'a b': [0, NaN] } }]),
+    code: ErrorCodes.INVALID_EVENT,
+    message: /^events\[0\]\.data\["a b"\]\[1\] is NaN/,
+  },
+  {
     name: 'Infinity',
     call: (s) => s.append('o-1', [{ type: 'x.a', data: { p: Infinity } }]),
     code: ErrorCodes.INVALID_EVENT,
