@@ -131,14 +131,22 @@ function subjectOf(event: NewEvent, index: number, spec: PersonalFields): string
 
 /** The subjects of the events that carry personal fields, in order of first appearance; empty when none does. */
 export function subjectsOf(events: readonly NewEvent[], types: Map<string, PersonalFields>): string[] {
-  const subjects = new Set<string>();
-  events.forEach((event, i) => {
+  const subjects: string[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
     const spec = types.get(event.type);
-    if (spec !== undefined && spec.fields.some((f) => fieldOf(event, f) !== undefined)) {
-      subjects.add(subjectOf(event, i, spec));
-    }
-  });
-  return [...subjects];
+    if (spec === undefined || presentFields(event, spec).length === 0) continue;
+    const subject = subjectOf(event, i, spec);
+    if (!subjects.includes(subject)) subjects.push(subject);
+  }
+  return subjects;
+}
+
+/** The event's personal fields that it carries (a field left out or `undefined` is not sealed). */
+function presentFields(event: NewEvent, spec: PersonalFields): string[] {
+  const present: string[] = [];
+  for (const f of spec.fields) if (fieldOf(event, f) !== undefined) present.push(f);
+  return present;
 }
 
 function fieldOf(event: NewEvent, field: string): unknown {
@@ -152,30 +160,41 @@ export function sealEvents(
   types: Map<string, PersonalFields>,
   keys: ReadonlyMap<string, SubjectKey>,
 ): NewEvent[] {
-  return events.map((event, i) => {
+  const sealed: NewEvent[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
     const spec = types.get(event.type);
-    if (spec === undefined) return event;
-    const present = spec.fields.filter((f) => fieldOf(event, f) !== undefined);
-    if (present.length === 0) return event;
-    const subject = subjectOf(event, i, spec);
-    const key = keys.get(subject)!;
-    const id = event.id ?? uuidv7();
-    // The data without its personal fields, built afresh (deleting properties would slow every later use of it).
-    const source = event.data as Record<string, unknown>;
-    const data: Record<string, unknown> = {};
-    const fields: Record<string, unknown> = {};
-    for (const name of Object.keys(source)) {
-      if (present.includes(name)) fields[name] = source[name];
-      else data[name] = source[name];
-    }
-    const sealed =
-      SEALED_PREFIX + seal(key.key, sealedAad(id, present), toJsonText(fields, `events[${i}].data`));
-    const metadata: EventMetadata = {
-      ...event.metadata,
-      [PERSONAL_MARK]: { subject, key: key.keyId, fields: present, sealed },
-    };
-    return { ...event, id, data, metadata };
-  });
+    const present = spec === undefined ? [] : presentFields(event, spec);
+    sealed.push(present.length === 0 ? event : sealEvent(event, i, spec!, present, keys));
+  }
+  return sealed;
+}
+
+function sealEvent(
+  event: NewEvent,
+  index: number,
+  spec: PersonalFields,
+  present: string[],
+  keys: ReadonlyMap<string, SubjectKey>,
+): NewEvent {
+  const subject = subjectOf(event, index, spec);
+  const key = keys.get(subject)!;
+  const id = event.id ?? uuidv7();
+  // The data without its personal fields, built afresh (deleting properties would slow every later use of it).
+  const source = event.data as Record<string, unknown>;
+  const data: Record<string, unknown> = {};
+  const fields: Record<string, unknown> = {};
+  for (const name of Object.keys(source)) {
+    if (present.includes(name)) fields[name] = source[name];
+    else data[name] = source[name];
+  }
+  const plaintext = toJsonText(fields, `events[${index}].data`);
+  const sealed = SEALED_PREFIX + seal(key.key, sealedAad(id, present), plaintext);
+  const metadata: EventMetadata = {
+    ...event.metadata,
+    [PERSONAL_MARK]: { subject, key: key.keyId, fields: present, sealed },
+  };
+  return { ...event, id, data, metadata };
 }
 
 interface KeyRow {

@@ -46,29 +46,46 @@ export class SealedAppends {
     options: AppendOptions | undefined,
     ownTransaction: boolean,
   ): Promise<AppendResult> {
-    const types = this.types;
-    const subjects = subjectsOf(events, types);
+    const subjects = subjectsOf(events, this.types);
     if (subjects.length === 0) return appendToStream(executor, this.q, stream, events, options, this.limits);
-    const write = (ex: SqlExecutor, keys: Map<string, SubjectKey>): Promise<AppendResult> =>
-      appendToStream(ex, this.q, stream, sealEvents(events, types, keys), options, this.limits, {
-        subjects,
-        keyIds: subjects.map((s) => keys.get(s)!.keyId),
-      });
     for (let attempt = 0; ; attempt++) {
       try {
         const cached = this.#keyCache.get(subjects);
-        if (cached !== undefined) return await write(executor, cached);
-        const loadAndWrite = async (ex: SqlExecutor): Promise<AppendResult> => {
-          const keys = await loadOrCreateKeys(ex, this.q, subjects);
-          this.#keyCache.put(keys);
-          return write(ex, keys);
-        };
-        return await (ownTransaction ? this.db.transaction(loadAndWrite) : loadAndWrite(executor));
+        if (cached !== undefined)
+          return await this.#write(executor, stream, events, options, subjects, cached);
+        if (!ownTransaction) return await this.#loadAndWrite(executor, stream, events, options, subjects);
+        return await this.db.transaction((ex) => this.#loadAndWrite(ex, stream, events, options, subjects));
       } catch (error) {
         if (!(error instanceof SubjectKeyChanged) || attempt >= 2) throw error;
         this.#keyCache.drop(error.subjects);
       }
     }
+  }
+
+  async #loadAndWrite(
+    ex: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions | undefined,
+    subjects: string[],
+  ): Promise<AppendResult> {
+    const keys = await loadOrCreateKeys(ex, this.q, subjects);
+    this.#keyCache.put(keys);
+    return this.#write(ex, stream, events, options, subjects, keys);
+  }
+
+  #write(
+    ex: SqlExecutor,
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions | undefined,
+    subjects: string[],
+    keys: Map<string, SubjectKey>,
+  ): Promise<AppendResult> {
+    const keyIds: string[] = [];
+    for (const s of subjects) keyIds.push(keys.get(s)!.keyId);
+    const sealed = sealEvents(events, this.types, keys);
+    return appendToStream(ex, this.q, stream, sealed, options, this.limits, { subjects, keyIds });
   }
 
   /** Deletes the subject's key (here and in memory): its personal fields read as erased from now on. */
