@@ -101,6 +101,12 @@ export interface PageCommit {
   check(row: Record<string, unknown> | undefined): void;
 }
 
+/** Runs the caller's bookkeeping on its own (a page applied one event at a time, or with nothing left to apply). */
+export async function runPageCommit(ex: Queryable, commit: PageCommit): Promise<void> {
+  const [row] = await ex.query<Record<string, unknown>>(commit.text, commit.params);
+  commit.check(row);
+}
+
 /** Moves the version from `from` to a page's checkpoint (parameters from $offset+1); no row when it was moved. */
 function advanceSql(q: string, offset: number): string {
   const p = (n: number) => `$${offset + n}`;
@@ -204,10 +210,7 @@ export async function applyPage(
       const failed = error === null ? null : events[upTo]!;
       if (active !== null && failed?.id !== active.eventId) await resolveFailures(ex, q, [active.id]);
       if (failed === null || error === null) {
-        if (commit !== undefined) {
-          const [saved] = await ex.query(commit.text, commit.params);
-          commit.check(saved);
-        }
+        if (commit !== undefined) await runPageCommit(ex, commit);
         return { applied: upTo, checkpoint, failure: null, error: null };
       }
       const text = storedErrorText(error);

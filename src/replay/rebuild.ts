@@ -2,7 +2,7 @@ import type { RetryOptions } from '../consumers/backoff.js';
 import type { ProjectionDefinition } from '../consumers/define.js';
 import { resolveRetry } from '../consumers/options.js';
 import type { StoredEvent } from '../events/envelope.js';
-import { applyPage, MovedError, type PageCommit } from '../projections/failures.js';
+import { applyPage, MovedError, runPageCommit, type PageCommit } from '../projections/failures.js';
 import type { ProjectionFailure } from '../projections/progress.js';
 import { readVersion } from '../projections/registry.js';
 import { tableMap } from '../projections/tables.js';
@@ -67,10 +67,7 @@ export async function applyRebuildPage(
     draft.alreadyApplied = already + tally.skipped;
     const commit = save(tally);
     if (fresh.length === 0) {
-      await env.db.transaction(async (ex) => {
-        const [row] = await ex.query(commit.text, commit.params);
-        commit.check(row);
-      });
+      await env.db.transaction((ex) => runPageCommit(ex, commit));
       return { tally, version };
     }
     try {

@@ -155,24 +155,22 @@ for (const target of storeTargets()) {
       const original = await store.executor.query<{ sealed: string }>(
         `select metadata -> '${PERSONAL_MARK}' ->> 'sealed' as sealed from ${events} where stream = 'user-t2'`,
       );
-      await store.executor.query(
-        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},fields}', '["email"]')
-          where stream = 'user-t2'`,
-      );
+      // Sets one entry of user-t2's personal mark to a JSON value.
+      const setMark = (entry: string, json: string) =>
+        store.executor.query(
+          `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},${entry}}', $1::jsonb)
+            where stream = 'user-t2'`,
+          [json],
+        );
+      await setMark('fields', '["email"]');
       await expect(store.readStream('user-t2')).rejects.toMatchObject({
         code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
         message: expect.stringContaining('fails authentication'),
       });
-      await store.executor.query(
-        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},fields}', '["email", "name"]')
-          where stream = 'user-t2'`,
-      );
+      await setMark('fields', '["email", "name"]');
       expect((await store.readStream('user-t2'))[0]!.data).toMatchObject({ name: 'Name of t2' });
       expect(original[0]!.sealed).toMatch(/^elenc2:/);
-      await store.executor.query(
-        `update ${events} set metadata = jsonb_set(metadata, '{${PERSONAL_MARK},sealed}', '"elenc2:AAAA"')
-          where stream = 'user-t2'`,
-      );
+      await setMark('sealed', '"elenc2:AAAA"');
       await expect(store.readStream('user-t2')).rejects.toMatchObject({
         code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
         message: expect.stringContaining('too short'),
