@@ -124,10 +124,18 @@ export async function applyGuarded(
     }
     // Per-entity order before the filter: the events of this stream the consumer has not applied yet come first.
     while (e.streamPosition > last + 1) {
-      const missing = await readStream(ex, q, e.stream, {
-        from: last + 1,
-        limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
-      });
+      // Through the archive: the stream's earlier events may have left the table (an archived closed stream).
+      const missing = await readStream(
+        ex,
+        q,
+        e.stream,
+        {
+          from: last + 1,
+          limit: Math.min(e.streamPosition - last - 1, MAX_READ_STREAM_LIMIT),
+          archived: 'read',
+        },
+        ctx.store.logArchive,
+      );
       const before = last;
       for (const m of missing) {
         if (m.streamPosition !== last + 1 || m.streamPosition >= e.streamPosition) break;
