@@ -248,8 +248,8 @@ for (const target of storeTargets()) {
         expect(left).toBeLessThan(3_000);
         expect(await readAll(store, 89)).toEqual(everything);
 
-        // Ranges: the whole log; from inside the deleted part of the segment to inside its hot part; from inside the
-        // segment to the archive bound; filtered by type and by stream prefix.
+        // Ranges: the whole log; from inside the deleted part of the segment to inside its hot part; from the end of
+        // the segment before it (deleted) to the archive bound; by type; by stream prefix to just past the segment.
         const at = (c: string): number => everything.findIndex((e) => e.checkpoint === c);
         const firstIdx = at(partial!.first);
         const lastIdx = at(partial!.last);
