@@ -18,6 +18,7 @@ import type { Driver, SqlExecutor } from '../store/drivers/driver.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints } from '../store/names.js';
 import { MAX_READ_STREAM_LIMIT, readStream } from '../store/read.js';
+import { revealEvents } from '../store/personal-data.js';
 import { sqlStatement } from '../store/sql-template.js';
 import { applyEvents, tableMap } from '../projections/tables.js';
 import { readVersion } from '../projections/registry.js';
@@ -137,7 +138,8 @@ export async function applyGuarded(
         ctx.store.logArchive,
       );
       const before = last;
-      for (const m of missing) {
+      // Read as every other event of the page is: personal fields revealed (or erased), then upcast.
+      for (const m of await revealEvents(ex, q, missing, 'mark')) {
         if (m.streamPosition !== last + 1 || m.streamPosition >= e.streamPosition) break;
         await runProjectionHandler(def, upcast === undefined ? m : upcast.upcast(m), context);
         report.gapFilled++;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   createEventStore,
   createProjections,
+  createReplay,
   createWorker,
   defineEvent,
   defineProjection,
@@ -178,6 +179,38 @@ for (const target of storeTargets()) {
       await expect(store.readLog({ streamPrefix: 'user-t' })).rejects.toMatchObject({
         code: ErrorCodes.PERSONAL_DATA_UNREADABLE,
       });
+    });
+
+    it("a filtered backfill fills a stream's earlier events in decrypted, as the page's own events", async () => {
+      const t = `${quoteIdent(store.schema)}.contacts`;
+      await store.executor.query(`create table ${t} (id text primary key, email text, plan text)`);
+      await store.append('user-b1', [register('b1')]);
+      const last = await store.append('user-b1', [PlanChanged.create({ userId: 'b1', plan: 'pro' })]);
+      await waitForHead(store, last.checkpoint);
+      const contacts = defineProjection({
+        name: 'contacts',
+        handlers: {
+          'user.registered': async (e, { query }) => {
+            const d = e.data as { userId: string; email: string };
+            await query(`insert into ${t} (id, email) values ($1, $2)`, [d.userId, d.email]);
+          },
+          'user.plan_changed': async (e, { query }) => {
+            const d = e.data as { userId: string; plan: string };
+            await query(`update ${t} set plan = $2 where id = $1`, [d.userId, d.plan]);
+          },
+        },
+      });
+      const replay = createReplay(store, { consumers: [contacts] });
+      // Only plan changes are asked for: the registration comes first by per-stream order (a gap fill).
+      const job = await replay.start({
+        kind: 'backfill',
+        consumer: 'contacts',
+        types: ['user.plan_changed'],
+        streamPrefix: 'user-b',
+      });
+      expect(await replay.wait(job.id)).toMatchObject({ state: 'completed', applied: 1 });
+      const rows = await store.executor.query(`select id, email, plan from ${t}`);
+      expect(rows).toEqual([{ id: 'b1', email: 'b1@example.com', plan: 'pro' }]);
     });
 
     it('reads events of the first stored form (each field sealed in place), and forgets them', async () => {
