@@ -37,6 +37,12 @@ function render(r: ArchiveResult): string {
     lines.push(`Asked up to ${r.requested}, archived up to ${r.bound}: held back by`);
     for (const h of r.heldBy) lines.push(`  ${h.kind} ${h.name} at ${h.checkpoint}`);
   }
+  if (r.deletionHeldBy.length > 0) {
+    lines.push(
+      'Verified segments stay in the events table until these have passed them (rerun archive then):',
+    );
+    for (const h of r.deletionHeldBy) lines.push(`  ${h.kind} ${h.name} at ${h.checkpoint}`);
+  }
   return lines.join('\n');
 }
 

@@ -41,6 +41,12 @@ export interface ArchiveResult {
   bound: string;
   /** What kept the bound lower than asked: each names a consumer, relay, projection version or replay job. */
   heldBy: ArchiveHolder[];
+  /**
+   * What kept verified segments' events in the events table this run (a consumer, relay, projection version or
+   * replay job that appeared, or fell behind, after the bound was chosen, or since an earlier run): their deletion
+   * resumes on a later run once these have passed them. Empty when every verified segment was deleted.
+   */
+  deletionHeldBy: ArchiveHolder[];
   /** Segments this run wrote. */
   segments: string[];
   /** Events this run wrote to segments. */
@@ -114,7 +120,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
   const blocks = (r: SegmentRow): boolean =>
     r.state !== 'deleted' && (scope === 'closed-streams' || r.scope === 'closed-streams');
   if (rows.some(blocks)) {
-    deleted += await deleteVerified(ctx);
+    deleted += (await deleteVerified(ctx)).deleted;
     rows = await segmentRows(ex, q);
     const pending = rows.filter(blocks);
     if (pending.length > 0) {
@@ -165,7 +171,8 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     after = page[page.length - 1]!.checkpoint;
   }
   await flush();
-  deleted += await deleteVerified(ctx);
+  const deletion = await deleteVerified(ctx);
+  deleted += deletion.deleted;
   const [total] = await ex.query<{ n: string; last: string | null }>(
     `select coalesce(sum(events), 0)::text as n,
             (select last_tx::text || ':' || last_gp from ${q}.archive_segments
@@ -177,6 +184,7 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     requested,
     bound,
     heldBy: heldBy.map(publicHolder),
+    deletionHeldBy: deletion.heldBy,
     segments: written,
     exported,
     deleted,

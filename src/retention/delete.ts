@@ -5,7 +5,7 @@
 
 import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
-import { ArchiveSegmentError } from '../errors.js';
+import { ArchiveSegmentError, type ArchiveHolder } from '../errors.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from '../store/names.js';
 import { findHolders, lowestLimit } from './holders.js';
 import { killPoint } from './kill-points.js';
@@ -17,11 +17,11 @@ import { logEnd, rollBackFrom, segmentRows, type Ctx, type SegmentRow } from './
  * Deletes the events of verified segments from the table, in order, as far as every holder allows now (a
  * consumer or replay job may have appeared since the bound was chosen). Each segment is read back once more first.
  */
-export async function deleteVerified(ctx: Ctx): Promise<number> {
+export async function deleteVerified(ctx: Ctx): Promise<{ deleted: number; heldBy: ArchiveHolder[] }> {
   const { ex, q, o } = ctx;
   const rows = await segmentRows(ex, q);
   const pending = rows.filter((s) => s.state === 'verified');
-  if (pending.length === 0) return 0;
+  if (pending.length === 0) return { deleted: 0, heldBy: [] };
   const [state] = await ex.query<{ deleted: string }>(
     `select deleted_tx::text || ':' || deleted_gp as deleted from ${q}.archive_state`,
   );
@@ -30,10 +30,15 @@ export async function deleteVerified(ctx: Ctx): Promise<number> {
   const end = logEnd(rows.filter((r) => r.state === 'deleted'));
   const from = compareCheckpoints(end, deletedTo) < 0 ? end : deletedTo;
   const lastPending = pending[pending.length - 1]!.last;
-  const limit = lowestLimit(lastPending, await findHolders(ex, q, from, lastPending), from);
+  const holders = await findHolders(ex, q, from, lastPending);
+  const limit = lowestLimit(lastPending, holders, from);
   let deleted = 0;
   for (const seg of pending) {
-    if (compareCheckpoints(seg.last, limit) > 0) break;
+    if (compareCheckpoints(seg.last, limit) > 0) {
+      // The segment stays verified, its events in the table, until these have passed it.
+      const heldBy = holders.filter((h) => compareCheckpoints(h.limit, seg.last) < 0);
+      return { deleted, heldBy: heldBy.map(({ kind, name, checkpoint }) => ({ kind, name, checkpoint })) };
+    }
     let events: StoredEvent[];
     try {
       events = await openSegment(o.dir, seg);
@@ -50,7 +55,7 @@ export async function deleteVerified(ctx: Ctx): Promise<number> {
     await writeManifest(ex, q, o.dir, ctx.store);
     await ctx.lease.renew();
   }
-  return deleted;
+  return { deleted, heldBy: [] };
 }
 
 async function deleteSegmentEvents(ctx: Ctx, seg: SegmentRow, events: StoredEvent[]): Promise<number> {

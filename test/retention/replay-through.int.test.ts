@@ -274,8 +274,13 @@ for (const target of storeTargets()) {
         };
         await check('partial');
 
-        // The rerun finishes the deletion: the same again. The round's backfill consumers are retired first (their
-        // order guard rightly holds the events of the streams they did not apply).
+        // The round's backfill consumers hold the verified segments in the table (their order guard rightly holds
+        // the events of the streams they did not apply): a rerun deletes nothing and says which consumers hold it.
+        const held = await archive(store, options);
+        expect(held.deleted).toBe(0);
+        expect(held.deletionHeldBy.map((h) => h.name)).toContain('paid_partial_backfill');
+        expect(held.deletionHeldBy.every((h) => h.kind === 'consumer')).toBe(true);
+        // The rerun finishes the deletion once they are retired: the same again.
         const q = quoteIdent(store.schema);
         await store.executor.query(
           `delete from ${q}.consumer_streams where consumer like '%_partial_backfill'`,
