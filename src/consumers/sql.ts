@@ -196,11 +196,13 @@ export async function loadActiveFailures(
 }
 
 /**
- * The fence and the order guard's positions (projections: at the start of the transaction): the streams' guard
- * rows are made to exist first (ensurePositions), then the fence and the rows are locked in one round trip. Both
- * row locks are held until commit. The fence is a KEY SHARE lock: it blocks a takeover (which locks the lease FOR
- * UPDATE, src/consumers/leases.ts) until the batch commits, but not the owner's own heartbeat, which must not wait
- * for a slow batch or the lease would look expired to the other workers.
+ * The fence and the order guard's positions (projections: at the start of the transaction), in one statement: the
+ * fence is locked, then each stream's guard row is made to exist and locked, in stream order (an upsert that
+ * changes nothing: a row another transaction inserted and has not committed is waited for, an existing one is
+ * locked as FOR UPDATE would, and both return the position). Both row locks are held until commit. The fence is a
+ * KEY SHARE lock: it blocks a takeover (which locks the lease FOR UPDATE, src/consumers/leases.ts) until the batch
+ * commits, but not the owner's own heartbeat, which must not wait for a slow batch or the lease would look expired
+ * to the other workers. Without the fence nothing is written and the lease is reported lost.
  */
 export async function fenceAndLoadPositions(
   ex: Queryable,
@@ -209,13 +211,17 @@ export async function fenceAndLoadPositions(
   consumer: string,
   streams: readonly string[],
 ): Promise<Map<string, number>> {
-  await ensurePositions(ex, q, consumer, streams);
   const [row] = await ex.query<{ fenced: number; positions: [string, string | number][] | null }>(
-    `select (select count(*) from (select 1 from ${q}.partition_leases
-               where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for key share) f)::int as fenced,
-            (select json_agg(json_build_array(p.stream, p.position)) from (
-               select stream, position from ${q}.consumer_streams
-                where consumer = $5 and stream = any($6::text[]) order by stream for update) p) as positions`,
+    `with fence as (
+       select 1 from ${q}.partition_leases
+        where group_name = $1 and partition = $2 and owner = $3 and fencing_token = $4 for key share),
+     guard as (
+       insert into ${q}.consumer_streams as c (consumer, stream, position)
+       select $5, s, 0 from unnest($6::text[]) as s where exists (select 1 from fence) order by s
+       on conflict (consumer, stream) do update set position = c.position
+       returning c.stream, c.position)
+     select (select count(*) from fence)::int as fenced,
+            (select json_agg(json_build_array(g.stream, g.position)) from guard g) as positions`,
     [lease.group, lease.partition, lease.owner, lease.token, consumer, streams],
     PREPARED,
   );
