@@ -129,42 +129,23 @@ async function replaysSee(
   try {
     const ids = expected.map((e) => e.id);
     const counts = byType(expected);
-    const plan = await replay.plan({ kind: 'backfill', consumer: projection.name, ...f });
-    expect({ events: plan.events, byType: plan.byType }, `${name}: backfill plan`).toEqual({
-      events: expected.length,
-      byType: counts,
-    });
-    const job = await replay.wait(
-      (
-        await replay.start({
-          kind: 'backfill',
-          consumer: projection.name,
-          ...f,
-          previewToken: plan.previewToken,
-        })
-      ).id,
-    );
-    expect(job.state, job.error ?? '').toBe('completed');
+    // The plan counts each event once; the job it previews completes.
+    const planAndRun = async (kind: 'backfill' | 'dry-run', consumer: string) => {
+      const plan = await replay.plan({ kind, consumer, ...f });
+      expect({ events: plan.events, byType: plan.byType }, `${name}: ${kind} plan`).toEqual({
+        events: expected.length,
+        byType: counts,
+      });
+      dry.length = 0; // a dry run's plan evaluates the reactor's effects
+      const started = await replay.start({ kind, consumer, ...f, previewToken: plan.previewToken });
+      const job = await replay.wait(started.id);
+      expect(job.state, job.error ?? '').toBe('completed');
+      return plan;
+    };
+    await planAndRun('backfill', projection.name);
     expect(backfilled, `${name}: backfill`).toEqual(backfillOrder(all, expected, types));
-
-    const dryPlan = await replay.plan({ kind: 'dry-run', consumer: reactor.name, ...f });
-    expect({ events: dryPlan.events, byType: dryPlan.byType }, `${name}: dry-run plan`).toEqual({
-      events: expected.length,
-      byType: counts,
-    });
+    const dryPlan = await planAndRun('dry-run', reactor.name);
     expect(dryPlan.effects?.note?.count ?? 0, `${name}: effects evaluated by the plan`).toBe(expected.length);
-    dry.length = 0;
-    const dryJob = await replay.wait(
-      (
-        await replay.start({
-          kind: 'dry-run',
-          consumer: reactor.name,
-          ...f,
-          previewToken: dryPlan.previewToken,
-        })
-      ).id,
-    );
-    expect(dryJob.state, dryJob.error ?? '').toBe('completed');
     expect(dry, `${name}: dry run`).toEqual(ids);
   } finally {
     await replay.stop();
