@@ -25,7 +25,8 @@ function before(value: string): string | Date {
   return time;
 }
 
-function render(r: ArchiveResult): string {
+/** The text `eventlane archive` prints for a run (without `--json`). */
+export function renderArchiveResult(r: ArchiveResult): string {
   const lines = [
     `Archived ${r.exported} events in ${r.segments.length} segments to ${r.dir}; deleted ${r.deleted} from the events table.`,
     r.archivedThrough === null
@@ -75,7 +76,7 @@ export function registerArchiveCommand(program: Command): void {
           ...(flags.strict ? { strict: true } : {}),
         });
         if (flags.json) printJson(result);
-        else print(render(result));
+        else print(renderArchiveResult(result));
       });
     });
 }
