@@ -21,7 +21,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { EventStore } from '../store/event-store.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint, quoteIdent } from '../store/names.js';
 import { readTableRange, type SegmentScope } from './table-range.js';
-import { findHolders, lowestLimit } from './holders.js';
+import { findHolders, lowestLimit, publicHolder } from './holders.js';
 import { killPoint } from './kill-points.js';
 import { takeArchiveLease } from './lease.js';
 import { deleteVerified } from './delete.js';
@@ -193,12 +193,6 @@ async function run(ctx: Ctx, requested: string): Promise<ArchiveResult> {
     archivedEvents: Number(total?.n ?? 0),
   };
 }
-
-const publicHolder = ({ kind, name, checkpoint }: ArchiveHolder): ArchiveHolder => ({
-  kind,
-  name,
-  checkpoint,
-});
 
 /** Writes one segment, records it, reads it back, and marks it verified. */
 async function exportSegment(

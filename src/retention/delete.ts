@@ -7,7 +7,7 @@ import type { StoredEvent } from '../events/envelope.js';
 import type { SqlExecutor } from '../store/drivers/driver.js';
 import { ArchiveSegmentError, type ArchiveHolder } from '../errors.js';
 import { compareCheckpoints, LOG_START, parseCheckpoint } from '../store/names.js';
-import { findHolders, lowestLimit } from './holders.js';
+import { findHolders, lowestLimit, publicHolder } from './holders.js';
 import { killPoint } from './kill-points.js';
 import { writeManifest } from './manifest.js';
 import { openSegment } from './segment.js';
@@ -36,8 +36,8 @@ export async function deleteVerified(ctx: Ctx): Promise<{ deleted: number; heldB
   for (const seg of pending) {
     if (compareCheckpoints(seg.last, limit) > 0) {
       // The segment stays verified, its events in the table, until these have passed it.
-      const heldBy = holders.filter((h) => compareCheckpoints(h.limit, seg.last) < 0);
-      return { deleted, heldBy: heldBy.map(({ kind, name, checkpoint }) => ({ kind, name, checkpoint })) };
+      const heldBy = holders.filter((h) => compareCheckpoints(h.limit, seg.last) < 0).map(publicHolder);
+      return { deleted, heldBy };
     }
     let events: StoredEvent[];
     try {

@@ -91,6 +91,13 @@ export async function findHolders(
   });
 }
 
+/** A holder as results and errors show it: without the limit it was compared by. */
+export const publicHolder = ({ kind, name, checkpoint }: ArchiveHolder): ArchiveHolder => ({
+  kind,
+  name,
+  checkpoint,
+});
+
 /** The bound lowered to what every holder allows (never below `from`). */
 export function lowestLimit(bound: string, holders: readonly HolderLimit[], from: string): string {
   let limit = bound;

@@ -3,12 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, StoredEvent } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
+import { dropSchema, type storeTargets } from '../support/stores.js';
 
 /** A fresh archive directory under the system's temp folder. */
 export function tempDir(cleanups: (() => Promise<void>)[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'eventlane-archive-'));
   cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
   return dir;
+}
+
+/** A store of `target`, closed (and its PostgreSQL schema dropped) by the cleanups. */
+export async function openTarget(
+  target: ReturnType<typeof storeTargets>[number],
+  cleanups: (() => Promise<void>)[],
+): Promise<EventStore> {
+  const store = await target.open();
+  cleanups.push(async () => {
+    await store.close();
+    if (target.name === 'pg') await dropSchema(store.schema);
+  });
+  return store;
 }
 
 /** `total` events over `streams` streams, `perCall` per append, with types order.created/paid/shipped in turn. */

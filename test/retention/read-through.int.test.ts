@@ -3,8 +3,8 @@ import { decodeCloudEvent } from '../../src/bus/cloudevents.js';
 import { archive, type StoredEvent } from '../../src/index.js';
 import { readPage } from '../../src/relay/read-page.js';
 import { quoteIdent } from '../../src/store/names.js';
-import { dropSchema, storeTargets } from '../support/stores.js';
-import { checkpointAt, fill, hotCount, readAll, tempDir } from './helpers.js';
+import { storeTargets } from '../support/stores.js';
+import { checkpointAt, fill, hotCount, openTarget, readAll, tempDir } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -14,11 +14,7 @@ afterEach(async () => {
 for (const target of storeTargets()) {
   describe.skipIf(!target.available)(`read-through (${target.name})`, () => {
     it('the log and the relay’s page reader read the archive, then the table', async () => {
-      const store = await target.open();
-      cleanups.push(async () => {
-        await store.close();
-        if (target.name === 'pg') await dropSchema(store.schema);
-      });
+      const store = await openTarget(target, cleanups);
       const dir = tempDir(cleanups);
       await fill(store, 3_000, 30, 100);
       let everything = await readAll(store);

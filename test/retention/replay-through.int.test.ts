@@ -11,10 +11,10 @@ import {
   type StoredEvent,
 } from '../../src/index.js';
 import { quoteIdent } from '../../src/store/names.js';
-import { dropSchema, storeTargets } from '../support/stores.js';
+import { storeTargets } from '../support/stores.js';
 import { scaled } from '../support/time.js';
 import { settle } from '../replay/helpers.js';
-import { checkpointAt, fill, hotCount, readAll, tempDir } from './helpers.js';
+import { checkpointAt, fill, hotCount, openTarget, readAll, tempDir } from './helpers.js';
 
 /**
  * The archive's kill points, made to stop the run in this process instead of killing it: `stop.at = 'delete:3'`
@@ -74,7 +74,11 @@ function backfillOrder(
   handled: readonly string[],
 ): string[] {
   const streams = new Map<string, StoredEvent[]>();
-  for (const e of all) streams.set(e.stream, [...(streams.get(e.stream) ?? []), e]);
+  for (const e of all) {
+    const history = streams.get(e.stream);
+    if (history) history.push(e);
+    else streams.set(e.stream, [e]);
+  }
   const applied = new Map<string, number>();
   const out: string[] = [];
   for (const e of range) {
@@ -194,21 +198,12 @@ async function partlyDeleted(
   return rows.find((r) => r.hot > 0 && r.hot < r.events);
 }
 
-async function open(target: ReturnType<typeof storeTargets>[number]): Promise<EventStore> {
-  const store = await target.open();
-  cleanups.push(async () => {
-    await store.close();
-    if (target.name === 'pg') await dropSchema(store.schema);
-  });
-  return store;
-}
-
 for (const target of storeTargets()) {
   describe.skipIf(!target.available)(`replays over archived segments (${target.name})`, () => {
     it(
       'a segment whose deletion stopped part-way: plans count each event once, replays and rebuilds see it once',
       async () => {
-        const store = await open(target);
+        const store = await openTarget(target, cleanups);
         const dir = tempDir(cleanups);
         await fill(store, 3_000, 30, 100);
         await settle(store);
@@ -282,7 +277,7 @@ for (const target of storeTargets()) {
     it(
       'closed streams archived, open streams of the same period hot: filtered replays see the matching events once, in order',
       async () => {
-        const store = await open(target);
+        const store = await openTarget(target, cleanups);
         const dir = tempDir(cleanups);
         const orders = Array.from({ length: 12 }, (_, i) => `order-${i}`);
         const carts = Array.from({ length: 4 }, (_, i) => `cart-${i}`);
